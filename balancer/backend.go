@@ -1,0 +1,200 @@
+package balancer
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// AdminState is the operator's wish for a backend, from the configuration.
+type AdminState uint32
+
+const (
+	// Active backends receive new queries and connections.
+	Active AdminState = iota
+	// Drain backends receive nothing new but finish what they have.
+	Drain
+	// Disabled backends receive nothing.
+	Disabled
+)
+
+func (s AdminState) String() string {
+	switch s {
+	case Active:
+		return "active"
+	case Drain:
+		return "drain"
+	case Disabled:
+		return "disabled"
+	}
+	return "unknown"
+}
+
+// BackendSpec is the configuration of one backend.
+type BackendSpec struct {
+	Name   string
+	Addr   netip.AddrPort
+	Weight int
+	State  AdminState
+}
+
+// upstreamReadBuffer is the receive buffer asked for upstream sockets.
+const upstreamReadBuffer = 4 << 20
+
+// numRcodes is how many response codes fit the 4-bit header field.
+const numRcodes = 16
+
+// Backend is one DNS server behind the balancer. Its counters are updated
+// atomically on the hot path and read by Snapshot and the metrics collector.
+type Backend struct {
+	name string
+	addr netip.AddrPort
+
+	weight  atomic.Int64
+	admin   atomic.Uint32 // AdminState
+	healthy atomic.Bool
+	removed atomic.Bool
+
+	outstanding atomic.Int64 // UDP queries in flight
+	tcpActive   atomic.Int64 // open TCP connections
+	latencyNS   atomic.Int64 // EWMA of UDP answer latency
+
+	queries     atomic.Uint64
+	tcpQueries  atomic.Uint64
+	timeouts    atomic.Uint64
+	unmatched   atomic.Uint64
+	sendErrors  atomic.Uint64
+	rcodes      [numRcodes]atomic.Uint64
+	latencyHist prometheus.Observer // nil without metrics
+
+	ups []*upstream
+	rr  atomic.Uint32
+}
+
+// upstream is one connected UDP socket to a backend with its in-flight table.
+type upstream struct {
+	be    *Backend
+	conn  *net.UDPConn
+	table *inflight
+	buf   []byte // read buffer, owned by the reader goroutine
+}
+
+func newBackend(spec BackendSpec, sockets int, seed uint64) (*Backend, error) {
+	be := &Backend{name: spec.Name, addr: spec.Addr}
+	be.weight.Store(int64(max(spec.Weight, 1)))
+	be.admin.Store(uint32(spec.State))
+	be.healthy.Store(true)
+	for i := 0; i < sockets; i++ {
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(spec.Addr))
+		if err != nil {
+			be.closeSockets()
+			return nil, fmt.Errorf("backend %s (%s): open upstream socket: %w", spec.Name, spec.Addr, err)
+		}
+		// Answers arrive in bursts; best effort, capped by net.core.rmem_max.
+		_ = conn.SetReadBuffer(upstreamReadBuffer)
+		be.ups = append(be.ups, &upstream{
+			be:    be,
+			conn:  conn,
+			table: newInflight(seed + uint64(i)*0x9e3779b97f4a7c15),
+			buf:   make([]byte, 65535),
+		})
+	}
+	return be, nil
+}
+
+func (be *Backend) closeSockets() {
+	for _, u := range be.ups {
+		u.conn.Close()
+	}
+}
+
+// Name returns the backend's configured name.
+func (be *Backend) Name() string { return be.name }
+
+// Addr returns the backend's address.
+func (be *Backend) Addr() netip.AddrPort { return be.addr }
+
+// SetHealthy tells the balancer whether health checks consider the backend
+// able to serve; an unhealthy backend receives no new queries.
+func (be *Backend) SetHealthy(ok bool) { be.healthy.Store(ok) }
+
+// eligible reports whether the backend may get new queries.
+func (be *Backend) eligible() bool {
+	return AdminState(be.admin.Load()) == Active && be.healthy.Load() && !be.removed.Load()
+}
+
+// observeLatency records one answered query's latency.
+func (be *Backend) observeLatency(d time.Duration) {
+	be.foldLatency(d)
+	if be.latencyHist != nil {
+		be.latencyHist.Observe(d.Seconds())
+	}
+}
+
+// foldLatency folds one sample into the EWMA (weight 1/8, as TCP's SRTT).
+// Timeouts are folded in as the timeout, so a backend that stops answering
+// looks slow to the tie-break.
+func (be *Backend) foldLatency(d time.Duration) {
+	for {
+		old := be.latencyNS.Load()
+		next := int64(d)
+		if old != 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if be.latencyNS.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// pickUpstream returns the next upstream socket, round-robin.
+func (be *Backend) pickUpstream() *upstream {
+	if len(be.ups) == 1 {
+		return be.ups[0]
+	}
+	return be.ups[int(be.rr.Add(1))%len(be.ups)]
+}
+
+// BackendStats is a point-in-time view of one backend.
+type BackendStats struct {
+	Name        string
+	Addr        netip.AddrPort
+	Weight      int
+	State       AdminState
+	Healthy     bool
+	Removed     bool // draining after removal from the configuration
+	Outstanding int64
+	TCPActive   int64
+	Queries     uint64 // UDP queries sent
+	TCPQueries  uint64 // TCP messages forwarded
+	Timeouts    uint64
+	Unmatched   uint64
+	Responses   [numRcodes]uint64
+	Latency     time.Duration // EWMA of UDP latency
+}
+
+func (be *Backend) stats() BackendStats {
+	s := BackendStats{
+		Name:        be.name,
+		Addr:        be.addr,
+		Weight:      int(be.weight.Load()),
+		State:       AdminState(be.admin.Load()),
+		Healthy:     be.healthy.Load(),
+		Removed:     be.removed.Load(),
+		Outstanding: be.outstanding.Load(),
+		TCPActive:   be.tcpActive.Load(),
+		Queries:     be.queries.Load(),
+		TCPQueries:  be.tcpQueries.Load(),
+		Timeouts:    be.timeouts.Load(),
+		Unmatched:   be.unmatched.Load(),
+		Latency:     time.Duration(be.latencyNS.Load()),
+	}
+	for i := range be.rcodes {
+		s.Responses[i] = be.rcodes[i].Load()
+	}
+	return s
+}

@@ -1,0 +1,326 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Settings are the tunables that a reload may change.
+type Settings struct {
+	// UDPTimeout is how long a UDP query waits for its answer before its
+	// in-flight slot is freed and a timeout is counted. Default 1s.
+	UDPTimeout time.Duration
+	// TCPIdleTimeout closes a TCP connection with no traffic either way
+	// for this long. Default 10s.
+	TCPIdleTimeout time.Duration
+	// MaxTCPConns caps concurrent client TCP connections. Default 10000.
+	MaxTCPConns int
+	// MaxTCPConnsPerClient caps concurrent TCP connections from one client
+	// address. Default 100.
+	MaxTCPConnsPerClient int
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.UDPTimeout <= 0 {
+		s.UDPTimeout = time.Second
+	}
+	if s.TCPIdleTimeout <= 0 {
+		s.TCPIdleTimeout = 10 * time.Second
+	}
+	if s.MaxTCPConns <= 0 {
+		s.MaxTCPConns = 10000
+	}
+	if s.MaxTCPConnsPerClient <= 0 {
+		s.MaxTCPConnsPerClient = 100
+	}
+	return s
+}
+
+// Options configure a Balancer. The zero value of every field but Listen
+// is a safe default.
+type Options struct {
+	// Listen are the addresses served over UDP and TCP (the VIPs).
+	Listen []netip.AddrPort
+	// Settings are the initial tunables; see Apply to change them.
+	Settings Settings
+	// UpstreamSockets is the number of UDP sockets per backend, each with
+	// its own in-flight table of up to 4096 queries. Default 2.
+	UpstreamSockets int
+	// Logger receives state changes and limit warnings; default slog.Default().
+	Logger *slog.Logger
+	// Registerer, if set, receives the balancer's Prometheus metrics.
+	Registerer prometheus.Registerer
+}
+
+// Balancer is the data plane: frontends, backend pool and query tracking.
+// Create it with New, give it backends with Apply, then Start it; Shutdown
+// stops it.
+type Balancer struct {
+	listen   []netip.AddrPort
+	log      *slog.Logger
+	settings atomic.Pointer[Settings]
+	pool     *pool
+	epoch    time.Time
+	drops    [numDropReasons]atomic.Uint64
+	latency  *prometheus.HistogramVec
+
+	udp []*udpFrontend
+	tcp []*tcpFrontend
+
+	tcpConns  atomic.Int64
+	tcpMu     sync.Mutex
+	perClient map[netip.Addr]int
+	sessions  map[*tcpSession]struct{}
+
+	limitLog  [numDropReasons]atomic.Int64 // last log time per reason (rate limit)
+	started   atomic.Bool
+	stopping  atomic.Bool
+	stop      chan struct{}
+	workers   sync.WaitGroup // frontend and upstream readers, sweeper
+	sessionWG sync.WaitGroup // TCP sessions and retire watchers
+}
+
+// New returns a Balancer that is not serving yet.
+func New(o Options) (*Balancer, error) {
+	if len(o.Listen) == 0 {
+		return nil, errors.New("balancer: no listen address")
+	}
+	if o.UpstreamSockets <= 0 {
+		o.UpstreamSockets = 2
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	b := &Balancer{
+		listen:    append([]netip.AddrPort(nil), o.Listen...),
+		log:       o.Logger,
+		pool:      newPool(o.UpstreamSockets),
+		epoch:     time.Now(),
+		perClient: map[netip.Addr]int{},
+		sessions:  map[*tcpSession]struct{}{},
+		stop:      make(chan struct{}),
+	}
+	s := o.Settings.withDefaults()
+	b.settings.Store(&s)
+	if o.Registerer != nil {
+		b.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dnslb_backend_latency_seconds",
+			Help:    "Time from forwarding a UDP query to receiving its answer, per backend.",
+			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"backend"})
+		if err := o.Registerer.Register(b.latency); err != nil {
+			return nil, fmt.Errorf("balancer: register metrics: %w", err)
+		}
+		if err := o.Registerer.Register(&collector{b: b}); err != nil {
+			return nil, fmt.Errorf("balancer: register metrics: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// now returns monotonic nanoseconds since the balancer was created.
+func (b *Balancer) now() int64 { return int64(time.Since(b.epoch)) }
+
+func (b *Balancer) drop(r dropReason) { b.drops[r].Add(1) }
+
+// Apply makes the backend set and settings match the arguments. New
+// backends start receiving queries at once; removed ones get nothing new
+// and are closed once their in-flight queries are answered or timed out,
+// so no query is lost. It fails without changing anything when a new
+// backend's sockets cannot be opened.
+func (b *Balancer) Apply(specs []BackendSpec, s Settings) error {
+	if b.stopping.Load() {
+		return errors.New("balancer: shutting down")
+	}
+	res, err := b.pool.apply(specs)
+	if err != nil {
+		return err
+	}
+	s = s.withDefaults()
+	b.settings.Store(&s)
+	for _, be := range res.added {
+		if b.latency != nil {
+			be.latencyHist = b.latency.WithLabelValues(be.name)
+		}
+		for _, u := range be.ups {
+			b.workers.Add(1)
+			go b.upstreamLoop(u)
+		}
+		b.log.Info("backend added", "backend", be.name, "address", be.addr.String(), "weight", be.weight.Load(), "state", AdminState(be.admin.Load()).String())
+	}
+	for _, be := range res.retired {
+		b.log.Info("backend removed, draining", "backend", be.name, "address", be.addr.String(), "outstanding", be.outstanding.Load())
+		b.sessionWG.Add(1)
+		go b.retire(be)
+	}
+	return nil
+}
+
+// retire waits until a removed backend has no query in flight (the sweeper
+// guarantees that within the UDP timeout), then closes its sockets.
+func (b *Balancer) retire(be *Backend) {
+	defer b.sessionWG.Done()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for be.outstanding.Load() > 0 {
+		select {
+		case <-t.C:
+		case <-b.stop:
+		}
+		if b.stopping.Load() && be.outstanding.Load() > 0 {
+			break
+		}
+	}
+	be.closeSockets()
+	b.pool.finishRetired(be)
+	if b.latency != nil && b.pool.byName(be.name) == nil {
+		b.latency.DeleteLabelValues(be.name)
+	}
+	b.log.Info("backend drained and closed", "backend", be.name, "address", be.addr.String())
+}
+
+// Start binds every listen address (UDP and TCP) and starts serving. It
+// binds everything before serving anything, so a failure leaves nothing
+// open.
+func (b *Balancer) Start() error {
+	if !b.started.CompareAndSwap(false, true) {
+		return errors.New("balancer: already started")
+	}
+	for _, a := range b.listen {
+		uc, err := listenUDP(a)
+		if err != nil {
+			b.closeFrontends()
+			return err
+		}
+		b.udp = append(b.udp, &udpFrontend{b: b, addr: a, conn: uc, buf: make([]byte, 65535)})
+		ln, err := listenTCP(a)
+		if err != nil {
+			b.closeFrontends()
+			return err
+		}
+		b.tcp = append(b.tcp, &tcpFrontend{addr: a, ln: ln})
+	}
+	for _, f := range b.udp {
+		b.workers.Add(1)
+		go b.udpLoop(f)
+	}
+	for _, f := range b.tcp {
+		b.workers.Add(1)
+		go b.acceptLoop(f)
+	}
+	b.workers.Add(1)
+	go b.sweepLoop()
+	for _, a := range b.listen {
+		b.log.Info("serving", "address", a.String(), "transports", "udp,tcp")
+	}
+	return nil
+}
+
+func (b *Balancer) closeFrontends() {
+	for _, f := range b.udp {
+		f.conn.Close()
+	}
+	for _, f := range b.tcp {
+		f.ln.Close()
+	}
+}
+
+// Shutdown stops accepting queries and connections, waits (until ctx is
+// done) for in-flight UDP queries to be answered or time out and for TCP
+// connections to finish, then closes everything.
+func (b *Balancer) Shutdown(ctx context.Context) error {
+	if !b.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	// Stop reading new UDP queries but keep the sockets open for answers.
+	past := time.Unix(1, 0)
+	for _, f := range b.udp {
+		f.conn.SetReadDeadline(past)
+	}
+	for _, f := range b.tcp {
+		f.ln.Close()
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	var err error
+wait:
+	for b.outstanding() > 0 || b.tcpConns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("balancer: shutdown: %d queries and %d TCP connections still open: %w", b.outstanding(), b.tcpConns.Load(), ctx.Err())
+			break wait
+		case <-t.C:
+		}
+	}
+	b.tcpMu.Lock()
+	for s := range b.sessions {
+		s.close()
+	}
+	b.tcpMu.Unlock()
+	close(b.stop)
+	for _, f := range b.udp {
+		f.conn.Close()
+	}
+	for _, be := range b.pool.all() {
+		be.closeSockets()
+	}
+	b.sessionWG.Wait()
+	b.workers.Wait()
+	return err
+}
+
+func (b *Balancer) outstanding() int64 {
+	var n int64
+	for _, be := range b.pool.all() {
+		n += be.outstanding.Load()
+	}
+	return n
+}
+
+// Snapshot returns the state and counters of every backend, configured
+// ones first in configuration order, then removed ones still draining.
+func (b *Balancer) Snapshot() []BackendStats {
+	all := b.pool.all()
+	out := make([]BackendStats, len(all))
+	for i, be := range all {
+		out[i] = be.stats()
+	}
+	return out
+}
+
+// Backend returns the configured backend with this name, or nil.
+func (b *Balancer) Backend(name string) *Backend { return b.pool.byName(name) }
+
+// Dropped returns how many packets were dropped, by reason label.
+func (b *Balancer) Dropped() map[string]uint64 {
+	m := map[string]uint64{}
+	for r := dropReason(1); r < numDropReasons; r++ {
+		m[r.String()] = b.drops[r].Load()
+	}
+	return m
+}
+
+// TCPConnections returns the number of open client TCP connections.
+func (b *Balancer) TCPConnections() int64 { return b.tcpConns.Load() }
+
+// logLimited logs at most one warning per reason every 10 seconds.
+func (b *Balancer) logLimited(r dropReason, msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := b.limitLog[r].Load()
+	if now-last < int64(10*time.Second) || !b.limitLog[r].CompareAndSwap(last, now) {
+		return
+	}
+	args = append(args, "reason", r.String(), "dropped_total", b.drops[r].Load())
+	b.log.Warn(msg, args...)
+}
+
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

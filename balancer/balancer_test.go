@@ -1,0 +1,345 @@
+package balancer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// fakeBackend is a miekg/dns server answering every question with a TXT
+// record naming itself. Real servers (NSD) are used by the integration
+// tests; this one lets unit tests control delay and misbehaviour.
+type fakeBackend struct {
+	name  string
+	addr  netip.AddrPort
+	delay atomic.Int64
+	hits  atomic.Int64
+}
+
+func startFake(t *testing.T, name string) *fakeBackend {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.(*net.UDPConn).SetReadBuffer(4 << 20)
+	addr := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeBackend{name: name, addr: addr}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		f.hits.Add(1)
+		if d := f.delay.Load(); d > 0 {
+			time.Sleep(time.Duration(d))
+		}
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 0}, Txt: []string{name}})
+		w.WriteMsg(m)
+	})
+	us := &dns.Server{PacketConn: pc, Handler: h}
+	ts := &dns.Server{Listener: ln, Handler: h}
+	go us.ActivateAndServe()
+	go ts.ActivateAndServe()
+	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() })
+	return f
+}
+
+func freeAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		pc.Close()
+		if ln, err := net.Listen("tcp", a.String()); err == nil {
+			ln.Close()
+			return a
+		}
+	}
+	t.Fatal("no free port")
+	return netip.AddrPort{}
+}
+
+func startBalancer(t *testing.T, s Settings, backends ...*fakeBackend) (*Balancer, netip.AddrPort) {
+	t.Helper()
+	listen := freeAddr(t)
+	b, err := New(Options{Listen: []netip.AddrPort{listen}, Settings: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specs []BackendSpec
+	for _, f := range backends {
+		specs = append(specs, BackendSpec{Name: f.name, Addr: f.addr, Weight: 1})
+	}
+	if err := b.Apply(specs, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return b, listen
+}
+
+func ask(t testing.TB, net string, server netip.AddrPort, name string) (*dns.Msg, error) {
+	c := &dns.Client{Net: net, Timeout: 2 * time.Second}
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeTXT)
+	r, _, err := c.Exchange(m, server.String())
+	return r, err
+}
+
+func TestUDPAndTCPRelay(t *testing.T) {
+	f := startFake(t, "one")
+	_, lb := startBalancer(t, Settings{}, f)
+	for _, network := range []string{"udp", "tcp"} {
+		r, err := ask(t, network, lb, "x.example.")
+		if err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		if len(r.Answer) != 1 || r.Answer[0].(*dns.TXT).Txt[0] != "one" {
+			t.Fatalf("%s: answer %v", network, r)
+		}
+	}
+}
+
+func TestConcurrentQueriesNoneLostOrMixed(t *testing.T) {
+	a, b := startFake(t, "a"), startFake(t, "b")
+	bal, lb := startBalancer(t, Settings{}, a, b)
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			name := fmt.Sprintf("q%d.example.", i)
+			r, err := ask(t, "udp", lb, name)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if r.Question[0].Name != name || len(r.Answer) != 1 || r.Answer[0].Header().Name != name {
+				errs <- fmt.Errorf("query %s got answer for %v", name, r.Question)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if a.hits.Load() == 0 || b.hits.Load() == 0 {
+		t.Errorf("not balanced: a=%d b=%d", a.hits.Load(), b.hits.Load())
+	}
+	for _, s := range bal.Snapshot() {
+		if s.Outstanding != 0 {
+			t.Errorf("%s outstanding %d after all answers", s.Name, s.Outstanding)
+		}
+	}
+}
+
+func TestSlowBackendGetsLess(t *testing.T) {
+	fast, slow := startFake(t, "fast"), startFake(t, "slow")
+	slow.delay.Store(int64(50 * time.Millisecond))
+	_, lb := startBalancer(t, Settings{}, fast, slow)
+	// 16 clients in closed loops, 1.5 s at most
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for c := 0; c < 16; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; i < 200 && time.Now().Before(deadline); i++ {
+				ask(t, "udp", lb, fmt.Sprintf("c%d-%d.example.", c, i))
+			}
+		}(c)
+	}
+	wg.Wait()
+	f, s := fast.hits.Load(), slow.hits.Load()
+	t.Logf("fast=%d slow=%d", f, s)
+	if s*5 > f {
+		t.Fatalf("slow backend got %d queries vs fast %d; want under 1/5", s, f)
+	}
+}
+
+func TestTimeoutFreesSlot(t *testing.T) {
+	f := startFake(t, "slow")
+	f.delay.Store(int64(400 * time.Millisecond))
+	bal, lb := startBalancer(t, Settings{UDPTimeout: 100 * time.Millisecond}, f)
+	c := &dns.Client{Net: "udp", Timeout: 700 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion("late.example.", dns.TypeTXT)
+	if _, _, err := c.Exchange(m, lb.String()); err == nil {
+		t.Fatal("late answer was relayed after the timeout freed its slot")
+	}
+	s := bal.Snapshot()[0]
+	if s.Timeouts != 1 || s.Outstanding != 0 || s.Unmatched != 1 {
+		t.Fatalf("timeouts=%d outstanding=%d unmatched=%d, want 1 0 1", s.Timeouts, s.Outstanding, s.Unmatched)
+	}
+}
+
+// TestWrongAnswersDropped sends answers that do not match from the
+// backend's own address: wrong ID, wrong question, not a response.
+func TestWrongAnswersDropped(t *testing.T) {
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	be := &fakeBackend{name: "liar", addr: pc.LocalAddr().(*net.UDPAddr).AddrPort()}
+	bal, lb := startBalancer(t, Settings{UDPTimeout: 300 * time.Millisecond}, be)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil {
+				continue
+			}
+			bad := []*dns.Msg{}
+			r1 := new(dns.Msg)
+			r1.SetReply(q)
+			r1.Id ^= 0x0101
+			r2 := new(dns.Msg)
+			r2.SetReply(q)
+			r2.Question[0].Name = "other.example."
+			r3 := q.Copy()
+			bad = append(bad, r1, r2, r3)
+			for _, m := range bad {
+				b, _ := m.Pack()
+				pc.WriteToUDPAddrPort(b, from)
+			}
+			pc.WriteToUDPAddrPort([]byte{1, 2, 3}, from)
+		}
+	}()
+	c := &dns.Client{Net: "udp", Timeout: 600 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion("x.example.", dns.TypeA)
+	if r, _, err := c.Exchange(m, lb.String()); err == nil {
+		t.Fatalf("a wrong answer was relayed: %v", r)
+	}
+	d := bal.Dropped()
+	if d["answer_unmatched"] != 2 || d["answer_malformed"] != 2 {
+		t.Fatalf("dropped %v", d)
+	}
+}
+
+func TestMalformedQueriesDropped(t *testing.T) {
+	f := startFake(t, "one")
+	bal, lb := startBalancer(t, Settings{TCPIdleTimeout: 300 * time.Millisecond}, f)
+	c, err := net.Dial("udp", lb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	good := packQuery(t, "x.example.", dns.TypeA, nil)
+	resp := packQuery(t, "x.example.", dns.TypeA, func(m *dns.Msg) { m.Response = true })
+	noq := packQuery(t, "x.example.", dns.TypeA, func(m *dns.Msg) { m.Question = nil })
+	for _, p := range [][]byte{good[:5], resp, noq} {
+		c.Write(p)
+	}
+	// garbage on TCP, then a length prefix and a stall
+	tc, err := net.Dial("tcp", lb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Write([]byte{0, 20, 'g', 'a', 'r', 'b', 'a', 'g', 'e', '-', 'g', 'a', 'r', 'b', 'a', 'g', 'e', '!', '!', '!', '!', '!'})
+	tc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := tc.Read(make([]byte, 10)); err != io.EOF {
+		t.Fatalf("garbage connection not closed: %v", err)
+	}
+	stall, _ := net.Dial("tcp", lb.String())
+	stall.Write([]byte{0, 40, 1, 2})
+	stall.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := stall.Read(make([]byte, 10)); err != io.EOF {
+		t.Fatalf("stalled connection not closed: %v", err)
+	}
+	// still serving
+	if _, err := ask(t, "udp", lb, "after.example."); err != nil {
+		t.Fatal(err)
+	}
+	d := bal.Dropped()
+	want := map[string]uint64{"short": 1, "response_as_query": 1, "qdcount": 1, "tcp_malformed": 1, "tcp_timeout": 1}
+	for k, v := range want {
+		if d[k] != v {
+			t.Errorf("dropped[%s] = %d, want %d (all: %v)", k, d[k], v, d)
+		}
+	}
+}
+
+func TestTCPConnectionLimits(t *testing.T) {
+	f := startFake(t, "one")
+	bal, lb := startBalancer(t, Settings{MaxTCPConns: 4, MaxTCPConnsPerClient: 2}, f)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", lb.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	// the third from the same address is closed at once
+	conns[2].SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conns[2].Read(make([]byte, 1)); err == nil {
+		t.Fatal("third connection from one client was served")
+	}
+	if got := bal.Dropped()["tcp_client_limit"]; got != 1 {
+		t.Fatalf("tcp_client_limit = %d", got)
+	}
+	if !strings.Contains(fmt.Sprint(bal.TCPConnections()), "2") {
+		t.Fatalf("tcp connections = %d, want 2", bal.TCPConnections())
+	}
+}
+
+func TestReloadKeepsInflight(t *testing.T) {
+	a, b := startFake(t, "a"), startFake(t, "b")
+	a.delay.Store(int64(200 * time.Millisecond))
+	bal, lb := startBalancer(t, Settings{}, a)
+	done := make(chan error, 1)
+	go func() {
+		_, err := ask(t, "udp", lb, "inflight.example.")
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	// a is removed while its query is in flight
+	if err := bal.Apply([]BackendSpec{{Name: "b", Addr: b.addr, Weight: 1}}, Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight query lost on reload: %v", err)
+	}
+	r, err := ask(t, "udp", lb, "next.example.")
+	if err != nil || r.Answer[0].(*dns.TXT).Txt[0] != "b" {
+		t.Fatalf("after reload: %v %v", r, err)
+	}
+}

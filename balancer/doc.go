@@ -1,0 +1,26 @@
+// Package balancer is dnslb's data plane: it listens for DNS queries on the
+// configured addresses (UDP and TCP), picks a backend with the
+// least-connection policy and relays the answer back to the client.
+//
+// UDP: every query gets a fresh DNS ID on one of the chosen backend's
+// connected upstream sockets. The socket's in-flight table remembers the
+// client, the original ID and a hash of the question; an answer is relayed
+// only when its ID, source (enforced by the connected socket) and question
+// match an in-flight entry, and the original ID is restored. Entries that
+// are not answered within the UDP timeout are freed and counted.
+//
+// TCP: each client connection is proxied to one backend connection, chosen
+// by the fewest active connections per weight. Both directions are framed
+// (2-byte length prefix), so every client message is validated and every
+// answer is counted; zone transfers stream through unchanged.
+//
+// Least connection: for UDP the backend with the fewest outstanding queries
+// divided by weight wins, for TCP the fewest active connections divided by
+// weight; ties go to the backend whose latency (EWMA) is clearly lower, then
+// round-robin. A backend that slows down accumulates outstanding queries and
+// so receives less traffic.
+//
+// What it does not do: health checking (backends are told their health by
+// SetHealthy), configuration parsing, or metrics serving; those live in the
+// healthcheck, config and admin packages and are wired in cmd/dnslb.
+package balancer

@@ -1,0 +1,157 @@
+package balancer
+
+import (
+	"net/netip"
+	"sync"
+)
+
+const (
+	// idIndexBits is how many low bits of an upstream DNS ID index the
+	// in-flight table; the remaining high bits are random per query, so an
+	// answer with a stale or guessed ID for a reused slot does not match.
+	idIndexBits = 12
+	// maxInflight is the most queries one upstream socket carries at once.
+	maxInflight   = 1 << idIndexBits
+	idIndexMask   = maxInflight - 1
+	initialSlots  = 64
+	randomIDShift = idIndexBits
+)
+
+// pending is one query waiting for its answer.
+type pending struct {
+	used   bool
+	id     uint16 // the ID sent upstream
+	origID uint16 // the client's ID
+	qhash  uint64
+	sent   int64 // monotonic nanoseconds, see clock
+	client netip.AddrPort
+	front  *udpFrontend
+}
+
+// inflight is the in-flight table of one upstream socket. The table grows
+// (by doubling, up to maxInflight) only when it is full, so steady state
+// allocates nothing.
+type inflight struct {
+	mu    sync.Mutex
+	slots []pending
+	free  []uint16 // stack of free slot indexes
+	inUse int
+	rng   uint64 // xorshift state for the random ID bits
+}
+
+func newInflight(seed uint64) *inflight {
+	t := &inflight{rng: seed | 1}
+	t.grow(initialSlots)
+	return t
+}
+
+func (t *inflight) grow(n int) {
+	old := len(t.slots)
+	if n > maxInflight {
+		n = maxInflight
+	}
+	if n <= old {
+		return
+	}
+	slots := make([]pending, n)
+	copy(slots, t.slots)
+	t.slots = slots
+	free := make([]uint16, len(t.free), n)
+	copy(free, t.free)
+	// push new indexes so that the lowest is handed out first
+	for i := n - 1; i >= old; i-- {
+		free = append(free, uint16(i))
+	}
+	t.free = free
+}
+
+func (t *inflight) nextRandom() uint16 {
+	x := t.rng
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	t.rng = x
+	return uint16(x >> 32)
+}
+
+// add stores a query and returns the ID to send upstream; ok is false when
+// the table is full.
+func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front *udpFrontend, now int64) (id uint16, ok bool) {
+	t.mu.Lock()
+	if len(t.free) == 0 {
+		t.grow(len(t.slots) * 2)
+		if len(t.free) == 0 {
+			t.mu.Unlock()
+			return 0, false
+		}
+	}
+	idx := t.free[len(t.free)-1]
+	t.free = t.free[:len(t.free)-1]
+	id = t.nextRandom()&^idIndexMask | idx
+	t.slots[idx] = pending{used: true, id: id, origID: origID, qhash: qhash, sent: now, client: client, front: front}
+	t.inUse++
+	t.mu.Unlock()
+	return id, true
+}
+
+// take removes and returns the entry that an answer with this ID and
+// question hash belongs to; ok is false when nothing matches.
+func (t *inflight) take(id uint16, qhash uint64) (p pending, ok bool) {
+	idx := id & idIndexMask
+	t.mu.Lock()
+	if int(idx) >= len(t.slots) {
+		t.mu.Unlock()
+		return p, false
+	}
+	s := &t.slots[idx]
+	if !s.used || s.id != id || s.qhash != qhash {
+		t.mu.Unlock()
+		return p, false
+	}
+	p = *s
+	t.release(idx)
+	t.mu.Unlock()
+	return p, true
+}
+
+// remove frees the entry with this upstream ID (a failed send) and
+// reports whether it was still there.
+func (t *inflight) remove(id uint16) bool {
+	idx := id & idIndexMask
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if int(idx) < len(t.slots) && t.slots[idx].used && t.slots[idx].id == id {
+		t.release(idx)
+		return true
+	}
+	return false
+}
+
+func (t *inflight) release(idx uint16) {
+	t.slots[idx] = pending{}
+	t.free = append(t.free, idx)
+	t.inUse--
+}
+
+// expire frees every entry sent before deadline and calls fn for each, with
+// the lock held; fn must not call back into t.
+func (t *inflight) expire(deadline int64, fn func(p *pending)) {
+	t.mu.Lock()
+	if t.inUse > 0 {
+		for i := range t.slots {
+			s := &t.slots[i]
+			if s.used && s.sent < deadline {
+				fn(s)
+				t.release(uint16(i))
+			}
+		}
+	}
+	t.mu.Unlock()
+}
+
+// len returns the number of queries in flight.
+func (t *inflight) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.inUse
+}

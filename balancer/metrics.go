@@ -1,0 +1,115 @@
+package balancer
+
+import (
+	"strconv"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector exports the balancer's atomic counters at scrape time, so the
+// hot path touches no Prometheus objects except the latency histogram.
+type collector struct{ b *Balancer }
+
+var (
+	descQueries = prometheus.NewDesc("dnslb_backend_queries_total",
+		"Queries forwarded to a backend (UDP queries and TCP messages).", []string{"backend"}, nil)
+	descResponses = prometheus.NewDesc("dnslb_backend_responses_total",
+		"Answers relayed from a backend, by response code.", []string{"backend", "rcode"}, nil)
+	descTimeouts = prometheus.NewDesc("dnslb_backend_timeouts_total",
+		"UDP queries a backend did not answer within timeouts.udp.", []string{"backend"}, nil)
+	descUnmatched = prometheus.NewDesc("dnslb_backend_unmatched_answers_total",
+		"Answers from a backend that matched no in-flight query (ID or question mismatch, late, malformed).", []string{"backend"}, nil)
+	descOutstanding = prometheus.NewDesc("dnslb_backend_outstanding",
+		"UDP queries in flight to a backend.", []string{"backend"}, nil)
+	descBackendTCP = prometheus.NewDesc("dnslb_backend_tcp_connections",
+		"Open proxied TCP connections to a backend.", []string{"backend"}, nil)
+	descLatencyEWMA = prometheus.NewDesc("dnslb_backend_latency_ewma_seconds",
+		"Moving average of a backend's UDP answer latency, used by the least-connection tie-break.", []string{"backend"}, nil)
+	descWeight = prometheus.NewDesc("dnslb_backend_weight",
+		"Configured weight of a backend.", []string{"backend"}, nil)
+	descEligible = prometheus.NewDesc("dnslb_backend_eligible",
+		"1 if the backend may receive new queries (active, healthy, configured), else 0.", []string{"backend"}, nil)
+	descDropped = prometheus.NewDesc("dnslb_frontend_dropped_total",
+		"Packets or connections dropped instead of relayed, by reason.", []string{"reason"}, nil)
+	descTCP = prometheus.NewDesc("dnslb_tcp_connections",
+		"Open client TCP connections.", nil, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descDropped, descTCP} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	// A backend whose address changed is, for a moment, both retiring and
+	// configured under one name: sum them so each label set appears once.
+	type agg struct {
+		s        BackendStats
+		eligible bool
+		current  bool
+	}
+	var order []string
+	byName := map[string]*agg{}
+	for _, be := range c.b.pool.all() {
+		s := be.stats()
+		a, ok := byName[s.Name]
+		if !ok {
+			a = &agg{s: s}
+			byName[s.Name] = a
+			order = append(order, s.Name)
+		} else {
+			a.s.Queries += s.Queries
+			a.s.TCPQueries += s.TCPQueries
+			a.s.Timeouts += s.Timeouts
+			a.s.Unmatched += s.Unmatched
+			a.s.Outstanding += s.Outstanding
+			a.s.TCPActive += s.TCPActive
+			for i := range s.Responses {
+				a.s.Responses[i] += s.Responses[i]
+			}
+		}
+		if !s.Removed {
+			a.current = true
+			a.s.Weight, a.s.Latency = s.Weight, s.Latency
+			a.eligible = be.eligible()
+		}
+	}
+	for _, name := range order {
+		a := byName[name]
+		s := a.s
+		ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, float64(s.Queries+s.TCPQueries), name)
+		for rc, n := range s.Responses {
+			if n > 0 {
+				ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(n), name, rcodeName(rc))
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(s.Timeouts), name)
+		ch <- prometheus.MustNewConstMetric(descUnmatched, prometheus.CounterValue, float64(s.Unmatched), name)
+		ch <- prometheus.MustNewConstMetric(descOutstanding, prometheus.GaugeValue, float64(s.Outstanding), name)
+		ch <- prometheus.MustNewConstMetric(descBackendTCP, prometheus.GaugeValue, float64(s.TCPActive), name)
+		ch <- prometheus.MustNewConstMetric(descLatencyEWMA, prometheus.GaugeValue, s.Latency.Seconds(), name)
+		if a.current {
+			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(s.Weight), name)
+		}
+		eligible := 0.0
+		if a.eligible {
+			eligible = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descEligible, prometheus.GaugeValue, eligible, name)
+	}
+	for r := dropReason(1); r < numDropReasons; r++ {
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(c.b.drops[r].Load()), r.String())
+	}
+	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpConns.Load()))
+}
+
+// rcodeName returns the mnemonic of a 4-bit response code.
+func rcodeName(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return strconv.Itoa(rc)
+}

@@ -1,0 +1,169 @@
+package balancer
+
+import (
+		"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pool holds the backends and implements the least-connection policy.
+// Readers (the hot path) load an immutable slice; Apply builds a new one
+// under mu and swaps it in.
+type pool struct {
+	mu       sync.Mutex
+	current  atomic.Pointer[[]*Backend] // configured backends, in config order
+	retiring map[*Backend]struct{}      // removed, finishing in-flight work
+	rr       atomic.Uint32
+	sockets  int
+	seed     uint64
+}
+
+func newPool(sockets int) *pool {
+	p := &pool{retiring: map[*Backend]struct{}{}, sockets: max(sockets, 1), seed: uint64(time.Now().UnixNano())}
+	empty := []*Backend{}
+	p.current.Store(&empty)
+	return p
+}
+
+func (p *pool) list() []*Backend { return *p.current.Load() }
+
+// all returns the configured and the retiring backends.
+func (p *pool) all() []*Backend {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := append([]*Backend(nil), p.list()...)
+	for be := range p.retiring {
+		out = append(out, be)
+	}
+	return out
+}
+
+// applyResult says what Apply changed.
+type applyResult struct {
+	added   []*Backend
+	retired []*Backend
+}
+
+// apply makes the pool match specs: new names are added (their sockets are
+// opened first, so a failure changes nothing), removed names and names whose
+// address changed are retired, weights and states are updated in place.
+func (p *pool) apply(specs []BackendSpec) (applyResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var res applyResult
+	old := map[string]*Backend{}
+	for _, be := range p.list() {
+		old[be.name] = be
+	}
+	seen := map[string]bool{}
+	next := make([]*Backend, 0, len(specs))
+	for _, s := range specs {
+		if seen[s.Name] {
+			closeAll(res.added)
+			return applyResult{}, fmt.Errorf("backend %q listed twice", s.Name)
+		}
+		seen[s.Name] = true
+		if be, ok := old[s.Name]; ok && be.addr == s.Addr {
+			next = append(next, be)
+			continue
+		}
+		p.seed++
+		be, err := newBackend(s, p.sockets, p.seed*0x2545f4914f6cdd1d)
+		if err != nil {
+			closeAll(res.added)
+			return applyResult{}, err
+		}
+		res.added = append(res.added, be)
+		next = append(next, be)
+	}
+	// Commit: nothing below fails.
+	for i, s := range specs {
+		next[i].weight.Store(int64(max(s.Weight, 1)))
+		next[i].admin.Store(uint32(s.State))
+	}
+	for name, be := range old {
+		if nb := findByName(next, name); nb == be {
+			continue
+		}
+		be.removed.Store(true)
+		p.retiring[be] = struct{}{}
+		res.retired = append(res.retired, be)
+	}
+	p.current.Store(&next)
+	return res, nil
+}
+
+func findByName(list []*Backend, name string) *Backend {
+	for _, be := range list {
+		if be.name == name {
+			return be
+		}
+	}
+	return nil
+}
+
+func closeAll(list []*Backend) {
+	for _, be := range list {
+		be.closeSockets()
+	}
+}
+
+// finishRetired forgets a retired backend once it has nothing in flight.
+func (p *pool) finishRetired(be *Backend) {
+	p.mu.Lock()
+	delete(p.retiring, be)
+	p.mu.Unlock()
+}
+
+// pickUDP returns the eligible backend with the fewest outstanding queries
+// per unit of weight.
+func (p *pool) pickUDP() *Backend {
+	return p.pick(func(be *Backend) int64 { return be.outstanding.Load() })
+}
+
+// pickTCP returns the eligible backend with the fewest active connections
+// per unit of weight.
+func (p *pool) pickTCP() *Backend {
+	return p.pick(func(be *Backend) int64 { return be.tcpActive.Load() })
+}
+
+// pick scans from a rotating start so that equal candidates take turns.
+func (p *pool) pick(load func(*Backend) int64) *Backend {
+	list := p.list()
+	n := len(list)
+	if n == 0 {
+		return nil
+	}
+	start := int(p.rr.Add(1) % uint32(n))
+	var best *Backend
+	var bestLoad, bestWeight int64
+	for i := 0; i < n; i++ {
+		be := list[(start+i)%n]
+		if !be.eligible() {
+			continue
+		}
+		l, w := load(be), be.weight.Load()
+		if best == nil {
+			best, bestLoad, bestWeight = be, l, w
+			continue
+		}
+		// compare l/w with bestLoad/bestWeight without division
+		a, b := l*bestWeight, bestLoad*w
+		if a < b || (a == b && clearlyFaster(be, best)) {
+			best, bestLoad, bestWeight = be, l, w
+		}
+	}
+	return best
+}
+
+// clearlyFaster reports whether a's latency EWMA is lower than b's by more
+// than the noise: 20% and 100µs. Smaller differences count as a tie so
+// that equal backends share traffic round-robin at low load.
+func clearlyFaster(a, b *Backend) bool {
+	la, lb := a.latencyNS.Load(), b.latencyNS.Load()
+	return la*6/5+int64(100*time.Microsecond) < lb
+}
+
+// byName returns the configured backend with this name, or nil.
+func (p *pool) byName(name string) *Backend { return findByName(p.list(), name) }

@@ -1,0 +1,128 @@
+package balancer
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func testPool(t *testing.T, specs ...BackendSpec) *pool {
+	t.Helper()
+	p := newPool(1)
+	if _, err := p.apply(specs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAll(p.list()) })
+	return p
+}
+
+func spec(name string, port uint16, weight int) BackendSpec {
+	return BackendSpec{Name: name, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), Weight: weight}
+}
+
+func TestPickLeastOutstanding(t *testing.T) {
+	p := testPool(t, spec("a", 1, 1), spec("b", 2, 1))
+	a, b := p.list()[0], p.list()[1]
+	a.outstanding.Store(5)
+	b.outstanding.Store(2)
+	for i := 0; i < 10; i++ {
+		if got := p.pickUDP(); got != b {
+			t.Fatalf("picked %s, want b", got.name)
+		}
+	}
+}
+
+func TestPickWeighted(t *testing.T) {
+	p := testPool(t, spec("a", 1, 3), spec("b", 2, 1))
+	a, b := p.list()[0], p.list()[1]
+	// a has 5/3 outstanding per weight, b 2/1: a wins
+	a.outstanding.Store(5)
+	b.outstanding.Store(2)
+	if got := p.pickUDP(); got != a {
+		t.Fatalf("picked %s, want a", got.name)
+	}
+	a.tcpActive.Store(7)
+	b.tcpActive.Store(2)
+	if got := p.pickTCP(); got != b {
+		t.Fatalf("tcp picked %s, want b", got.name)
+	}
+}
+
+func TestPickTiesRoundRobinThenLatency(t *testing.T) {
+	p := testPool(t, spec("a", 1, 1), spec("b", 2, 1), spec("c", 3, 1))
+	count := map[string]int{}
+	for i := 0; i < 300; i++ {
+		count[p.pickUDP().name]++
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if count[n] != 100 {
+			t.Fatalf("equal backends not round-robin: %v", count)
+		}
+	}
+	// b is clearly faster: it wins ties
+	p.list()[0].latencyNS.Store(int64(5 * time.Millisecond))
+	p.list()[1].latencyNS.Store(int64(1 * time.Millisecond))
+	p.list()[2].latencyNS.Store(int64(5 * time.Millisecond))
+	for i := 0; i < 10; i++ {
+		if got := p.pickUDP(); got.name != "b" {
+			t.Fatalf("picked %s, want the faster b", got.name)
+		}
+	}
+	// within the noise band (20% + 100µs) latency does not decide
+	p.list()[1].latencyNS.Store(int64(4900 * time.Microsecond))
+	count = map[string]int{}
+	for i := 0; i < 300; i++ {
+		count[p.pickUDP().name]++
+	}
+	if count["a"] == 0 || count["c"] == 0 {
+		t.Fatalf("near-equal latencies should share: %v", count)
+	}
+}
+
+func TestPickSkipsIneligible(t *testing.T) {
+	p := testPool(t, spec("a", 1, 1), spec("b", 2, 1), spec("c", 3, 1))
+	p.list()[0].admin.Store(uint32(Drain))
+	p.list()[1].SetHealthy(false)
+	for i := 0; i < 10; i++ {
+		if got := p.pickUDP(); got.name != "c" {
+			t.Fatalf("picked %s", got.name)
+		}
+	}
+	p.list()[2].admin.Store(uint32(Disabled))
+	if got := p.pickUDP(); got != nil {
+		t.Fatalf("picked %s with nothing eligible", got.name)
+	}
+}
+
+func TestApplyDiff(t *testing.T) {
+	p := testPool(t, spec("a", 1, 1), spec("b", 2, 1))
+	a := p.list()[0]
+	res, err := p.apply([]BackendSpec{spec("a", 1, 5), spec("c", 3, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.list()[0] != a || a.weight.Load() != 5 {
+		t.Fatal("existing backend not kept and updated in place")
+	}
+	if len(res.added) != 1 || res.added[0].name != "c" || len(res.retired) != 1 || res.retired[0].name != "b" {
+		t.Fatalf("added %v retired %v", res.added, res.retired)
+	}
+	if !res.retired[0].removed.Load() || res.retired[0].eligible() {
+		t.Fatal("retired backend still eligible")
+	}
+	if len(p.all()) != 3 {
+		t.Fatalf("all() = %d, want 2 current + 1 retiring", len(p.all()))
+	}
+	// address change: retire the old one, add a new one under the same name
+	res, err = p.apply([]BackendSpec{spec("a", 9, 5), spec("c", 3, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.added) != 1 || res.retired[0] != a {
+		t.Fatalf("address change not handled: %+v", res)
+	}
+	closeAll(res.retired)
+	if _, err := p.apply([]BackendSpec{spec("x", 1, 1), spec("x", 2, 1)}); err == nil {
+		t.Fatal("duplicate names accepted")
+	}
+}

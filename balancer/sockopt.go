@@ -1,0 +1,78 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenConfig returns a ListenConfig whose sockets bind with
+// IP_FREEBIND/IPV6_FREEBIND, so that a standby node can bind the VIP before
+// it is configured on an interface, and with SO_REUSEADDR.
+func listenConfig(v6 bool, rcvbuf int) net.ListenConfig {
+	return net.ListenConfig{
+		Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				if v6 {
+					serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1)
+				} else {
+					serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+				}
+				if serr != nil {
+					serr = fmt.Errorf("set FREEBIND: %w", serr)
+					return
+				}
+				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+					serr = fmt.Errorf("set SO_REUSEADDR: %w", serr)
+					return
+				}
+				if rcvbuf > 0 {
+					// best effort: the kernel caps it at net.core.rmem_max
+					_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		},
+	}
+}
+
+// listenUDP binds a UDP socket on addr.
+func listenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
+	lc := listenConfig(addr.Addr().Is6() && !addr.Addr().Is4In6(), 4<<20)
+	pc, err := lc.ListenPacket(context.Background(), "udp", addr.String())
+	if err != nil {
+		return nil, explainBindError("udp", addr, err)
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+// listenTCP binds a TCP listener on addr.
+func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
+	lc := listenConfig(addr.Addr().Is6() && !addr.Addr().Is4In6(), 0)
+	ln, err := lc.Listen(context.Background(), "tcp", addr.String())
+	if err != nil {
+		return nil, explainBindError("tcp", addr, err)
+	}
+	return ln.(*net.TCPListener), nil
+}
+
+// explainBindError turns the usual bind failures into a one-line message
+// that says what to do.
+func explainBindError(network string, addr netip.AddrPort, err error) error {
+	switch {
+	case errors.Is(err, unix.EADDRINUSE):
+		return fmt.Errorf("listen %s %s: address already in use (another DNS server or dnslb is running?)", network, addr)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Errorf("listen %s %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)", network, addr)
+	}
+	return fmt.Errorf("listen %s %s: %w", network, addr, err)
+}

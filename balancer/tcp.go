@@ -1,0 +1,299 @@
+package balancer
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// tcpFrontend is one client-facing TCP listener.
+type tcpFrontend struct {
+	addr netip.AddrPort
+	ln   *net.TCPListener
+}
+
+// maxTCPMessage is the largest DNS message on TCP plus its length prefix.
+const maxTCPMessage = 2 + 65535
+
+// msgBufs recycles TCP message buffers so that idle connections hold none.
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, maxTCPMessage); return &b }}
+
+func (b *Balancer) acceptLoop(f *tcpFrontend) {
+	defer b.workers.Done()
+	for {
+		c, err := f.ln.AcceptTCP()
+		if err != nil {
+			if b.stopping.Load() || isClosed(err) {
+				return
+			}
+			// EMFILE and friends: back off instead of spinning.
+			b.log.Warn("tcp accept failed", "address", f.addr.String(), "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		b.admitTCP(c, f)
+	}
+}
+
+// admitTCP enforces the connection caps and starts a session.
+func (b *Balancer) admitTCP(c *net.TCPConn, f *tcpFrontend) {
+	client := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	s := b.settings.Load()
+	b.tcpMu.Lock()
+	if b.tcpConns.Load() >= int64(s.MaxTCPConns) {
+		b.tcpMu.Unlock()
+		c.Close()
+		b.drop(dropTCPLimit)
+		b.logLimited(dropTCPLimit, "tcp connection limit reached, refusing connections", "limit", s.MaxTCPConns, "key", "limits.tcp_connections", "client", client.String())
+		return
+	}
+	if b.perClient[client] >= s.MaxTCPConnsPerClient {
+		b.tcpMu.Unlock()
+		c.Close()
+		b.drop(dropTCPClientLimit)
+		b.logLimited(dropTCPClientLimit, "tcp per-client connection limit reached, refusing connections", "limit", s.MaxTCPConnsPerClient, "key", "limits.tcp_connections_per_client", "client", client.String())
+		return
+	}
+	sess := &tcpSession{b: b, client: c, clientAddr: client, idle: s.TCPIdleTimeout}
+	sess.touch()
+	b.perClient[client]++
+	b.tcpConns.Add(1)
+	b.sessions[sess] = struct{}{}
+	b.sessionWG.Add(1)
+	b.tcpMu.Unlock()
+	go sess.run()
+}
+
+// tcpSession proxies one client connection to one backend connection.
+type tcpSession struct {
+	b          *Balancer
+	client     *net.TCPConn
+	clientAddr netip.Addr
+	idle       time.Duration
+	lastActive atomic.Int64 // unix nanoseconds of the last byte either way
+
+	mu       sync.Mutex
+	upstream *net.TCPConn
+	closed   bool
+}
+
+func (s *tcpSession) touch() { s.lastActive.Store(time.Now().UnixNano()) }
+
+// close closes both connections; safe to call more than once.
+func (s *tcpSession) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.client.Close()
+	if s.upstream != nil {
+		s.upstream.Close()
+	}
+}
+
+func (s *tcpSession) release() {
+	s.close()
+	b := s.b
+	b.tcpMu.Lock()
+	if b.perClient[s.clientAddr]--; b.perClient[s.clientAddr] <= 0 {
+		delete(b.perClient, s.clientAddr)
+	}
+	delete(b.sessions, s)
+	b.tcpConns.Add(-1)
+	b.tcpMu.Unlock()
+	b.sessionWG.Done()
+}
+
+func (s *tcpSession) run() {
+	defer s.release()
+	b := s.b
+	bufp := msgBufs.Get().(*[]byte)
+	msg, err := s.readMsg(s.client, *bufp)
+	if err != nil {
+		msgBufs.Put(bufp)
+		s.noteReadError(err)
+		return
+	}
+	if _, r := parseQuery(msg[2:]); r != dropNone {
+		msgBufs.Put(bufp)
+		b.drop(dropTCPMalformed)
+		return
+	}
+	be, up := s.connect()
+	if up == nil {
+		msgBufs.Put(bufp)
+		return
+	}
+	defer be.tcpActive.Add(-1)
+	_, err = up.Write(msg)
+	msgBufs.Put(bufp)
+	if err != nil {
+		return
+	}
+	be.tcpQueries.Add(1)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.pumpAnswers(be, up)
+	}()
+	clean := s.pumpQueries(be, up)
+	if clean {
+		// The client closed its side: let the backend finish answering.
+		up.CloseWrite()
+	} else {
+		s.close()
+	}
+	<-done
+}
+
+// connect picks a backend by least active connections and dials it,
+// trying a second backend if the first refuses.
+func (s *tcpSession) connect() (*Backend, *net.TCPConn) {
+	b := s.b
+	var tried *Backend
+	for attempt := 0; attempt < 2; attempt++ {
+		be := b.pool.pickTCP()
+		if be == nil || be == tried {
+			break
+		}
+		be.tcpActive.Add(1) // count before dialing so concurrent picks spread
+		d := net.Dialer{Timeout: min(s.idle, 3*time.Second)}
+		c, err := d.Dial("tcp", be.addr.String())
+		if err == nil {
+			s.mu.Lock()
+			s.upstream = c.(*net.TCPConn)
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				c.Close()
+				be.tcpActive.Add(-1)
+				return nil, nil
+			}
+			return be, c.(*net.TCPConn)
+		}
+		be.tcpActive.Add(-1)
+		b.drop(dropTCPBackendConnect)
+		b.logLimited(dropTCPBackendConnect, "tcp connect to backend failed", "backend", be.name, "err", err)
+		tried = be
+	}
+	if tried == nil {
+		b.drop(dropNoBackend)
+	}
+	return nil, nil
+}
+
+// pumpQueries forwards client messages to the backend, validating each. It
+// returns true when the client closed its side cleanly.
+func (s *tcpSession) pumpQueries(be *Backend, up *net.TCPConn) bool {
+	for {
+		bufp := msgBufs.Get().(*[]byte)
+		msg, err := s.readMsg(s.client, *bufp)
+		if err != nil {
+			msgBufs.Put(bufp)
+			s.noteReadError(err)
+			return errors.Is(err, io.EOF)
+		}
+		if _, r := parseQuery(msg[2:]); r != dropNone {
+			msgBufs.Put(bufp)
+			s.b.drop(dropTCPMalformed)
+			return false
+		}
+		_, err = up.Write(msg)
+		msgBufs.Put(bufp)
+		if err != nil {
+			return false
+		}
+		be.tcpQueries.Add(1)
+	}
+}
+
+// pumpAnswers forwards backend messages to the client, counting rcodes.
+func (s *tcpSession) pumpAnswers(be *Backend, up *net.TCPConn) {
+	defer s.close()
+	for {
+		bufp := msgBufs.Get().(*[]byte)
+		msg, err := s.readMsg(up, *bufp)
+		if err != nil {
+			msgBufs.Put(bufp)
+			return
+		}
+		if len(msg) >= 2+headerLen {
+			be.rcodes[msg[2+3]&0x0f].Add(1)
+		}
+		_, err = s.client.Write(msg)
+		msgBufs.Put(bufp)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// errPartial marks a connection that went idle in the middle of a message.
+var errPartial = errors.New("idle in the middle of a message")
+
+// readMsg reads one length-prefixed message into buf and returns it with
+// its prefix. The read deadline is the idle timeout counted from the last
+// activity in either direction, so a long zone transfer is not cut because
+// the client is silent.
+func (s *tcpSession) readMsg(c *net.TCPConn, buf []byte) ([]byte, error) {
+	if err := s.readFull(c, buf[:2], true); err != nil {
+		return nil, err
+	}
+	n := int(buf[0])<<8 | int(buf[1])
+	if n < headerLen {
+		return nil, errTooShort
+	}
+	if err := s.readFull(c, buf[2:2+n], false); err != nil {
+		return nil, err
+	}
+	return buf[:2+n], nil
+}
+
+var errTooShort = errors.New("message shorter than a DNS header")
+
+func (s *tcpSession) readFull(c *net.TCPConn, p []byte, atBoundary bool) error {
+	got := 0
+	for got < len(p) {
+		deadline := time.Unix(0, s.lastActive.Load()).Add(s.idle)
+		if err := c.SetReadDeadline(deadline); err != nil {
+			return err
+		}
+		n, err := c.Read(p[got:])
+		if n > 0 {
+			got += n
+			s.touch()
+		}
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if time.Since(time.Unix(0, s.lastActive.Load())) < s.idle {
+				continue // the other direction was busy
+			}
+			if got > 0 || !atBoundary {
+				return errPartial
+			}
+			return err
+		}
+		if errors.Is(err, io.EOF) && (got > 0 || !atBoundary) {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
+}
+
+// noteReadError counts the client-side read failures that lose data.
+func (s *tcpSession) noteReadError(err error) {
+	switch {
+	case errors.Is(err, errPartial):
+		s.b.drop(dropTCPTimeout)
+	case errors.Is(err, errTooShort), errors.Is(err, io.ErrUnexpectedEOF):
+		s.b.drop(dropTCPMalformed)
+	}
+}

@@ -1,0 +1,171 @@
+package balancer
+
+// Header-and-question parsing for the hot path. Nothing here allocates; the
+// full unpacking that miekg/dns does is too expensive per packet and is left
+// to tests and the control plane.
+
+const (
+	headerLen = 12
+	// maxNameLen is the largest wire-format name (RFC 1035 section 3.1).
+	maxNameLen = 255
+
+	opcodeQuery  = 0
+	opcodeNotify = 4
+	opcodeUpdate = 5
+)
+
+// dropReason names why a packet was not relayed. Its String form is the
+// `reason` label of dnslb_frontend_dropped_total.
+type dropReason uint8
+
+const (
+	dropNone dropReason = iota
+	dropShort
+	dropResponse
+	dropOpcode
+	dropQDCount
+	dropBadQuestion
+	dropNoBackend
+	dropBackendFull
+	dropSendError
+	dropAnswerMalformed
+	dropAnswerUnmatched
+	dropTCPMalformed
+	dropTCPLimit
+	dropTCPClientLimit
+	dropTCPTimeout
+	dropTCPBackendConnect
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{
+	dropNone:              "none",
+	dropShort:             "short",
+	dropResponse:          "response_as_query",
+	dropOpcode:            "opcode",
+	dropQDCount:           "qdcount",
+	dropBadQuestion:       "bad_question",
+	dropNoBackend:         "no_backend",
+	dropBackendFull:       "backend_full",
+	dropSendError:         "send_error",
+	dropAnswerMalformed:   "answer_malformed",
+	dropAnswerUnmatched:   "answer_unmatched",
+	dropTCPMalformed:      "tcp_malformed",
+	dropTCPLimit:          "tcp_limit",
+	dropTCPClientLimit:    "tcp_client_limit",
+	dropTCPTimeout:        "tcp_timeout",
+	dropTCPBackendConnect: "tcp_backend_connect",
+}
+
+func (r dropReason) String() string {
+	if r < numDropReasons {
+		return dropReasonNames[r]
+	}
+	return "unknown"
+}
+
+// message is what the hot path needs to know about a DNS message.
+type message struct {
+	id     uint16
+	opcode uint8
+	rcode  uint8
+	qr     bool
+	// qend is the offset just past the question section's only entry.
+	qend int
+	// qhash is an FNV-1a hash of the question bytes exactly as on the wire
+	// (name, type, class), so the answer's question must match byte for byte.
+	qhash uint64
+}
+
+// parseQuery checks that b is a query dnslb may forward: a full header,
+// QR=0, opcode QUERY, NOTIFY or UPDATE, exactly one well-formed question.
+func parseQuery(b []byte) (message, dropReason) {
+	m, r := parseHeaderAndQuestion(b)
+	if r != dropNone {
+		return m, r
+	}
+	if m.qr {
+		return m, dropResponse
+	}
+	switch m.opcode {
+	case opcodeQuery, opcodeNotify, opcodeUpdate:
+	default:
+		return m, dropOpcode
+	}
+	return m, dropNone
+}
+
+// parseAnswer checks that b is a response with exactly one question.
+func parseAnswer(b []byte) (message, dropReason) {
+	m, r := parseHeaderAndQuestion(b)
+	if r != dropNone || !m.qr {
+		return m, dropAnswerMalformed
+	}
+	return m, dropNone
+}
+
+func parseHeaderAndQuestion(b []byte) (message, dropReason) {
+	var m message
+	if len(b) < headerLen {
+		return m, dropShort
+	}
+	m.id = uint16(b[0])<<8 | uint16(b[1])
+	m.qr = b[2]&0x80 != 0
+	m.opcode = (b[2] >> 3) & 0x0f
+	m.rcode = b[3] & 0x0f
+	if qd := uint16(b[4])<<8 | uint16(b[5]); qd != 1 {
+		return m, dropQDCount
+	}
+	end, ok := skipName(b, headerLen)
+	if !ok || end+4 > len(b) {
+		return m, dropBadQuestion
+	}
+	m.qend = end + 4
+	m.qhash = fnv1a(b[headerLen:m.qend])
+	return m, dropNone
+}
+
+// skipName returns the offset after the uncompressed name starting at off.
+// Questions in queries carry no compression pointers (RFC 1035 4.1.4 allows
+// them, but no real client uses one for the first name), so a pointer is
+// treated as malformed.
+func skipName(b []byte, off int) (int, bool) {
+	total := 0
+	for {
+		if off >= len(b) {
+			return 0, false
+		}
+		l := int(b[off])
+		off++
+		if l == 0 {
+			return off, total+1 <= maxNameLen
+		}
+		if l&0xc0 != 0 {
+			return 0, false
+		}
+		total += l + 1
+		if total > maxNameLen {
+			return 0, false
+		}
+		off += l
+	}
+}
+
+func fnv1a(b []byte) uint64 {
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	h := uint64(offset64)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= prime64
+	}
+	return h
+}
+
+// setID writes id into the first two bytes of a message.
+func setID(b []byte, id uint16) {
+	b[0] = byte(id >> 8)
+	b[1] = byte(id)
+}
