@@ -1,0 +1,32 @@
+# dnslb — see README.md. `make help` lists the targets.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+GO ?= go
+
+.PHONY: help build demo test test-short fuzz bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+build: ## build bin/dnslb (static, CGO_ENABLED=0)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/dnslb ./cmd/dnslb
+
+demo: ## run two NSD backends + dnslb on loopback and query them (installs nsd/dig if missing)
+	./scripts/demo.sh
+
+test: ## go vet + all tests with the race detector (integration tests need root, nsd, dig, kdig, iproute2)
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+test-short: ## unit tests only (no root, no NSD)
+	$(GO) test -short -count=1 ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	$(GO) test -run XXX -fuzz FuzzParseQuery -fuzztime $(or $(FUZZTIME),20s) ./balancer/
+	$(GO) test -run XXX -fuzz FuzzParseAnswer -fuzztime $(or $(FUZZTIME),20s) ./balancer/
+
+bench: ## hot-path micro-benchmarks
+	$(GO) test -run XXX -bench . -benchmem ./balancer/
+
+clean: ## remove build output
+	rm -rf bin

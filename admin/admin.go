@@ -1,0 +1,128 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Status is the JSON document served on /status.
+type Status struct {
+	Version         string            `json:"version"`
+	StartedAt       time.Time         `json:"started_at"`
+	ConfigFile      string            `json:"config_file"`
+	ConfigHash      string            `json:"config_hash"`
+	LastReload      time.Time         `json:"last_reload,omitzero"`
+	LastReloadError string            `json:"last_reload_error,omitempty"`
+	Listen          []string          `json:"listen"`
+	TCPConnections  int64             `json:"tcp_connections"`
+	Dropped         map[string]uint64 `json:"dropped"`
+	Backends        []Backend         `json:"backends"`
+}
+
+// Backend is one backend's line in Status.
+type Backend struct {
+	Name           string            `json:"name"`
+	Address        string            `json:"address"`
+	State          string            `json:"state"` // admin state: active, drain, disabled; "removed" while draining after a reload
+	Healthy        bool              `json:"healthy"`
+	Weight         int               `json:"weight"`
+	Outstanding    int64             `json:"outstanding"`
+	TCPConnections int64             `json:"tcp_connections"`
+	Queries        uint64            `json:"queries"`
+	Timeouts       uint64            `json:"timeouts"`
+	Unmatched      uint64            `json:"unmatched"`
+	Responses      map[string]uint64 `json:"responses"`
+	LatencyMS      float64           `json:"latency_ms"` // EWMA of UDP answer latency
+}
+
+// Options configure a Server.
+type Options struct {
+	// Listen is the host:port to serve on.
+	Listen string
+	// Gatherer provides /metrics; nil serves an empty page.
+	Gatherer prometheus.Gatherer
+	// Status builds the /status document.
+	Status func() Status
+	// Healthy reports whether /healthz answers 200.
+	Healthy func() bool
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the admin HTTP server.
+type Server struct {
+	o   Options
+	srv *http.Server
+	ln  net.Listener
+}
+
+// New returns a Server that is not listening yet.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Gatherer == nil {
+		o.Gatherer = prometheus.NewRegistry()
+	}
+	s := &Server{o: o}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /status", s.status)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s
+}
+
+// Start binds the listen address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.o.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("admin.listen %s: address already in use", s.o.Listen)
+		}
+		return fmt.Errorf("admin.listen %s: %w", s.o.Listen, err)
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.o.Logger.Error("admin server stopped", "err", err)
+		}
+	}()
+	s.o.Logger.Info("admin listening", "address", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the bound address (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops the server.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if s.o.Healthy != nil && !s.o.Healthy() {
+		http.Error(w, "not serving", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	var st Status
+	if s.o.Status != nil {
+		st = s.o.Status()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(st)
+}

@@ -1,0 +1,89 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Fetch reads /status from the admin server at addr (host:port).
+func Fetch(ctx context.Context, addr string) (*Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin %s: %w (is dnslb running with admin.listen %s?)", addr, err, addr)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("admin %s: %s: %s", addr, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("admin %s: bad /status document: %w", addr, err)
+	}
+	return &st, nil
+}
+
+// WriteTable prints a Status for people: one line per backend, then the
+// frontend counters that are not zero.
+func WriteTable(w io.Writer, st *Status) error {
+	fmt.Fprintf(w, "dnslb %s  up %s  config %s (%s)  listen %s  tcp connections %d\n",
+		st.Version, time.Since(st.StartedAt).Round(time.Second), st.ConfigFile, shortHash(st.ConfigHash),
+		strings.Join(st.Listen, ","), st.TCPConnections)
+	if st.LastReloadError != "" {
+		fmt.Fprintf(w, "LAST RELOAD FAILED: %s\n", st.LastReloadError)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BACKEND\tADDRESS\tSTATE\tHEALTHY\tWEIGHT\tOUTSTANDING\tTCP\tQUERIES\tTIMEOUTS\tUNMATCHED\tLATENCY\tRCODES")
+	for _, b := range st.Backends {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.2fms\t%s\n",
+			b.Name, b.Address, b.State, yesNo(b.Healthy), b.Weight, b.Outstanding, b.TCPConnections,
+			b.Queries, b.Timeouts, b.Unmatched, b.LatencyMS, counts(b.Responses))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if d := counts(st.Dropped); d != "-" {
+		fmt.Fprintf(w, "dropped: %s\n", d)
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// counts renders the non-zero entries of m as "k=v k=v", sorted.
+func counts(m map[string]uint64) string {
+	var parts []string
+	for k, v := range m {
+		if v > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/dnslb/dnslb/admin"
+	"github.com/dnslb/dnslb/balancer"
+	"github.com/dnslb/dnslb/config"
+)
+
+// daemon wires config, balancer and admin together and owns the signal
+// handling and reloads.
+type daemon struct {
+	path     string
+	log      *slog.Logger
+	level    *slog.LevelVar
+	registry *prometheus.Registry
+	bal      *balancer.Balancer
+	adm      *admin.Server
+	started  time.Time
+	serving  bool
+
+	reloads    *prometheus.CounterVec
+	configHash *prometheus.GaugeVec
+
+	mu         sync.Mutex // guards the fields below (read by /status)
+	cfg        *config.Config
+	hash       string
+	lastReload time.Time
+	lastErr    string
+}
+
+// loadConfig reads and validates path and returns the config and the
+// SHA-256 of the file.
+func loadConfig(path string) (*config.Config, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg, err := config.Parse(path, data)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(data)
+	return cfg, hex.EncodeToString(sum[:]), nil
+}
+
+func newDaemon(path string, stderr io.Writer) (*daemon, error) {
+	cfg, hash, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.Level)
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if cfg.Log.Format == "json" {
+		h = slog.NewJSONHandler(stderr, hopts)
+	}
+	d := &daemon{
+		path: path, log: slog.New(h), level: level, registry: prometheus.NewRegistry(),
+		started: time.Now(), cfg: cfg, hash: hash,
+	}
+	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dnslb_config_reloads_total", Help: "Configuration reloads, by result (applied, refused).",
+	}, []string{"result"})
+	d.configHash = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dnslb_config_info", Help: "Always 1; the hash label is the SHA-256 of the running configuration file.",
+	}, []string{"hash"})
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_build_info", Help: "Always 1; labelled with the dnslb version."}, []string{"version"})
+	build.WithLabelValues(version).Set(1)
+	d.registry.MustRegister(d.reloads, d.configHash, build)
+	d.configHash.WithLabelValues(hash).Set(1)
+
+	d.bal, err = balancer.New(balancer.Options{
+		Listen:     cfg.Listen,
+		Settings:   settings(cfg),
+		Logger:     d.log,
+		Registerer: d.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.bal.Apply(specs(cfg), settings(cfg)); err != nil {
+		return nil, err
+	}
+	if cfg.Admin.Listen != "" {
+		d.adm = admin.New(admin.Options{
+			Listen: cfg.Admin.Listen, Gatherer: d.registry, Status: d.status, Logger: d.log,
+			Healthy: func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.serving },
+		})
+	}
+	return d, nil
+}
+
+// serve starts everything, handles signals, and returns after a shutdown.
+func (d *daemon) serve() error {
+	cfg := d.current()
+	if d.adm != nil {
+		if err := d.adm.Start(); err != nil {
+			return err
+		}
+	}
+	if err := d.bal.Start(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.serving = true
+	d.mu.Unlock()
+	d.log.Info("dnslb started", "version", version, "config", d.path, "hash", d.hash[:12],
+		"listen", len(cfg.Listen), "backends", len(cfg.Backends),
+		"udp_timeout", cfg.Timeouts.UDP.String(), "tcp_idle", cfg.Timeouts.TCPIdle.String(),
+		"tcp_connections", cfg.Limits.TCPConnections, "tcp_connections_per_client", cfg.Limits.TCPConnectionsPerClient,
+		"admin", cfg.Admin.Listen)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			d.reload()
+			continue
+		}
+		d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
+		return d.shutdown()
+	}
+	return nil
+}
+
+// shutdownGrace bounds how long in-flight work may take at shutdown.
+func (d *daemon) shutdownGrace() time.Duration {
+	return d.current().Timeouts.UDP + 2*time.Second
+}
+
+func (d *daemon) shutdown() error {
+	d.mu.Lock()
+	d.serving = false
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), d.shutdownGrace())
+	defer cancel()
+	err := d.bal.Shutdown(ctx)
+	if err != nil {
+		d.log.Warn("shutdown grace period over, closing the rest", "err", err)
+	}
+	if d.adm != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		defer acancel()
+		d.adm.Shutdown(actx)
+	}
+	d.log.Info("dnslb stopped")
+	return nil
+}
+
+// reload validates the file and applies it; on any problem the running
+// configuration stays and every problem is logged on its own line.
+func (d *daemon) reload() {
+	old := d.current()
+	cfg, hash, err := loadConfig(d.path)
+	if err == nil {
+		if keys := config.RestartOnly(old, cfg); len(keys) > 0 {
+			err = fmt.Errorf("%s: %s cannot change on reload (restart dnslb to apply)", d.path, strings.Join(keys, ", "))
+		}
+	}
+	if err == nil {
+		err = d.bal.Apply(specs(cfg), settings(cfg))
+	}
+	if err != nil {
+		d.refuse(err)
+		return
+	}
+	d.level.Set(cfg.Log.Level)
+	ch := config.DiffBackends(old, cfg)
+	d.mu.Lock()
+	d.configHash.DeleteLabelValues(d.hash)
+	d.cfg, d.hash, d.lastReload, d.lastErr = cfg, hash, time.Now(), ""
+	d.mu.Unlock()
+	d.configHash.WithLabelValues(hash).Set(1)
+	d.reloads.WithLabelValues("applied").Inc()
+	d.log.Info("config reloaded", "hash", hash[:12], "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+}
+
+func (d *daemon) refuse(err error) {
+	d.reloads.WithLabelValues("refused").Inc()
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			d.log.Error("reload refused, keeping the running config", "file", d.path, "key", p.Path, "problem", p.Msg)
+		}
+	} else {
+		d.log.Error("reload refused, keeping the running config", "file", d.path, "err", err.Error())
+	}
+	d.mu.Lock()
+	d.lastReload, d.lastErr = time.Now(), strings.ReplaceAll(err.Error(), "\n", "; ")
+	d.mu.Unlock()
+}
+
+func (d *daemon) current() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// status builds the /status document.
+func (d *daemon) status() admin.Status {
+	d.mu.Lock()
+	cfg, hash, lastReload, lastErr := d.cfg, d.hash, d.lastReload, d.lastErr
+	d.mu.Unlock()
+	st := admin.Status{
+		Version: version, StartedAt: d.started, ConfigFile: d.path, ConfigHash: hash,
+		LastReload: lastReload, LastReloadError: lastErr,
+		TCPConnections: d.bal.TCPConnections(), Dropped: d.bal.Dropped(),
+	}
+	for _, a := range cfg.Listen {
+		st.Listen = append(st.Listen, a.String())
+	}
+	for _, s := range d.bal.Snapshot() {
+		state := s.State.String()
+		if s.Removed {
+			state = "removed"
+		}
+		resp := map[string]uint64{}
+		for rc, n := range s.Responses {
+			if n > 0 {
+				resp[balancer.RcodeName(rc)] = n
+			}
+		}
+		st.Backends = append(st.Backends, admin.Backend{
+			Name: s.Name, Address: s.Addr.String(), State: state, Healthy: s.Healthy, Weight: s.Weight,
+			Outstanding: s.Outstanding, TCPConnections: s.TCPActive, Queries: s.Queries + s.TCPQueries,
+			Timeouts: s.Timeouts, Unmatched: s.Unmatched, Responses: resp,
+			LatencyMS: float64(s.Latency.Microseconds()) / 1000,
+		})
+	}
+	return st
+}
+
+func specs(cfg *config.Config) []balancer.BackendSpec {
+	out := make([]balancer.BackendSpec, 0, len(cfg.Backends))
+	for _, b := range cfg.Backends {
+		st := balancer.Active
+		switch b.State {
+		case config.StateDrain:
+			st = balancer.Drain
+		case config.StateDisabled:
+			st = balancer.Disabled
+		}
+		out = append(out, balancer.BackendSpec{Name: b.Name, Addr: b.Address, Weight: b.Weight, State: st})
+	}
+	return out
+}
+
+func settings(cfg *config.Config) balancer.Settings {
+	return balancer.Settings{
+		UDPTimeout:           cfg.Timeouts.UDP,
+		TCPIdleTimeout:       cfg.Timeouts.TCPIdle,
+		MaxTCPConns:          cfg.Limits.TCPConnections,
+		MaxTCPConnsPerClient: cfg.Limits.TCPConnectionsPerClient,
+	}
+}
+
+func printJSON(w io.Writer, v any) int {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return 1
+	}
+	return 0
+}
