@@ -1,0 +1,201 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Config is the validated, immutable configuration returned by [Load] and
+// [Parse]. Treat it as read-only: it may be shared between goroutines, and a
+// new configuration is obtained by loading again, never by editing one.
+type Config struct {
+	// Listen holds the addresses dnslb answers on (key listen). At least one;
+	// wildcard addresses are rejected because answers must come from the
+	// address the client queried.
+	Listen []netip.AddrPort
+	// Backends holds the DNS servers queries are forwarded to (key
+	// backends), in file order. At least one.
+	Backends []Backend
+	// Timeouts holds the key timeouts.
+	Timeouts Timeouts
+	// Limits holds the key limits.
+	Limits Limits
+	// Admin holds the key admin.
+	Admin Admin
+	// Log holds the key log.
+	Log Log
+
+	// HealthCheck is the reserved section health_check, kept raw and not
+	// validated yet; nil when absent, null or empty.
+	HealthCheck map[string]any
+	// VRRP is the reserved section vrrp, kept raw and not validated yet;
+	// nil when absent, null or empty.
+	VRRP map[string]any
+	// Notify is the reserved section notify, kept raw and not validated
+	// yet; nil when absent, null or empty.
+	Notify map[string]any
+}
+
+// Backend is one upstream DNS server.
+type Backend struct {
+	// Name identifies the backend in logs, metrics and reload diffs: 1-63
+	// characters of A-Z a-z 0-9 _ . -, unique among backends.
+	Name string
+	// Address is the backend's IP and port, unique among backends; never
+	// the unspecified address. IPv4-mapped IPv6 addresses are unmapped.
+	Address netip.AddrPort
+	// Weight is the relative share of queries, 1-1000; default 1.
+	Weight int
+	// State is the administrative state; default [StateActive].
+	State BackendState
+}
+
+// BackendState is the administrative state of a backend.
+type BackendState string
+
+// Backend states accepted in backends[].state.
+const (
+	// StateActive backends receive new queries and connections.
+	StateActive BackendState = "active"
+	// StateDrain backends receive no new work but finish what they have.
+	StateDrain BackendState = "drain"
+	// StateDisabled backends receive nothing.
+	StateDisabled BackendState = "disabled"
+)
+
+// Timeouts holds the per-protocol timeouts.
+type Timeouts struct {
+	// UDP is how long to wait for a backend's UDP answer (timeouts.udp),
+	// in (0s, 30s]; default 1s.
+	UDP time.Duration
+	// TCPIdle is how long an idle client TCP connection is kept
+	// (timeouts.tcp_idle), in (0s, 1h]; default 10s.
+	TCPIdle time.Duration
+}
+
+// Limits holds the resource limits.
+type Limits struct {
+	// TCPConnections is the maximum number of concurrent client TCP
+	// connections (limits.tcp_connections), 1-1000000; default 10000.
+	TCPConnections int
+	// TCPConnectionsPerClient is the maximum number of concurrent TCP
+	// connections from one client address
+	// (limits.tcp_connections_per_client), 1-1000000 and at most
+	// TCPConnections; default 100.
+	TCPConnectionsPerClient int
+}
+
+// Admin holds the admin (metrics and health) listener settings.
+type Admin struct {
+	// Listen is the ip:port of the admin HTTP listener (admin.listen);
+	// default "127.0.0.1:9053", "" disables it. When not empty it parses
+	// with [netip.ParseAddrPort].
+	Listen string
+}
+
+// Log holds the logging settings.
+type Log struct {
+	// Level is the minimum level logged (log.level: debug, info, warn or
+	// error); default info.
+	Level slog.Level
+	// Format is the log line format (log.format): "text" or "json";
+	// default "text".
+	Format string
+}
+
+// Defaults, as written in a file. They are registered with viper so that
+// environment variables reach the keys even when the file omits them.
+const (
+	defaultUDPTimeout        = "1s"
+	defaultTCPIdleTimeout    = "10s"
+	defaultTCPConnections    = 10000
+	defaultTCPConnsPerClient = 100
+	defaultAdminListen       = "127.0.0.1:9053"
+	defaultLogLevel          = "info"
+	defaultLogFormat         = "text"
+	defaultWeight            = 1
+)
+
+// envPrefix is the prefix of the environment variables that override keys.
+const envPrefix = "DNSLB"
+
+// scalarDefaults returns the keys that take a default and an environment
+// override, with their defaults. listen has no default but is listed so the
+// environment can provide it.
+func scalarDefaults() []struct {
+	key   string
+	value any
+} {
+	return []struct {
+		key   string
+		value any
+	}{
+		{"listen", nil},
+		{"timeouts.udp", defaultUDPTimeout},
+		{"timeouts.tcp_idle", defaultTCPIdleTimeout},
+		{"limits.tcp_connections", defaultTCPConnections},
+		{"limits.tcp_connections_per_client", defaultTCPConnsPerClient},
+		{"admin.listen", defaultAdminListen},
+		{"log.level", defaultLogLevel},
+		{"log.format", defaultLogFormat},
+	}
+}
+
+// Load reads and validates the YAML file at path, applying defaults and
+// DNSLB_ environment overrides. A file that cannot be read is reported as the
+// wrapped os error (errors.Is(err, fs.ErrNotExist) works); invalid content is
+// reported as an [*Error] listing every problem, with path as its Name.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		// *fs.PathError already names the file: "open x.yaml: no such file or directory".
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads and validates YAML from data, applying defaults and DNSLB_
+// environment overrides like [Load]. name is used in error messages, usually
+// the file name; "config" is used when it is empty. Invalid content is
+// reported as an [*Error] listing every problem.
+func Parse(name string, data []byte) (*Config, error) {
+	if name == "" {
+		name = "config"
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, &Error{Name: name, Problems: yamlProblems(err)}
+	}
+	// The file alone, before defaults and the environment are layered on:
+	// its shape decides which keys exist and which are unknown, and the
+	// backends and reserved sections come only from it.
+	file := v.AllSettings()
+
+	for _, d := range scalarDefaults() {
+		v.SetDefault(d.key, d.value)
+	}
+	v.SetEnvPrefix(envPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AllowEmptyEnv(true)
+	v.AutomaticEnv()
+
+	d := decoder{file: file, get: v.Get}
+	cfg := d.decode()
+	if len(d.problems) > 0 {
+		return nil, &Error{Name: name, Problems: d.problems}
+	}
+	return cfg, nil
+}
+
+// envName returns the environment variable that overrides key.
+func envName(key string) string {
+	return envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}

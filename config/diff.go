@@ -1,0 +1,78 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// RestartOnly returns the key paths whose values differ between old and new
+// but cannot change on a live reload: "listen" (compared as a set, so
+// reordering is not a change) and "admin.listen". It returns nil if none
+// differ. Both configurations must be non-nil.
+func RestartOnly(old, new *Config) []string {
+	var keys []string
+	if !sameAddrSet(old.Listen, new.Listen) {
+		keys = append(keys, "listen")
+	}
+	if old.Admin.Listen != new.Admin.Listen {
+		keys = append(keys, "admin.listen")
+	}
+	return keys
+}
+
+// sameAddrSet reports whether a and b hold the same addresses in any order.
+// Validated configurations hold no duplicates.
+func sameAddrSet(a, b []netip.AddrPort) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, ap := range a {
+		if !slices.Contains(b, ap) {
+			return false
+		}
+	}
+	return true
+}
+
+// BackendChanges describes the backend-level differences between two
+// configurations, by backend name, for logging a reload. Each list is
+// sorted; nil when empty.
+type BackendChanges struct {
+	// Added names backends only in the new configuration.
+	Added []string
+	// Removed names backends only in the old configuration.
+	Removed []string
+	// Changed names backends in both whose address, weight or state differ.
+	Changed []string
+}
+
+// DiffBackends compares the backends of old and new by name. Both
+// configurations must be non-nil.
+func DiffBackends(old, new *Config) BackendChanges {
+	before := make(map[string]Backend, len(old.Backends))
+	for _, b := range old.Backends {
+		before[b.Name] = b
+	}
+	after := make(map[string]Backend, len(new.Backends))
+	for _, b := range new.Backends {
+		after[b.Name] = b
+	}
+	var c BackendChanges
+	for name, b := range after {
+		switch prev, ok := before[name]; {
+		case !ok:
+			c.Added = append(c.Added, name)
+		case prev != b:
+			c.Changed = append(c.Changed, name)
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			c.Removed = append(c.Removed, name)
+		}
+	}
+	slices.Sort(c.Added)
+	slices.Sort(c.Removed)
+	slices.Sort(c.Changed)
+	return c
+}

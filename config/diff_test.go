@@ -1,0 +1,87 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"slices"
+	"testing"
+)
+
+// cfgWith returns a configuration with the given listen addresses, admin
+// listener and backends; only the fields the diff functions read.
+func cfgWith(listen []string, admin string, backends ...Backend) *Config {
+	c := &Config{Admin: Admin{Listen: admin}, Backends: backends}
+	for _, l := range listen {
+		c.Listen = append(c.Listen, netip.MustParseAddrPort(l))
+	}
+	return c
+}
+
+// be returns an active backend.
+func be(name, addr string, weight int) Backend {
+	return Backend{Name: name, Address: netip.MustParseAddrPort(addr), Weight: weight, State: StateActive}
+}
+
+func TestRestartOnly(t *testing.T) {
+	base := cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053", be("a", "10.0.0.1:53", 1))
+	for _, tc := range []struct {
+		name string
+		new  *Config
+		want []string
+	}{
+		{"identical", cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), nil},
+		{"listen reordered", cfgWith([]string{"[::1]:53", "127.0.0.1:53"}, "127.0.0.1:9053"), nil},
+		{"backends only", cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053", be("b", "10.0.0.2:53", 5)), nil},
+		{"listen added", cfgWith([]string{"127.0.0.1:53", "[::1]:53", "127.0.0.2:53"}, "127.0.0.1:9053"), []string{"listen"}},
+		{"listen port", cfgWith([]string{"127.0.0.1:5353", "[::1]:53"}, "127.0.0.1:9053"), []string{"listen"}},
+		{"admin disabled", cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, ""), []string{"admin.listen"}},
+		{"both", cfgWith([]string{"[::1]:53"}, "[::1]:9053"), []string{"listen", "admin.listen"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RestartOnly(base, tc.new); !slices.Equal(got, tc.want) {
+				t.Errorf("RestartOnly = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDiffBackends(t *testing.T) {
+	old := cfgWith(nil, "", be("a", "10.0.0.1:53", 1), be("b", "10.0.0.2:53", 1), be("c", "[2001:db8::3]:53", 1))
+	drained := be("b", "10.0.0.2:53", 1)
+	drained.State = StateDrain
+	for _, tc := range []struct {
+		name string
+		new  *Config
+		want BackendChanges
+	}{
+		{"identical", cfgWith(nil, "", be("c", "[2001:db8::3]:53", 1), be("b", "10.0.0.2:53", 1), be("a", "10.0.0.1:53", 1)),
+			BackendChanges{}},
+		{"added and removed", cfgWith(nil, "", be("z", "10.0.0.9:53", 1), be("b", "10.0.0.2:53", 1), be("y", "10.0.0.8:53", 1)),
+			BackendChanges{Added: []string{"y", "z"}, Removed: []string{"a", "c"}}},
+		{"address weight state", cfgWith(nil, "", be("a", "10.0.0.1:5353", 1), drained, be("c", "[2001:db8::3]:53", 7)),
+			BackendChanges{Changed: []string{"a", "b", "c"}}},
+		{"renamed is removed plus added", cfgWith(nil, "", be("a", "10.0.0.1:53", 1), be("b", "10.0.0.2:53", 1), be("c6", "[2001:db8::3]:53", 1)),
+			BackendChanges{Added: []string{"c6"}, Removed: []string{"c"}}},
+		{"all removed", cfgWith(nil, ""),
+			BackendChanges{Removed: []string{"a", "b", "c"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := DiffBackends(old, tc.new); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("DiffBackends = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDiffParsed diffs two parsed files, as a reload does.
+func TestDiffParsed(t *testing.T) {
+	isolateEnv(t)
+	a := mustParse(t, "listen: ['127.0.0.1:53']\nbackends: [{name: a, address: '10.0.0.1:53'}, {name: b, address: '[::1]:53'}]\n")
+	b := mustParse(t, "listen: ['127.0.0.1:53']\nbackends: [{name: a, address: '10.0.0.1:53', weight: 2}, {name: c, address: '[::1]:53'}]\nadmin: {listen: ''}\n")
+	if got, want := DiffBackends(a, b), (BackendChanges{Added: []string{"c"}, Removed: []string{"b"}, Changed: []string{"a"}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("DiffBackends = %+v, want %+v", got, want)
+	}
+	if got, want := RestartOnly(a, b), []string{"admin.listen"}; !slices.Equal(got, want) {
+		t.Errorf("RestartOnly = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,45 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics, and that it returns either a
+// configuration or an *Error whose every line names the input.
+func FuzzParse(f *testing.F) {
+	isolateEnv(f)
+	for _, name := range []string{"valid.yaml", "invalid.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(minimal))
+	f.Add([]byte("listen: '[::1]:53'\nbackends: [{name: a, address: '[fe80::1%eth0]:53', weight: 1e3}]\n"))
+	f.Add([]byte("- a\n"))
+	f.Add([]byte("a.b: {c: [1, {d: ~}]}\n"))
+	f.Add([]byte("\"a\\nb\": 1\nbackends: [{\"x\\ry\": 1}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if err == nil {
+			if cfg == nil || len(cfg.Listen) == 0 || len(cfg.Backends) == 0 {
+				t.Fatalf("no error but config %+v", cfg)
+			}
+			return
+		}
+		var e *Error
+		if !errors.As(err, &e) || len(e.Problems) == 0 {
+			t.Fatalf("error %v (%T) is not a *Error with problems", err, err)
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "fuzz.yaml: ") {
+				t.Fatalf("line %q does not start with the name", line)
+			}
+		}
+	})
+}

@@ -1,0 +1,76 @@
+package integration
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dnslb/dnslb/internal/testpeer"
+)
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadUnderLoad: while a bounded stream of queries runs, SIGHUP adds
+// ns3 and removes ns1. No query may be lost; afterwards ns1 gets nothing
+// and ns3 gets traffic. Then an invalid file is refused and dnslb keeps
+// serving the old configuration.
+func TestReloadUnderLoad(t *testing.T) {
+	requirePeers(t)
+	a, b := twoNSD(t)
+	c := testpeer.StartNSD(t, testpeer.NSDOptions{Name: "ns3", Addr: testpeer.FreePort(t, netip.MustParseAddr("127.0.0.13"))})
+	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
+	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
+	l := startLB(t, nil, lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}}, ""), listen, adm)
+
+	stop := make(chan struct{})
+	done := make(chan *loadResult)
+	conns := dialConns(t, nil, listen, 8)
+	// bounded: at most 8 x 50000 queries, stopped 1s after the reload
+	go func() { done <- stream(conns, 50000, stop) }()
+
+	time.Sleep(500 * time.Millisecond)
+	writeFile(t, l.config, lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns2", b.Addr.String()}, {"ns3", c.Addr.String()}}, ""))
+	l.signal(syscall.SIGHUP)
+	l.waitLog("config reloaded", 5*time.Second)
+	time.Sleep(time.Second)
+	close(stop)
+	res := <-done
+	t.Logf("stream across reload: %s", res)
+	if len(res.lost) > 0 || len(res.mismatched) > 0 {
+		t.Fatalf("queries lost across reload: %s; first: %s %s", res, first(res.lost), first(res.mismatched))
+	}
+	if res.by["ns1"] == 0 || res.by["ns3"] == 0 {
+		t.Fatalf("stream did not span the reload: %s", res)
+	}
+	// after the reload ns1 gets nothing
+	post := stream(dialConns(t, nil, listen, 4), 50, nil)
+	if post.by["ns1"] != 0 || post.by["ns3"] == 0 || len(post.lost) > 0 {
+		t.Fatalf("after reload: %s", post)
+	}
+	if !strings.Contains(l.log.String(), "backend drained and closed") {
+		t.Errorf("ns1 not drained and closed:\n%s", l.log.String())
+	}
+
+	// invalid file: refused, still serving the old set
+	writeFile(t, l.config, "listen: [\"127.0.0.1:53\"]\nbackends:\n  - name: x\n    address: 127.0.0.1\n")
+	l.signal(syscall.SIGHUP)
+	l.waitLog("reload refused", 5*time.Second)
+	if !strings.Contains(l.log.String(), `key=backends[0].address problem="missing port"`) {
+		t.Errorf("refusal does not name the key:\n%s", l.log.String())
+	}
+	post = stream(dialConns(t, nil, listen, 2), 25, nil)
+	if len(post.lost) > 0 || post.by["ns2"]+post.by["ns3"] != 50 {
+		t.Fatalf("after refused reload: %s", post)
+	}
+	if st := l.status(); st.LastReloadError == "" {
+		t.Error("status does not show the refused reload")
+	}
+}
