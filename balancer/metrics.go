@@ -83,7 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, float64(s.Queries+s.TCPQueries), name)
 		for rc, n := range s.Responses {
 			if n > 0 {
-				ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(n), name, rcodeName(rc))
+				ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(n), name, RcodeName(rc))
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(s.Timeouts), name)
@@ -106,8 +106,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpConns.Load()))
 }
 
-// rcodeName returns the mnemonic of a 4-bit response code.
-func rcodeName(rc int) string {
+// RcodeName returns the mnemonic of a 4-bit response code.
+func RcodeName(rc int) string {
 	if s, ok := dns.RcodeToString[rc]; ok {
 		return s
 	}

@@ -1,7 +1,7 @@
 package balancer
 
 import (
-		"fmt"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
