@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -343,3 +344,88 @@ func TestReloadKeepsInflight(t *testing.T) {
 		t.Fatalf("after reload: %v %v", r, err)
 	}
 }
+
+// TestShutdownFinishesInflight: a query in flight when Shutdown starts is
+// still answered; a query sent after it is not read.
+func TestShutdownFinishesInflight(t *testing.T) {
+	f := startFake(t, "slow")
+	f.delay.Store(int64(300 * time.Millisecond))
+	listen := freeAddr(t)
+	b, err := New(Options{Listen: []netip.AddrPort{listen}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply([]BackendSpec{{Name: "slow", Addr: f.addr, Weight: 1}}, Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		_, err := ask(t, "udp", listen, "inflight.example.")
+		answered <- err
+	}()
+	for b.outstanding() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("in-flight query lost at shutdown: %v", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("shutdown returned after %v, before the in-flight answer", d)
+	}
+}
+
+// TestTCPLimitLogged: hitting the cap logs one line naming the config key.
+func TestTCPLimitLogged(t *testing.T) {
+	f := startFake(t, "one")
+	var logs strings.Builder
+	var mu sync.Mutex
+	listen := freeAddr(t)
+	b, err := New(Options{Listen: []netip.AddrPort{listen}, Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Settings{MaxTCPConns: 1, MaxTCPConnsPerClient: 1}
+	if err := b.Apply([]BackendSpec{{Name: "one", Addr: f.addr, Weight: 1}}, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	c1, _ := net.Dial("tcp", listen.String())
+	defer c1.Close()
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", listen.String())
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			c.Read(make([]byte, 1))
+			c.Close()
+		}
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if n := strings.Count(out, "connection limit reached"); n != 1 {
+		t.Fatalf("want exactly one (rate-limited) log line, got %d:\n%s", n, out)
+	}
+	if !strings.Contains(out, "limits.tcp_connections") {
+		t.Fatalf("log line does not name the config key:\n%s", out)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
