@@ -1,0 +1,34 @@
+// Package testpeer gives integration tests real DNS peers with strict
+// cleanup: NSD servers serving a known zone, network namespaces made by the
+// test, and a delay line that slows one backend down.
+//
+// What it does:
+//   - StartNSD writes nsd.conf and the zone (DefaultZone, origin
+//     example.test.) into t.TempDir(), runs `nsd -d` in its own process
+//     group (optionally inside a netns), waits at most 5s until it answers
+//     SOA, and kills it by PID in t.Cleanup.
+//   - NewNetNS creates a named network namespace with lo up; everything
+//     started in it is killed by PID and the namespace deleted on cleanup.
+//     NetNS.Do runs Go code (and so creates sockets) inside it;
+//     NetNS.DelayFromAddr delays one source address's packets.
+//   - Query, Exchange and Whoami are small miekg/dns helpers that fail the
+//     test on error.
+//   - RequireRoot and RequireTool skip a test loudly ("SKIP: ...") with the
+//     reason and an install hint.
+//
+// What it does not do:
+//   - It sends no traffic outside 127.0.0.0/8, ::1, or namespaces the test
+//     created. qdiscs, filters, TUN devices and sysctls are changed only
+//     inside a NetNS, never in the host's namespace.
+//   - It does not kill processes by name: only PIDs (process groups) it
+//     started, plus whatever `ip netns pids` reports in a namespace it made.
+//   - It is not for production code: helpers call t.Fatal instead of
+//     returning errors.
+//
+// Cleanup when things go wrong: processes get Setpgid and Pdeathsig=SIGKILL,
+// so they die with a killed test binary; as root, NSD also runs in a PID
+// namespace of its own so its forked children never linger (not even as
+// zombies). Namespaces cannot die with the binary, so each has an owner
+// marker in /run/testpeer, and NewNetNS deletes namespaces whose owner
+// process is gone (left by `go test -timeout` or SIGKILL).
+package testpeer

@@ -1,0 +1,101 @@
+package testpeer
+
+import (
+	"fmt"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	// termGrace is how long a process gets after SIGTERM before SIGKILL.
+	termGrace = 2 * time.Second
+	// killWait bounds the wait after SIGKILL.
+	killWait = 5 * time.Second
+)
+
+// proc is one child process, leader of its own process group. A goroutine
+// started with it reaps it, so it never lingers as a zombie.
+type proc struct {
+	cmd  *exec.Cmd
+	pid  int
+	done chan struct{} // closed once Wait has returned
+	err  error         // Wait's result; read only after done is closed
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// startProc starts cmd in a new process group with Pdeathsig=SIGKILL.
+//
+// With newPIDNS (root only) it also gets its own PID namespace, where it is
+// PID 1: when it exits the kernel kills and reaps every descendant, so none
+// is left behind even as a zombie. (NSD's server process outlives NSD's
+// main process at shutdown and is reparented to init; an init that reaps
+// lazily leaves "nsd: server <defunct>" entries behind.) Only use it for
+// programs that handle SIGTERM: PID 1 ignores signals it has no handler for.
+func startProc(cmd *exec.Cmd, newPIDNS bool) (*proc, error) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if newPIDNS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWPID
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		// The leader is gone; kill what is left of its group (NSD's
+		// children) right away, before the group ID can be reused.
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited reports whether the process has exited and been reaped.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the process, SIGKILL to its group after grace, and waits
+// at most killWait after that. It is idempotent.
+func (p *proc) stop(grace time.Duration) error {
+	p.stopOnce.Do(func() { p.stopErr = p.doStop(grace) })
+	return p.stopErr
+}
+
+func (p *proc) doStop(grace time.Duration) error {
+	if p.exited() {
+		return nil
+	}
+	// SIGTERM to the leader only: NSD then stops and reaps its own
+	// children. The group gets SIGKILL if that takes too long.
+	_ = syscall.Kill(p.pid, syscall.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-timer.C:
+	}
+	if !p.exited() {
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(killWait):
+		return fmt.Errorf("pid %d (%s) still running %v after SIGKILL", p.pid, p.cmd.Path, killWait)
+	}
+}
