@@ -88,6 +88,8 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	build.WithLabelValues(version).Set(1)
 	d.registry.MustRegister(d.reloads, d.configHash, build)
 	d.configHash.WithLabelValues(hash).Set(1)
+	d.reloads.WithLabelValues("applied")
+	d.reloads.WithLabelValues("refused")
 
 	d.bal, err = balancer.New(balancer.Options{
 		Listen:     cfg.Listen,

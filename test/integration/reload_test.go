@@ -55,6 +55,19 @@ func TestReloadUnderLoad(t *testing.T) {
 	if post.by["ns1"] != 0 || post.by["ns3"] == 0 || len(post.lost) > 0 {
 		t.Fatalf("after reload: %s", post)
 	}
+	// drain ns2 by changing its state: only ns3 gets new queries
+	cfg := strings.Replace(lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns2", b.Addr.String()}, {"ns3", c.Addr.String()}}, ""),
+		"name: ns2\n", "name: ns2\n    state: drain\n", 1)
+	writeFile(t, l.config, cfg)
+	l.signal(syscall.SIGHUP)
+	l.waitLog("changed=[ns2]", 5*time.Second)
+	post = stream(dialConns(t, nil, listen, 4), 25, nil)
+	if post.by["ns3"] != 100 {
+		t.Fatalf("after draining ns2: %s", post)
+	}
+	if st := l.backendStatus("ns2"); st.State != "drain" {
+		t.Fatalf("ns2 state %q, want drain", st.State)
+	}
 	if !strings.Contains(l.log.String(), "backend drained and closed") {
 		t.Errorf("ns1 not drained and closed:\n%s", l.log.String())
 	}

@@ -1,0 +1,80 @@
+package integration
+
+import (
+	"io"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/dnslb/dnslb/internal/testpeer"
+)
+
+// TestFreebindStandby: dnslb starts on a VIP that is on no interface yet
+// (the VRRP standby case) and serves as soon as the address appears.
+func TestFreebindStandby(t *testing.T) {
+	requirePeers(t)
+	ns := testpeer.NewNetNS(t, "dlbfree")
+	be := testpeer.StartNSD(t, testpeer.NSDOptions{Name: "ns1", Addr: netip.MustParseAddrPort("127.0.0.11:5301"), NetNS: ns.Name()})
+	vip := netip.MustParseAddrPort("10.53.0.1:5300")
+	startLB(t, ns, lbConfig([]netip.AddrPort{vip}, "127.0.0.1:9053", [][2]string{{"ns1", be.Addr.String()}}, ""), vip, "127.0.0.1:9053")
+	ns.Run(t, "ip", "addr", "add", "10.53.0.1/32", "dev", "lo")
+	res := stream(dialConns(t, ns, vip, 1), 5, nil)
+	if res.by["ns1"] != 5 {
+		t.Fatalf("not serving on the VIP after it was added: %s", res)
+	}
+}
+
+// TestIPv6Backend: a backend reached over IPv6 loopback.
+func TestIPv6Backend(t *testing.T) {
+	requirePeers(t)
+	be := testpeer.StartNSD(t, testpeer.NSDOptions{Name: "v6", Addr: testpeer.FreePort(t, netip.MustParseAddr("::1"))})
+	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
+	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
+	l := startLB(t, nil, lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"v6", be.Addr.String()}}, ""), listen, adm)
+	if got := testpeer.Whoami(t, l.listen); got != "v6" {
+		t.Fatalf("whoami = %q", got)
+	}
+}
+
+// TestStatusCommandAndMetrics: `dnslb status` prints the table and
+// /metrics carries the per-backend series after traffic.
+func TestStatusCommandAndMetrics(t *testing.T) {
+	l, _, _, _ := startPair(t)
+	stream(dialConns(t, nil, l.listen, 2), 20, nil)
+	out, err := exec.Command(binary, "status", "-admin", l.admin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dnslb status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"BACKEND", "ns1", "ns2", "active", "NOERROR="} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	resp, err := http.Get("http://" + l.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`dnslb_backend_queries_total{backend="ns1"}`,
+		`dnslb_backend_responses_total{backend="ns2",rcode="NOERROR"}`,
+		`dnslb_backend_latency_seconds_bucket{backend="ns1"`,
+		`dnslb_backend_outstanding{backend="ns1"} 0`,
+		`dnslb_frontend_dropped_total{reason="answer_unmatched"} 0`,
+		`dnslb_tcp_connections 0`,
+		`dnslb_config_reloads_total{result="refused"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// the other form of the run command: `dnslb -config FILE`
+	bad := exec.Command(binary, "-config", "/nonexistent.yaml")
+	out, _ = bad.CombinedOutput()
+	if bad.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "/nonexistent.yaml") {
+		t.Fatalf("dnslb -config with a missing file: exit %d: %s", bad.ProcessState.ExitCode(), out)
+	}
+}
