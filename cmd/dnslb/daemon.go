@@ -115,6 +115,11 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 // serve starts everything, handles signals, and returns after a shutdown.
 func (d *daemon) serve() error {
 	cfg := d.current()
+	// Take the signals before binding anything: a SIGHUP that arrives
+	// during start-up must not kill the process (its default action).
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	if d.adm != nil {
 		if err := d.adm.Start(); err != nil {
 			return err
@@ -132,9 +137,6 @@ func (d *daemon) serve() error {
 		"tcp_connections", cfg.Limits.TCPConnections, "tcp_connections_per_client", cfg.Limits.TCPConnectionsPerClient,
 		"admin", cfg.Admin.Listen)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			d.reload()

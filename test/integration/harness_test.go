@@ -278,3 +278,9 @@ func twoNSD(t *testing.T) (*testpeer.NSD, *testpeer.NSD) {
 	b := testpeer.StartNSD(t, testpeer.NSDOptions{Name: "ns2", Addr: testpeer.FreePort(t, netip.MustParseAddr("127.0.0.12"))})
 	return a, b
 }
+
+// nsdIn starts an NSD named name on addr inside ns.
+func nsdIn(t *testing.T, ns *testpeer.NetNS, name, addr string) *testpeer.NSD {
+	t.Helper()
+	return testpeer.StartNSD(t, testpeer.NSDOptions{Name: name, Addr: netip.MustParseAddrPort(addr), NetNS: ns.Name()})
+}

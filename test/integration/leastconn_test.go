@@ -16,8 +16,7 @@ import (
 func TestSlowBackendGetsLessTraffic(t *testing.T) {
 	requirePeers(t)
 	ns := testpeer.NewNetNS(t, "dlbslow")
-	fast := testpeer.StartNSD(t, testpeer.NSDOptions{Name: "ns1", Addr: netip.MustParseAddrPort("127.0.0.11:5301"), NetNS: ns.Name()})
-	slow := testpeer.StartNSD(t, testpeer.NSDOptions{Name: "ns2", Addr: netip.MustParseAddrPort("127.0.0.12:5302"), NetNS: ns.Name()})
+	fast, slow := nsdIn(t, ns, "ns1", "127.0.0.11:5301"), nsdIn(t, ns, "ns2", "127.0.0.12:5302")
 	listen := netip.MustParseAddrPort("127.0.0.1:5300")
 	cfg := lbConfig([]netip.AddrPort{listen}, "127.0.0.1:9053", [][2]string{{"ns1", fast.Addr.String()}, {"ns2", slow.Addr.String()}}, "")
 	startLB(t, ns, cfg, listen, "127.0.0.1:9053")

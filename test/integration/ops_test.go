@@ -16,7 +16,7 @@ import (
 func TestFreebindStandby(t *testing.T) {
 	requirePeers(t)
 	ns := testpeer.NewNetNS(t, "dlbfree")
-	be := testpeer.StartNSD(t, testpeer.NSDOptions{Name: "ns1", Addr: netip.MustParseAddrPort("127.0.0.11:5301"), NetNS: ns.Name()})
+	be := nsdIn(t, ns, "ns1", "127.0.0.11:5301")
 	vip := netip.MustParseAddrPort("10.53.0.1:5300")
 	startLB(t, ns, lbConfig([]netip.AddrPort{vip}, "127.0.0.1:9053", [][2]string{{"ns1", be.Addr.String()}}, ""), vip, "127.0.0.1:9053")
 	ns.Run(t, "ip", "addr", "add", "10.53.0.1/32", "dev", "lo")
