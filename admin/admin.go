@@ -34,12 +34,16 @@ type Backend struct {
 	Name           string            `json:"name"`
 	Address        string            `json:"address"`
 	State          string            `json:"state"` // admin state: active, drain, disabled; "removed" while draining after a reload
-	Healthy        bool              `json:"healthy"`
+	Health         string            `json:"health"`                  // up, down or pending ("up" when not checked)
+	HealthReason   string            `json:"health_reason,omitempty"` // why: the last state change's reason
+	HealthSince    time.Time         `json:"health_since,omitzero"`
+	LastProbe      string            `json:"last_probe,omitempty"` // the last probe's result, e.g. "answer NOERROR"
 	Weight         int               `json:"weight"`
 	Outstanding    int64             `json:"outstanding"`
 	TCPConnections int64             `json:"tcp_connections"`
 	Queries        uint64            `json:"queries"`
 	Timeouts       uint64            `json:"timeouts"`
+	Retried        uint64            `json:"retried"` // timed-out queries retried on another backend
 	Unmatched      uint64            `json:"unmatched"`
 	Responses      map[string]uint64 `json:"responses"`
 	LatencyMS      float64           `json:"latency_ms"` // EWMA of UDP answer latency

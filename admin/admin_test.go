@@ -91,7 +91,7 @@ func TestHealthzAndStatus(t *testing.T) {
 		Healthy: healthy.Load,
 		Status: func() Status {
 			return Status{Version: "test", StartedAt: time.Now(), Listen: []string{"127.0.0.1:53"},
-				Backends: []Backend{{Name: "ns1", Address: "127.0.0.11:53", State: "active", Healthy: true, Weight: 2,
+				Backends: []Backend{{Name: "ns1", Address: "127.0.0.11:53", State: "active", Health: "down", HealthReason: "timeout after 500ms", Weight: 2,
 					Queries: 10, Responses: map[string]uint64{"NOERROR": 9, "NXDOMAIN": 1}, LatencyMS: 0.25}}}
 		},
 	})
@@ -113,7 +113,7 @@ func TestHealthzAndStatus(t *testing.T) {
 	if err := WriteTable(&buf, st); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"BACKEND", "ns1", "127.0.0.11:53", "NOERROR=9 NXDOMAIN=1", "0.25ms"} {
+	for _, want := range []string{"BACKEND", "ns1", "127.0.0.11:53", "NOERROR=9 NXDOMAIN=1", "0.25ms", "down", "timeout after 500ms"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}

@@ -44,11 +44,11 @@ func WriteTable(w io.Writer, st *Status) error {
 		fmt.Fprintf(w, "LAST RELOAD FAILED: %s\n", st.LastReloadError)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tADDRESS\tSTATE\tHEALTHY\tWEIGHT\tOUTSTANDING\tTCP\tQUERIES\tTIMEOUTS\tUNMATCHED\tLATENCY\tRCODES")
+	fmt.Fprintln(tw, "BACKEND\tADDRESS\tSTATE\tHEALTH\tWEIGHT\tOUTSTANDING\tTCP\tQUERIES\tTIMEOUTS\tRETRIED\tUNMATCHED\tLATENCY\tRCODES\tREASON")
 	for _, b := range st.Backends {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.2fms\t%s\n",
-			b.Name, b.Address, b.State, yesNo(b.Healthy), b.Weight, b.Outstanding, b.TCPConnections,
-			b.Queries, b.Timeouts, b.Unmatched, b.LatencyMS, counts(b.Responses))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.2fms\t%s\t%s\n",
+			b.Name, b.Address, b.State, b.Health, b.Weight, b.Outstanding, b.TCPConnections,
+			b.Queries, b.Timeouts, b.Retried, b.Unmatched, b.LatencyMS, counts(b.Responses), reason(b))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -59,11 +59,16 @@ func WriteTable(w io.Writer, st *Status) error {
 	return nil
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
+// reason is the health column's explanation: the last state change's
+// reason with its age, or "-".
+func reason(b Backend) string {
+	if b.HealthReason == "" {
+		return "-"
 	}
-	return "no"
+	if b.HealthSince.IsZero() {
+		return b.HealthReason
+	}
+	return fmt.Sprintf("%s (%s ago)", b.HealthReason, time.Since(b.HealthSince).Round(time.Second))
 }
 
 func shortHash(h string) string {

@@ -34,12 +34,40 @@ func (s AdminState) String() string {
 	return "unknown"
 }
 
+// Health is what health checking says about a backend.
+type Health uint32
+
+const (
+	// Up backends receive traffic.
+	Up Health = iota
+	// Pending backends are new and not yet proven by health checks; they
+	// receive traffic only when no backend is up and all_down is fail-open.
+	Pending
+	// Down backends failed their checks; like Pending otherwise.
+	Down
+)
+
+func (h Health) String() string {
+	switch h {
+	case Up:
+		return "up"
+	case Pending:
+		return "pending"
+	case Down:
+		return "down"
+	}
+	return "unknown"
+}
+
 // BackendSpec is the configuration of one backend.
 type BackendSpec struct {
 	Name   string
 	Addr   netip.AddrPort
 	Weight int
 	State  AdminState
+	// Checked backends start Pending until health checks call SetHealth;
+	// unchecked ones are always Up.
+	Checked bool
 }
 
 // upstreamReadBuffer is the receive buffer asked for upstream sockets.
@@ -56,7 +84,7 @@ type Backend struct {
 
 	weight  atomic.Int64
 	admin   atomic.Uint32 // AdminState
-	healthy atomic.Bool
+	health  atomic.Uint32 // Health
 	removed atomic.Bool
 
 	outstanding atomic.Int64 // UDP queries in flight
@@ -66,6 +94,8 @@ type Backend struct {
 	queries     atomic.Uint64
 	tcpQueries  atomic.Uint64
 	timeouts    atomic.Uint64
+	consecutive atomic.Int64 // UDP timeouts since the last answer
+	retried     atomic.Uint64
 	unmatched   atomic.Uint64
 	sendErrors  atomic.Uint64
 	rcodes      [numRcodes]atomic.Uint64
@@ -87,7 +117,9 @@ func newBackend(spec BackendSpec, sockets int, seed uint64) (*Backend, error) {
 	be := &Backend{name: spec.Name, addr: spec.Addr}
 	be.weight.Store(int64(max(spec.Weight, 1)))
 	be.admin.Store(uint32(spec.State))
-	be.healthy.Store(true)
+	if spec.Checked {
+		be.health.Store(uint32(Pending))
+	}
 	for i := 0; i < sockets; i++ {
 		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(spec.Addr))
 		if err != nil {
@@ -118,13 +150,24 @@ func (be *Backend) Name() string { return be.name }
 // Addr returns the backend's address.
 func (be *Backend) Addr() netip.AddrPort { return be.addr }
 
-// SetHealthy tells the balancer whether health checks consider the backend
-// able to serve; an unhealthy backend receives no new queries.
-func (be *Backend) SetHealthy(ok bool) { be.healthy.Store(ok) }
+// SetHealth records the health checks' verdict; only Up backends receive
+// new queries (unless none is up and all_down is fail-open).
+func (be *Backend) SetHealth(h Health) { be.health.Store(uint32(h)) }
+
+// ObserveProbe folds a successful health probe's round-trip time into the
+// latency average, so that a backend which gets no live traffic (because
+// it was slow once) is seen again when it becomes fast.
+func (be *Backend) ObserveProbe(rtt time.Duration) { be.foldLatency(rtt) }
 
 // eligible reports whether the backend may get new queries.
 func (be *Backend) eligible() bool {
-	return AdminState(be.admin.Load()) == Active && be.healthy.Load() && !be.removed.Load()
+	return be.usable() && Health(be.health.Load()) == Up
+}
+
+// usable reports whether the backend may get new queries when health is
+// ignored (all_down fail-open).
+func (be *Backend) usable() bool {
+	return AdminState(be.admin.Load()) == Active && !be.removed.Load()
 }
 
 // observeLatency records one answered query's latency.
@@ -165,13 +208,14 @@ type BackendStats struct {
 	Addr        netip.AddrPort
 	Weight      int
 	State       AdminState
-	Healthy     bool
+	Health      Health
 	Removed     bool // draining after removal from the configuration
 	Outstanding int64
 	TCPActive   int64
 	Queries     uint64 // UDP queries sent
 	TCPQueries  uint64 // TCP messages forwarded
 	Timeouts    uint64
+	Retried     uint64 // timed-out queries retried on another backend
 	Unmatched   uint64
 	Responses   [numRcodes]uint64
 	Latency     time.Duration // EWMA of UDP latency
@@ -183,7 +227,8 @@ func (be *Backend) stats() BackendStats {
 		Addr:        be.addr,
 		Weight:      int(be.weight.Load()),
 		State:       AdminState(be.admin.Load()),
-		Healthy:     be.healthy.Load(),
+		Health:      Health(be.health.Load()),
+		Retried:     be.retried.Load(),
 		Removed:     be.removed.Load(),
 		Outstanding: be.outstanding.Load(),
 		TCPActive:   be.tcpActive.Load(),

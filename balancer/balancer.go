@@ -27,6 +27,16 @@ type Settings struct {
 	// MaxTCPConnsPerClient caps concurrent TCP connections from one client
 	// address. Default 100.
 	MaxTCPConnsPerClient int
+	// UDPRetry retries a timed-out UDP query once on another backend (never
+	// the same one; the client gets at most one answer). Zero value: off.
+	UDPRetry bool
+	// RefuseWhenAllDown answers REFUSED when backends exist but none is up.
+	// The zero value is fail-open: then every usable backend is picked from
+	// regardless of health (as dnsdist does).
+	RefuseWhenAllDown bool
+	// PassiveMaxTimeouts is how many consecutive UDP timeouts of one backend
+	// call Options.OnPassiveFailure. Zero disables passive detection.
+	PassiveMaxTimeouts int
 }
 
 func (s Settings) withDefaults() Settings {
@@ -59,6 +69,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the balancer's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// OnPassiveFailure, if set, is called (from the timeout sweeper) when a
+	// backend reaches Settings.PassiveMaxTimeouts consecutive timeouts.
+	OnPassiveFailure func(backend string, consecutive int64)
 }
 
 // Balancer is the data plane: frontends, backend pool and query tracking.
@@ -72,6 +85,8 @@ type Balancer struct {
 	epoch    time.Time
 	drops    [numDropReasons]atomic.Uint64
 	latency  *prometheus.HistogramVec
+	passive  func(backend string, consecutive int64)
+	expired  []pending // sweeper's scratch space
 
 	udp []*udpFrontend
 	tcp []*tcpFrontend
@@ -108,6 +123,7 @@ func New(o Options) (*Balancer, error) {
 		perClient: map[netip.Addr]int{},
 		sessions:  map[*tcpSession]struct{}{},
 		stop:      make(chan struct{}),
+		passive:   o.OnPassiveFailure,
 	}
 	s := o.Settings.withDefaults()
 	b.settings.Store(&s)

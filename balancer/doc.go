@@ -20,7 +20,13 @@
 // round-robin. A backend that slows down accumulates outstanding queries and
 // so receives less traffic.
 //
-// What it does not do: health checking (backends are told their health by
-// SetHealthy), configuration parsing, or metrics serving; those live in the
+// Health: only backends whose Health is Up get new queries; when backends
+// exist but none is up, the balancer either picks from all of them anyway
+// (fail-open, the default) or answers REFUSED itself. A UDP query that
+// times out is, if enabled, retried once on another backend; consecutive
+// timeouts are reported through Options.OnPassiveFailure.
+//
+// What it does not do: health probing (the healthcheck package calls
+// SetHealth), configuration parsing, or metrics serving; those live in the
 // healthcheck, config and admin packages and are wired in cmd/dnslb.
 package balancer

@@ -28,7 +28,7 @@ func newHotPath(t testing.TB) *hotPath {
 		t.Fatal(err)
 	}
 	listen := netip.MustParseAddrPort("127.0.0.1:0")
-	b, err := New(Options{Listen: []netip.AddrPort{listen}, UpstreamSockets: 1})
+	b, err := New(Options{Listen: []netip.AddrPort{listen}, UpstreamSockets: 1, Settings: Settings{UDPRetry: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func BenchmarkPick(b *testing.B) {
 	defer closeAll(p.list())
 	b.ReportAllocs()
 	for b.Loop() {
-		if p.pickUDP() == nil {
+		if be, _ := p.pickUDP(true); be == nil {
 			b.Fatal("no pick")
 		}
 	}

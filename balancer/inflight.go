@@ -17,13 +17,28 @@ const (
 	randomIDShift = idIndexBits
 )
 
+// maxRetryQuery is the largest query kept for a retry after a timeout;
+// larger ones (rare: big EDNS options) are not retried.
+const maxRetryQuery = 512
+
 // pending is one query waiting for its answer.
 type pending struct {
-	used   bool
-	id     uint16 // the ID sent upstream
-	origID uint16 // the client's ID
-	qhash  uint64
-	sent   int64 // monotonic nanoseconds, see clock
+	used    bool
+	retried bool   // already a retry: never retried again
+	id      uint16 // the ID sent upstream
+	origID  uint16 // the client's ID
+	qlen    uint16 // bytes of query kept for a retry, 0 if none
+	qhash   uint64
+	sent    int64 // monotonic nanoseconds since the balancer's epoch
+	client  netip.AddrPort
+	front   *udpFrontend
+	query   [maxRetryQuery]byte
+}
+
+// match is what an answer needs from its pending entry.
+type match struct {
+	origID uint16
+	sent   int64
 	client netip.AddrPort
 	front  *udpFrontend
 }
@@ -75,8 +90,8 @@ func (t *inflight) nextRandom() uint16 {
 }
 
 // add stores a query and returns the ID to send upstream; ok is false when
-// the table is full.
-func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front *udpFrontend, now int64) (id uint16, ok bool) {
+// the table is full. query, if not nil, is kept for a retry.
+func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front *udpFrontend, now int64, query []byte, retried bool) (id uint16, ok bool) {
 	t.mu.Lock()
 	if len(t.free) == 0 {
 		t.grow(len(t.slots) * 2)
@@ -88,7 +103,12 @@ func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front
 	idx := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]
 	id = t.nextRandom()&^idIndexMask | idx
-	t.slots[idx] = pending{used: true, id: id, origID: origID, qhash: qhash, sent: now, client: client, front: front}
+	p := &t.slots[idx]
+	p.used, p.retried, p.id, p.origID, p.qhash, p.sent, p.client, p.front = true, retried, id, origID, qhash, now, client, front
+	p.qlen = 0
+	if len(query) <= maxRetryQuery {
+		p.qlen = uint16(copy(p.query[:], query))
+	}
 	t.inUse++
 	t.mu.Unlock()
 	return id, true
@@ -96,22 +116,22 @@ func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front
 
 // take removes and returns the entry that an answer with this ID and
 // question hash belongs to; ok is false when nothing matches.
-func (t *inflight) take(id uint16, qhash uint64) (p pending, ok bool) {
+func (t *inflight) take(id uint16, qhash uint64) (m match, ok bool) {
 	idx := id & idIndexMask
 	t.mu.Lock()
 	if int(idx) >= len(t.slots) {
 		t.mu.Unlock()
-		return p, false
+		return m, false
 	}
 	s := &t.slots[idx]
 	if !s.used || s.id != id || s.qhash != qhash {
 		t.mu.Unlock()
-		return p, false
+		return m, false
 	}
-	p = *s
+	m = match{origID: s.origID, sent: s.sent, client: s.client, front: s.front}
 	t.release(idx)
 	t.mu.Unlock()
-	return p, true
+	return m, true
 }
 
 // remove frees the entry with this upstream ID (a failed send) and
@@ -128,7 +148,8 @@ func (t *inflight) remove(id uint16) bool {
 }
 
 func (t *inflight) release(idx uint16) {
-	t.slots[idx] = pending{}
+	s := &t.slots[idx]
+	s.used, s.front = false, nil
 	t.free = append(t.free, idx)
 	t.inUse--
 }

@@ -8,7 +8,7 @@ import (
 func TestInflightAddTake(t *testing.T) {
 	tab := newInflight(42)
 	client := netip.MustParseAddrPort("127.0.0.1:5353")
-	id, ok := tab.add(0x1234, 99, client, nil, 10)
+	id, ok := tab.add(0x1234, 99, client, nil, 10, nil, false)
 	if !ok {
 		t.Fatal("add failed")
 	}
@@ -34,7 +34,7 @@ func TestInflightGrowsAndFills(t *testing.T) {
 	tab := newInflight(1)
 	seen := map[uint16]bool{}
 	for i := 0; i < maxInflight; i++ {
-		id, ok := tab.add(uint16(i), uint64(i), netip.AddrPort{}, nil, 0)
+		id, ok := tab.add(uint16(i), uint64(i), netip.AddrPort{}, nil, 0, nil, false)
 		if !ok {
 			t.Fatalf("add %d failed", i)
 		}
@@ -43,7 +43,7 @@ func TestInflightGrowsAndFills(t *testing.T) {
 		}
 		seen[id&idIndexMask] = true
 	}
-	if _, ok := tab.add(0, 0, netip.AddrPort{}, nil, 0); ok {
+	if _, ok := tab.add(0, 0, netip.AddrPort{}, nil, 0, nil, false); ok {
 		t.Fatal("add beyond capacity succeeded")
 	}
 	n := 0
@@ -55,8 +55,8 @@ func TestInflightGrowsAndFills(t *testing.T) {
 
 func TestInflightExpireKeepsRecent(t *testing.T) {
 	tab := newInflight(7)
-	old, _ := tab.add(1, 1, netip.AddrPort{}, nil, 100)
-	recent, _ := tab.add(2, 2, netip.AddrPort{}, nil, 500)
+	old, _ := tab.add(1, 1, netip.AddrPort{}, nil, 100, nil, false)
+	recent, _ := tab.add(2, 2, netip.AddrPort{}, nil, 500, nil, false)
 	var expired []uint16
 	tab.expire(300, func(p *pending) { expired = append(expired, p.origID) })
 	if len(expired) != 1 || expired[0] != 1 {

@@ -29,7 +29,11 @@ var (
 	descWeight = prometheus.NewDesc("dnslb_backend_weight",
 		"Configured weight of a backend.", []string{"backend"}, nil)
 	descEligible = prometheus.NewDesc("dnslb_backend_eligible",
-		"1 if the backend may receive new queries (active, healthy, configured), else 0.", []string{"backend"}, nil)
+		"1 if the backend may receive new queries (active, up, configured), else 0.", []string{"backend"}, nil)
+	descUp = prometheus.NewDesc("dnslb_backend_up",
+		"1 if health checks say the backend is up (or it is not checked), 0 if pending or down.", []string{"backend"}, nil)
+	descRetried = prometheus.NewDesc("dnslb_backend_retried_total",
+		"UDP queries that timed out on a backend and were retried on another one.", []string{"backend"}, nil)
 	descDropped = prometheus.NewDesc("dnslb_frontend_dropped_total",
 		"Packets or connections dropped instead of relayed, by reason.", []string{"reason"}, nil)
 	descTCP = prometheus.NewDesc("dnslb_tcp_connections",
@@ -38,7 +42,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
-		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descDropped, descTCP} {
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descTCP} {
 		ch <- d
 	}
 }
@@ -64,6 +68,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			a.s.Queries += s.Queries
 			a.s.TCPQueries += s.TCPQueries
 			a.s.Timeouts += s.Timeouts
+			a.s.Retried += s.Retried
 			a.s.Unmatched += s.Unmatched
 			a.s.Outstanding += s.Outstanding
 			a.s.TCPActive += s.TCPActive
@@ -73,7 +78,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if !s.Removed {
 			a.current = true
-			a.s.Weight, a.s.Latency = s.Weight, s.Latency
+			a.s.Weight, a.s.Latency, a.s.Health = s.Weight, s.Latency, s.Health
 			a.eligible = be.eligible()
 		}
 	}
@@ -87,6 +92,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(s.Timeouts), name)
+		ch <- prometheus.MustNewConstMetric(descRetried, prometheus.CounterValue, float64(s.Retried), name)
 		ch <- prometheus.MustNewConstMetric(descUnmatched, prometheus.CounterValue, float64(s.Unmatched), name)
 		ch <- prometheus.MustNewConstMetric(descOutstanding, prometheus.GaugeValue, float64(s.Outstanding), name)
 		ch <- prometheus.MustNewConstMetric(descBackendTCP, prometheus.GaugeValue, float64(s.TCPActive), name)
@@ -99,6 +105,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			eligible = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descEligible, prometheus.GaugeValue, eligible, name)
+		up := 0.0
+		if a.current && s.Health == Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, name)
 	}
 	for r := dropReason(1); r < numDropReasons; r++ {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(c.b.drops[r].Load()), r.String())

@@ -81,6 +81,9 @@ func (p *pool) apply(specs []BackendSpec) (applyResult, error) {
 	for i, s := range specs {
 		next[i].weight.Store(int64(max(s.Weight, 1)))
 		next[i].admin.Store(uint32(s.State))
+		if !s.Checked {
+			next[i].SetHealth(Up) // checks turned off: trust it
+		}
 	}
 	for name, be := range old {
 		if nb := findByName(next, name); nb == be {
@@ -117,20 +120,38 @@ func (p *pool) finishRetired(be *Backend) {
 }
 
 // pickUDP returns the eligible backend with the fewest outstanding queries
-// per unit of weight.
-func (p *pool) pickUDP() *Backend {
-	return p.pick(func(be *Backend) int64 { return be.outstanding.Load() })
+// per unit of weight. allDown is true when backends exist but none is up;
+// with failOpen, the usable ones are then picked from regardless of health.
+func (p *pool) pickUDP(failOpen bool) (be *Backend, allDown bool) {
+	return p.pick(outstandingLoad, failOpen, nil)
 }
 
-// pickTCP returns the eligible backend with the fewest active connections
-// per unit of weight.
-func (p *pool) pickTCP() *Backend {
-	return p.pick(func(be *Backend) int64 { return be.tcpActive.Load() })
+// pickTCP is pickUDP for TCP: fewest active connections per weight.
+func (p *pool) pickTCP(failOpen bool) (be *Backend, allDown bool) {
+	return p.pick(tcpLoad, failOpen, nil)
 }
 
-// pick scans from a rotating start so that equal candidates take turns.
-func (p *pool) pick(load func(*Backend) int64) *Backend {
+func outstandingLoad(be *Backend) int64 { return be.outstanding.Load() }
+func tcpLoad(be *Backend) int64         { return be.tcpActive.Load() }
+
+// pick tries the up backends, then, if none is and failOpen is set, every
+// usable one. except is never picked (a retry must go elsewhere).
+func (p *pool) pick(load func(*Backend) int64, failOpen bool, except *Backend) (*Backend, bool) {
 	list := p.list()
+	if best := p.scan(list, load, (*Backend).eligible, except); best != nil {
+		return best, false
+	}
+	if failOpen {
+		if best := p.scan(list, load, (*Backend).usable, except); best != nil {
+			return best, true
+		}
+	}
+	return nil, len(list) > 0
+}
+
+// scan returns the candidate with the least load per weight, scanning from
+// a rotating start so that equal candidates take turns.
+func (p *pool) scan(list []*Backend, load func(*Backend) int64, ok func(*Backend) bool, except *Backend) *Backend {
 	n := len(list)
 	if n == 0 {
 		return nil
@@ -140,7 +161,7 @@ func (p *pool) pick(load func(*Backend) int64) *Backend {
 	var bestLoad, bestWeight int64
 	for i := 0; i < n; i++ {
 		be := list[(start+i)%n]
-		if !be.eligible() {
+		if be == except || !ok(be) {
 			continue
 		}
 		l, w := load(be), be.weight.Load()

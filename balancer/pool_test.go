@@ -26,7 +26,7 @@ func TestPickLeastOutstanding(t *testing.T) {
 	a.outstanding.Store(5)
 	b.outstanding.Store(2)
 	for i := 0; i < 10; i++ {
-		if got := p.pickUDP(); got != b {
+		if got := pickU(p); got != b {
 			t.Fatalf("picked %s, want b", got.name)
 		}
 	}
@@ -38,12 +38,12 @@ func TestPickWeighted(t *testing.T) {
 	// a has 5/3 outstanding per weight, b 2/1: a wins
 	a.outstanding.Store(5)
 	b.outstanding.Store(2)
-	if got := p.pickUDP(); got != a {
+	if got := pickU(p); got != a {
 		t.Fatalf("picked %s, want a", got.name)
 	}
 	a.tcpActive.Store(7)
 	b.tcpActive.Store(2)
-	if got := p.pickTCP(); got != b {
+	if got := pickT(p); got != b {
 		t.Fatalf("tcp picked %s, want b", got.name)
 	}
 }
@@ -52,7 +52,7 @@ func TestPickTiesRoundRobinThenLatency(t *testing.T) {
 	p := testPool(t, spec("a", 1, 1), spec("b", 2, 1), spec("c", 3, 1))
 	count := map[string]int{}
 	for i := 0; i < 300; i++ {
-		count[p.pickUDP().name]++
+		count[pickU(p).name]++
 	}
 	for _, n := range []string{"a", "b", "c"} {
 		if count[n] != 100 {
@@ -64,7 +64,7 @@ func TestPickTiesRoundRobinThenLatency(t *testing.T) {
 	p.list()[1].latencyNS.Store(int64(1 * time.Millisecond))
 	p.list()[2].latencyNS.Store(int64(5 * time.Millisecond))
 	for i := 0; i < 10; i++ {
-		if got := p.pickUDP(); got.name != "b" {
+		if got := pickU(p); got.name != "b" {
 			t.Fatalf("picked %s, want the faster b", got.name)
 		}
 	}
@@ -72,7 +72,7 @@ func TestPickTiesRoundRobinThenLatency(t *testing.T) {
 	p.list()[1].latencyNS.Store(int64(4900 * time.Microsecond))
 	count = map[string]int{}
 	for i := 0; i < 300; i++ {
-		count[p.pickUDP().name]++
+		count[pickU(p).name]++
 	}
 	if count["a"] == 0 || count["c"] == 0 {
 		t.Fatalf("near-equal latencies should share: %v", count)
@@ -82,14 +82,14 @@ func TestPickTiesRoundRobinThenLatency(t *testing.T) {
 func TestPickSkipsIneligible(t *testing.T) {
 	p := testPool(t, spec("a", 1, 1), spec("b", 2, 1), spec("c", 3, 1))
 	p.list()[0].admin.Store(uint32(Drain))
-	p.list()[1].SetHealthy(false)
+	p.list()[1].SetHealth(Down)
 	for i := 0; i < 10; i++ {
-		if got := p.pickUDP(); got.name != "c" {
+		if got := pickU(p); got.name != "c" {
 			t.Fatalf("picked %s", got.name)
 		}
 	}
 	p.list()[2].admin.Store(uint32(Disabled))
-	if got := p.pickUDP(); got != nil {
+	if got := pickU(p); got != nil {
 		t.Fatalf("picked %s with nothing eligible", got.name)
 	}
 }
@@ -124,5 +124,53 @@ func TestApplyDiff(t *testing.T) {
 	closeAll(res.retired)
 	if _, err := p.apply([]BackendSpec{spec("x", 1, 1), spec("x", 2, 1)}); err == nil {
 		t.Fatal("duplicate names accepted")
+	}
+}
+
+func pickU(p *pool) *Backend { be, _ := p.pickUDP(false); return be }
+func pickT(p *pool) *Backend { be, _ := p.pickTCP(false); return be }
+
+func TestPickHealthAndFailOpen(t *testing.T) {
+	p := newPool(1)
+	if _, err := p.apply([]BackendSpec{
+		{Name: "a", Addr: netip.MustParseAddrPort("127.0.0.1:1"), Weight: 1, Checked: true},
+		{Name: "b", Addr: netip.MustParseAddrPort("127.0.0.1:2"), Weight: 1, Checked: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(p.list())
+	a, b := p.list()[0], p.list()[1]
+	if Health(a.health.Load()) != Pending {
+		t.Fatal("checked backend does not start pending")
+	}
+	// nothing up: refuse mode gets nil + allDown, fail-open gets a backend
+	if be, allDown := p.pickUDP(false); be != nil || !allDown {
+		t.Fatalf("refuse: got %v allDown=%v", be, allDown)
+	}
+	if be, allDown := p.pickUDP(true); be == nil || !allDown {
+		t.Fatalf("fail-open: got %v allDown=%v", be, allDown)
+	}
+	b.SetHealth(Up)
+	for i := 0; i < 5; i++ {
+		if be, allDown := p.pickUDP(true); be != b || allDown {
+			t.Fatalf("with b up: got %v allDown=%v", be.name, allDown)
+		}
+	}
+	// a retry never goes back to the backend that timed out
+	if be, _ := p.pick(outstandingLoad, true, b); be != a {
+		t.Fatalf("pick except b = %v, want a (fail-open)", be)
+	}
+	if be, _ := p.pick(outstandingLoad, false, b); be != nil {
+		t.Fatalf("pick except b, refuse = %v, want none", be.name)
+	}
+	// checks turned off on reload: trusted at once
+	if _, err := p.apply([]BackendSpec{
+		{Name: "a", Addr: netip.MustParseAddrPort("127.0.0.1:1"), Weight: 1},
+		{Name: "b", Addr: netip.MustParseAddrPort("127.0.0.1:2"), Weight: 1, Checked: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if Health(a.health.Load()) != Up {
+		t.Fatal("unchecked backend not up")
 	}
 }

@@ -123,7 +123,7 @@ func (s *tcpSession) run() {
 		b.drop(dropTCPMalformed)
 		return
 	}
-	be, up := s.connect()
+	be, up := s.connect(msg)
 	if up == nil {
 		msgBufs.Put(bufp)
 		return
@@ -152,13 +152,24 @@ func (s *tcpSession) run() {
 }
 
 // connect picks a backend by least active connections and dials it,
-// trying a second backend if the first refuses.
-func (s *tcpSession) connect() (*Backend, *net.TCPConn) {
+// trying a second backend if the first refuses. first is the client's
+// first message (with its length prefix), answered REFUSED when no backend
+// is up and all_down is refuse.
+func (s *tcpSession) connect(first []byte) (*Backend, *net.TCPConn) {
 	b := s.b
+	set := b.settings.Load()
 	var tried *Backend
 	for attempt := 0; attempt < 2; attempt++ {
-		be := b.pool.pickTCP()
-		if be == nil || be == tried {
+		be, allDown := b.pool.pick(tcpLoad, !set.RefuseWhenAllDown, tried)
+		if be == nil && allDown && set.RefuseWhenAllDown && tried == nil {
+			m, _ := parseQuery(first[2:])
+			r := refusal(first[2:], m)
+			first[0], first[1] = byte(len(r)>>8), byte(len(r))
+			s.client.Write(first[:2+len(r)])
+			b.drop(dropAllDownRefused)
+			return nil, nil
+		}
+		if be == nil {
 			break
 		}
 		be.tcpActive.Add(1) // count before dialing so concurrent picks spread

@@ -50,15 +50,30 @@ func (b *Balancer) forwardQuery(f *udpFrontend, pkt []byte, client netip.AddrPor
 		b.drop(r)
 		return
 	}
-	be := b.pool.pickUDP()
+	s := b.settings.Load()
+	be, allDown := b.pool.pickUDP(!s.RefuseWhenAllDown)
 	if be == nil {
+		if allDown && s.RefuseWhenAllDown {
+			b.refuse(f, pkt, m, client)
+			return
+		}
 		b.drop(dropNoBackend)
 		return
 	}
+	var keep []byte
+	if s.UDPRetry {
+		keep = pkt
+	}
+	b.send(be, pkt, m.id, m.qhash, client, f, keep, false)
+}
+
+// send tracks a query on one of be's upstream sockets and sends it with a
+// fresh ID written into pkt. keep, if not nil, is stored for a retry.
+func (b *Balancer) send(be *Backend, pkt []byte, origID uint16, qhash uint64, client netip.AddrPort, f *udpFrontend, keep []byte, retried bool) bool {
 	now := b.now()
 	for range be.ups {
 		u := be.pickUpstream()
-		id, ok := u.table.add(m.id, m.qhash, client, f, now)
+		id, ok := u.table.add(origID, qhash, client, f, now, keep, retried)
 		if !ok {
 			continue
 		}
@@ -76,13 +91,34 @@ func (b *Balancer) forwardQuery(f *udpFrontend, pkt []byte, client netip.AddrPor
 			}
 			be.sendErrors.Add(1)
 			b.drop(dropSendError)
-			return
+			return false
 		}
 		be.queries.Add(1)
-		return
+		return true
 	}
 	b.drop(dropBackendFull)
 	b.logLimited(dropBackendFull, "backend in-flight table full, query dropped", "backend", be.name)
+	return false
+}
+
+// refuse answers the client REFUSED itself (all_down: refuse): the header
+// and question of its query with QR set and no records.
+func (b *Balancer) refuse(f *udpFrontend, pkt []byte, m message, client netip.AddrPort) {
+	b.drop(dropAllDownRefused)
+	if _, err := f.conn.WriteToUDPAddrPort(refusal(pkt, m), client); err != nil {
+		b.drop(dropSendError)
+	}
+}
+
+// refusal turns a parsed query in place into its REFUSED answer.
+func refusal(pkt []byte, m message) []byte {
+	r := pkt[:m.qend]
+	r[2] = (r[2] | 0x80) &^ 0x06 // QR=1, AA=0, TC=0; opcode and RD kept
+	r[3] = 5                     // RA=0, Z/AD/CD=0, RCODE=REFUSED
+	for i := 6; i < headerLen; i++ {
+		r[i] = 0 // no answer, authority or additional records
+	}
+	return r
 }
 
 func (b *Balancer) upstreamLoop(u *upstream) {
@@ -118,6 +154,9 @@ func (b *Balancer) relayAnswer(u *upstream, pkt []byte) {
 		return
 	}
 	be.outstanding.Add(-1)
+	if be.consecutive.Load() != 0 {
+		be.consecutive.Store(0)
+	}
 	be.rcodes[m.rcode].Add(1)
 	be.observeLatency(time.Duration(b.now() - p.sent))
 	setID(pkt, p.origID)
@@ -142,14 +181,36 @@ func (b *Balancer) sweepLoop() {
 }
 
 func (b *Balancer) sweep(deadline int64) {
-	timeout := b.settings.Load().UDPTimeout
+	s := b.settings.Load()
 	for _, be := range b.pool.all() {
 		for _, u := range be.ups {
-			u.table.expire(deadline, func(*pending) {
-				be.outstanding.Add(-1)
-				be.timeouts.Add(1)
-				be.foldLatency(timeout)
-			})
+			b.expired = b.expired[:0]
+			u.table.expire(deadline, func(p *pending) { b.expired = append(b.expired, *p) })
+			for i := range b.expired {
+				b.timedOut(be, &b.expired[i], s)
+			}
 		}
+	}
+}
+
+// timedOut accounts for one unanswered query: a timeout for the backend, a
+// passive failure signal after too many in a row, and one retry elsewhere.
+func (b *Balancer) timedOut(be *Backend, p *pending, s *Settings) {
+	be.outstanding.Add(-1)
+	be.timeouts.Add(1)
+	be.foldLatency(s.UDPTimeout)
+	n := be.consecutive.Add(1)
+	if s.PassiveMaxTimeouts > 0 && n == int64(s.PassiveMaxTimeouts) && b.passive != nil {
+		b.passive(be.name, n)
+	}
+	if !s.UDPRetry || p.retried || p.qlen == 0 || b.stopping.Load() {
+		return
+	}
+	other, _ := b.pool.pick(outstandingLoad, !s.RefuseWhenAllDown, be)
+	if other == nil {
+		return
+	}
+	if b.send(other, p.query[:p.qlen], p.origID, p.qhash, p.client, p.front, nil, true) {
+		be.retried.Add(1)
 	}
 }

@@ -35,6 +35,7 @@ const (
 	dropTCPClientLimit
 	dropTCPTimeout
 	dropTCPBackendConnect
+	dropAllDownRefused
 	numDropReasons
 )
 
@@ -55,6 +56,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropTCPClientLimit:    "tcp_client_limit",
 	dropTCPTimeout:        "tcp_timeout",
 	dropTCPBackendConnect: "tcp_backend_connect",
+	dropAllDownRefused:    "all_down_refused",
 }
 
 func (r dropReason) String() string {

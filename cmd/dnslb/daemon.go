@@ -246,7 +246,7 @@ func (d *daemon) status() admin.Status {
 			}
 		}
 		st.Backends = append(st.Backends, admin.Backend{
-			Name: s.Name, Address: s.Addr.String(), State: state, Healthy: s.Healthy, Weight: s.Weight,
+			Name: s.Name, Address: s.Addr.String(), State: state, Health: s.Health.String(), Weight: s.Weight, Retried: s.Retried,
 			Outstanding: s.Outstanding, TCPConnections: s.TCPActive, Queries: s.Queries + s.TCPQueries,
 			Timeouts: s.Timeouts, Unmatched: s.Unmatched, Responses: resp,
 			LatencyMS: float64(s.Latency.Microseconds()) / 1000,

@@ -1,0 +1,311 @@
+package healthcheck
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// State is a target's health.
+type State uint8
+
+const (
+	// Pending: new, not yet risen.
+	Pending State = iota
+	// Up: the last `rise` probes succeeded (or it never fell).
+	Up
+	// Down: `fall` probes failed, or passive detection fired.
+	Down
+)
+
+func (s State) String() string {
+	return [...]string{"pending", "up", "down"}[s]
+}
+
+// Target is one backend to check.
+type Target struct {
+	Name  string
+	Addr  netip.AddrPort
+	Check Check
+}
+
+// Change is one state transition.
+type Change struct {
+	Backend  string
+	From, To State
+	Reason   string
+	// Failed is how many probes failed in a row (0 for passive changes).
+	Failed int
+	// Passive is true when live traffic, not a probe, caused the change.
+	Passive bool
+}
+
+// Status is a target's current view, for /status.
+type Status struct {
+	State     State
+	Reason    string // why it is in this state (last transition's reason)
+	Since     time.Time
+	LastProbe string // the last probe's reason, e.g. "answer NOERROR" or "timeout after 500ms"
+	LastRTT   time.Duration
+}
+
+// Options configure a Checker. All fields are optional.
+type Options struct {
+	// OnChange is called for every state change, from the target's own
+	// goroutine (or PassiveFailure's caller); it must not block.
+	OnChange func(Change)
+	// OnProbe receives each successful probe's round-trip time.
+	OnProbe func(backend string, rtt time.Duration)
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives dnslb_healthcheck_probes_total.
+	Registerer prometheus.Registerer
+
+	exchange exchangeFunc // tests only
+}
+
+// Checker runs the checks of a set of targets.
+type Checker struct {
+	o      Options
+	probes *prometheus.CounterVec
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	targets map[string]*target
+}
+
+// target is one backend's checking loop and state.
+type target struct {
+	Target
+	stop   context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	status Status
+	ok     int // successes in a row
+	failed int // failures in a row
+}
+
+// New returns a Checker with no targets.
+func New(o Options) (*Checker, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.exchange == nil {
+		o.exchange = exchange
+	}
+	c := &Checker{o: o, targets: map[string]*target{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.probes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dnslb_healthcheck_probes_total",
+		Help: "Health-check probes sent to a backend, by result (ok, timeout, error, malformed, mismatch, rcode, not_authoritative, missing_answer).",
+	}, []string{"backend", "result"})
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(c.probes); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Apply makes the checked set match targets: new names start pending and
+// are probed at once; removed names stop; a changed check restarts the
+// loop but keeps the state unless the address changed (a new backend).
+func (c *Checker) Apply(targets []Target) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := map[string]bool{}
+	for _, t := range targets {
+		keep[t.Name] = true
+		t.Check = t.Check.withDefaults()
+		old := c.targets[t.Name]
+		if old != nil && old.Target.Addr == t.Addr && checksEqual(old.Check, t.Check) {
+			continue
+		}
+		nt := &target{Target: t, status: Status{State: Pending, Reason: "new backend, waiting for checks", Since: time.Now()}}
+		if old != nil {
+			c.stopTarget(old)
+			if old.Addr == t.Addr {
+				old.mu.Lock()
+				nt.status, nt.ok, nt.failed = old.status, old.ok, old.failed
+				old.mu.Unlock()
+			}
+		}
+		c.targets[t.Name] = nt
+		c.startTarget(nt)
+	}
+	for name, t := range c.targets {
+		if !keep[name] {
+			c.stopTarget(t)
+			delete(c.targets, name)
+			for _, r := range []Result{OK, Timeout, NetError, Malformed, Mismatch, BadRcode, NotAuthoritative, MissingAnswer} {
+				c.probes.DeleteLabelValues(name, r.String())
+			}
+		}
+	}
+}
+
+func checksEqual(a, b Check) bool {
+	return slices.Equal(a.Rcodes, b.Rcodes) && a.Name == b.Name && a.Type == b.Type && a.Class == b.Class &&
+		a.RD == b.RD && a.Authoritative == b.Authoritative && a.AnswerContains == b.AnswerContains &&
+		a.Transport == b.Transport && a.Interval == b.Interval && a.Timeout == b.Timeout &&
+		a.Rise == b.Rise && a.Fall == b.Fall
+}
+
+func (c *Checker) startTarget(t *target) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	t.stop, t.done = cancel, make(chan struct{})
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer close(t.done)
+		c.loop(ctx, t)
+	}()
+}
+
+func (c *Checker) stopTarget(t *target) {
+	t.stop()
+	<-t.done
+}
+
+// loop probes t until ctx ends: the first probe after a short random delay
+// (so that many targets do not probe in step), then every interval ±10%.
+func (c *Checker) loop(ctx context.Context, t *target) {
+	wait := time.Duration(rand.Int64N(int64(t.Check.Interval)/10 + 1))
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		o := probe(ctx, c.o.exchange, t.Check, t.Addr)
+		if ctx.Err() != nil {
+			return
+		}
+		c.record(t, o)
+		timer.Reset(jitter(t.Check.Interval))
+	}
+}
+
+// jitter returns d ± 10%.
+func jitter(d time.Duration) time.Duration {
+	span := int64(d) / 5
+	if span <= 0 {
+		return d
+	}
+	return d - time.Duration(span/2) + time.Duration(rand.Int64N(span+1))
+}
+
+// record applies one probe outcome with rise/fall hysteresis.
+func (c *Checker) record(t *target, o outcome) {
+	c.probes.WithLabelValues(t.Name, o.result.String()).Inc()
+	if o.result == OK && c.o.OnProbe != nil {
+		c.o.OnProbe(t.Name, o.rtt)
+	}
+	t.mu.Lock()
+	t.status.LastProbe, t.status.LastRTT = o.reason, o.rtt
+	var ch *Change
+	if o.result == OK {
+		t.ok++
+		t.failed = 0
+		if t.status.State != Up && t.ok >= t.Check.Rise {
+			ch = c.transition(t, Up, o.reason, 0, false)
+		}
+	} else {
+		t.failed++
+		t.ok = 0
+		if t.status.State != Down && t.failed >= t.Check.Fall {
+			ch = c.transition(t, Down, o.reason, t.failed, false)
+		}
+	}
+	t.mu.Unlock()
+	c.notify(ch)
+}
+
+// transition changes t's state; t.mu is held.
+func (c *Checker) transition(t *target, to State, reason string, failed int, passive bool) *Change {
+	ch := &Change{Backend: t.Name, From: t.status.State, To: to, Reason: reason, Failed: failed, Passive: passive}
+	t.status.State, t.status.Reason, t.status.Since = to, reason, time.Now()
+	return ch
+}
+
+func (c *Checker) notify(ch *Change) {
+	if ch == nil {
+		return
+	}
+	args := []any{"backend", ch.Backend, "from", ch.From.String(), "to", ch.To.String(), "reason", ch.Reason}
+	if ch.Passive {
+		args = append(args, "detection", "passive")
+	} else if ch.To == Down {
+		args = append(args, "probes_failed", ch.Failed)
+	}
+	if ch.To == Up {
+		c.o.Logger.Info("backend state change", args...)
+	} else {
+		c.o.Logger.Warn("backend state change", args...)
+	}
+	if c.o.OnChange != nil {
+		c.o.OnChange(*ch)
+	}
+}
+
+// PassiveFailure takes a target down at once because live traffic showed
+// it failing (e.g. consecutive timeouts); it needs `rise` successful probes
+// to come back. Unknown names and targets already down are ignored.
+func (c *Checker) PassiveFailure(name, reason string) {
+	c.mu.Lock()
+	t := c.targets[name]
+	c.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	var ch *Change
+	if t.status.State != Down {
+		t.ok = 0
+		ch = c.transition(t, Down, reason, 0, true)
+	}
+	t.mu.Unlock()
+	c.notify(ch)
+}
+
+// Status returns every target's status by name.
+func (c *Checker) Status() map[string]Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Status, len(c.targets))
+	for name, t := range c.targets {
+		t.mu.Lock()
+		out[name] = t.status
+		t.mu.Unlock()
+	}
+	return out
+}
+
+// Names returns the checked targets' names, sorted.
+func (c *Checker) Names() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names := make([]string, 0, len(c.targets))
+	for n := range c.targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Stop ends every check and waits for the loops to return.
+func (c *Checker) Stop() {
+	c.cancel()
+	c.wg.Wait()
+}
