@@ -33,7 +33,7 @@ type Status struct {
 type Backend struct {
 	Name           string            `json:"name"`
 	Address        string            `json:"address"`
-	State          string            `json:"state"` // admin state: active, drain, disabled; "removed" while draining after a reload
+	State          string            `json:"state"`                   // admin state: active, drain, disabled; "removed" while draining after a reload
 	Health         string            `json:"health"`                  // up, down or pending ("up" when not checked)
 	HealthReason   string            `json:"health_reason,omitempty"` // why: the last state change's reason
 	HealthSince    time.Time         `json:"health_since,omitzero"`

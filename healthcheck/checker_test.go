@@ -248,4 +248,3 @@ func FuzzJudge(f *testing.F) {
 		}
 	})
 }
-
