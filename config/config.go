@@ -32,9 +32,12 @@ type Config struct {
 	// Log holds the key log.
 	Log Log
 
-	// HealthCheck is the reserved section health_check, kept raw and not
-	// validated yet; nil when absent, null or empty.
-	HealthCheck map[string]any
+	// HealthCheck holds the key health_check: the global health check
+	// settings and the defaults of every backend's check. When the section
+	// is absent Enabled is false and the other fields hold their defaults.
+	// Each backend's effective check is in [Backend].HealthCheck.
+	HealthCheck HealthCheck
+
 	// VRRP is the reserved section vrrp, kept raw and not validated yet;
 	// nil when absent, null or empty.
 	VRRP map[string]any
@@ -55,6 +58,14 @@ type Backend struct {
 	Weight int
 	// State is the administrative state; default [StateActive].
 	State BackendState
+	// HealthCheck is the effective health check of this backend: the global
+	// section (Config.HealthCheck) merged with backends[i].health_check, the
+	// backend's keys winning key by key (within query and expect too).
+	// AllDown and Passive are always the global values. Enabled is false
+	// when the global section is disabled or the backend sets enabled:
+	// false. Drained and disabled backends keep their check settings; it is
+	// up to the caller to probe them.
+	HealthCheck HealthCheck
 }
 
 // BackendState is the administrative state of a backend.
@@ -78,6 +89,10 @@ type Timeouts struct {
 	// TCPIdle is how long an idle client TCP connection is kept
 	// (timeouts.tcp_idle), in (0s, 1h]; default 10s.
 	TCPIdle time.Duration
+	// UDPRetry is timeouts.udp_retry, default true: a UDP query that timed
+	// out is retried once on another backend, so a client may wait up to
+	// twice UDP.
+	UDPRetry bool
 }
 
 // Limits holds the resource limits.
@@ -121,6 +136,18 @@ const (
 	defaultLogLevel          = "info"
 	defaultLogFormat         = "text"
 	defaultWeight            = 1
+	defaultUDPRetry          = true
+
+	defaultHealthType      = "SOA"
+	defaultHealthClass     = "IN"
+	defaultHealthRcodes    = "NOERROR"
+	defaultHealthTransport = "udp"
+	defaultHealthInterval  = "1s"
+	defaultHealthTimeout   = "500ms"
+	defaultHealthRise      = 2
+	defaultHealthFall      = 3
+	defaultHealthAllDown   = "fail_open"
+	defaultHealthMaxTmo    = 5
 )
 
 // envPrefix is the prefix of the environment variables that override keys.
@@ -140,11 +167,28 @@ func scalarDefaults() []struct {
 		{"listen", nil},
 		{"timeouts.udp", defaultUDPTimeout},
 		{"timeouts.tcp_idle", defaultTCPIdleTimeout},
+		{"timeouts.udp_retry", defaultUDPRetry},
 		{"limits.tcp_connections", defaultTCPConnections},
 		{"limits.tcp_connections_per_client", defaultTCPConnsPerClient},
 		{"admin.listen", defaultAdminListen},
 		{"log.level", defaultLogLevel},
 		{"log.format", defaultLogFormat},
+		// health_check.enabled is not listed: its default depends on the
+		// file (see Parse).
+		{"health_check.query.name", ""},
+		{"health_check.query.type", defaultHealthType},
+		{"health_check.query.class", defaultHealthClass},
+		{"health_check.query.rd", false},
+		{"health_check.expect.rcodes", defaultHealthRcodes},
+		{"health_check.expect.authoritative", false},
+		{"health_check.expect.answer_contains", ""},
+		{"health_check.transport", defaultHealthTransport},
+		{"health_check.interval", defaultHealthInterval},
+		{"health_check.timeout", defaultHealthTimeout},
+		{"health_check.rise", defaultHealthRise},
+		{"health_check.fall", defaultHealthFall},
+		{"health_check.all_down", defaultHealthAllDown},
+		{"health_check.passive.max_consecutive_timeouts", defaultHealthMaxTmo},
 	}
 }
 
@@ -182,6 +226,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	for _, d := range scalarDefaults() {
 		v.SetDefault(d.key, d.value)
 	}
+	// A health_check mapping in the file turns checks on unless it says
+	// enabled: false; DNSLB_HEALTH_CHECK_ENABLED overrides either way.
+	_, hcPresent := file["health_check"].(map[string]any)
+	v.SetDefault("health_check.enabled", hcPresent)
 	v.SetEnvPrefix(envPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AllowEmptyEnv(true)

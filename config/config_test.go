@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden files")
@@ -61,12 +63,13 @@ func TestDefaults(t *testing.T) {
 	isolateEnv(t)
 	got := mustParse(t, minimal)
 	want := &Config{
-		Listen:   []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
-		Backends: []Backend{{Name: "a", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 1, State: StateActive}},
-		Timeouts: Timeouts{UDP: time.Second, TCPIdle: 10 * time.Second},
-		Limits:   Limits{TCPConnections: 10000, TCPConnectionsPerClient: 100},
-		Admin:    Admin{Listen: "127.0.0.1:9053"},
-		Log:      Log{Level: slog.LevelInfo, Format: "text"},
+		Listen:      []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
+		Backends:    []Backend{{Name: "a", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 1, State: StateActive, HealthCheck: defaultHC()}},
+		Timeouts:    Timeouts{UDP: time.Second, TCPIdle: 10 * time.Second, UDPRetry: true},
+		Limits:      Limits{TCPConnections: 10000, TCPConnectionsPerClient: 100},
+		Admin:       Admin{Listen: "127.0.0.1:9053"},
+		Log:         Log{Level: slog.LevelInfo, Format: "text"},
+		HealthCheck: defaultHC(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -79,21 +82,41 @@ func TestLoadValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
+	global := HealthCheck{
+		Enabled:   true,
+		Query:     HealthQuery{Name: "example.org.", Type: dns.TypeSOA, Class: dns.ClassINET},
+		Expect:    HealthExpect{Rcodes: []int{dns.RcodeSuccess, dns.RcodeNameError}, Authoritative: true},
+		Transport: "udp",
+		Interval:  2 * time.Second,
+		Timeout:   time.Second,
+		Rise:      2,
+		Fall:      3,
+		AllDown:   "refuse",
+		Passive:   HealthPassive{MaxConsecutiveTimeouts: 10},
+	}
+	ns2 := global.clone()
+	ns2.Query.Type = dns.TypeA
+	ns2.Expect.AnswerContains = "192.0.2.1"
+	ns2.Transport = "tcp"
+	ns2.Interval = 5 * time.Second
+	ns2.Timeout = 3 * time.Second
+	ns3 := global.clone()
+	ns3.Enabled = false
 	want := &Config{
 		Listen: []netip.AddrPort{
 			netip.MustParseAddrPort("192.0.2.10:53"),
 			netip.MustParseAddrPort("[2001:db8::10]:53"),
 		},
 		Backends: []Backend{
-			{Name: "ns1", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 10, State: StateActive},
-			{Name: "ns2.dc-b", Address: netip.MustParseAddrPort("[2001:db8::53]:5353"), Weight: 1, State: StateDrain},
-			{Name: "ns_3", Address: netip.MustParseAddrPort("10.0.0.3:53"), Weight: 1000, State: StateDisabled},
+			{Name: "ns1", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 10, State: StateActive, HealthCheck: global},
+			{Name: "ns2.dc-b", Address: netip.MustParseAddrPort("[2001:db8::53]:5353"), Weight: 1, State: StateDrain, HealthCheck: ns2},
+			{Name: "ns_3", Address: netip.MustParseAddrPort("10.0.0.3:53"), Weight: 1000, State: StateDisabled, HealthCheck: ns3},
 		},
-		Timeouts:    Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute},
+		Timeouts:    Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute, UDPRetry: false},
 		Limits:      Limits{TCPConnections: 2000, TCPConnectionsPerClient: 20},
 		Admin:       Admin{Listen: "[::1]:9153"},
 		Log:         Log{Level: slog.LevelWarn, Format: "json"},
-		HealthCheck: map[string]any{"interval": "2s", "query": "example.org. A"},
+		HealthCheck: global,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("valid.yaml:\n got %+v\nwant %+v", got, want)

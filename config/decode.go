@@ -17,8 +17,8 @@ import (
 func topKeys() []string {
 	return []string{"listen", "backends", "timeouts", "limits", "admin", "log", "health_check", "vrrp", "notify"}
 }
-func backendKeys() []string  { return []string{"name", "address", "weight", "state"} }
-func timeoutsKeys() []string { return []string{"udp", "tcp_idle"} }
+func backendKeys() []string  { return []string{"name", "address", "weight", "state", "health_check"} }
+func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "udp_retry"} }
 func limitsKeys() []string   { return []string{"tcp_connections", "tcp_connections_per_client"} }
 func adminKeys() []string    { return []string{"listen"} }
 func logKeys() []string      { return []string{"level", "format"} }
@@ -37,8 +37,9 @@ const (
 // Problem per invalid value instead of stopping at the first.
 type decoder struct {
 	// file is the YAML file alone, keys lower-cased by viper. Its shape
-	// decides which sections exist and which keys are unknown; backends and
-	// the reserved sections are taken from it only.
+	// decides which sections exist and which keys are unknown; backends
+	// (with their health_check overrides) and the reserved sections are
+	// taken from it only.
 	file map[string]any
 	// get returns the effective value of a scalar key: environment, else
 	// file, else default; nil if none.
@@ -56,11 +57,17 @@ func (d *decoder) add(path, format string, args ...any) {
 // it is meaningful only when no problem was recorded.
 func (d *decoder) decode() *Config {
 	cfg := &Config{}
+	// Backends merge their health_check over the global one, which comes
+	// later in schema order: decode it first, keeping its problems aside.
+	hc := d.sub().healthCheck()
 	cfg.Listen = d.listen()
-	cfg.Backends = d.backends()
+	cfg.Backends = d.backends(&hc)
 	if d.section("timeouts") {
 		cfg.Timeouts.UDP, _ = d.duration("timeouts.udp", maxUDPTimeout)
 		cfg.Timeouts.TCPIdle, _ = d.duration("timeouts.tcp_idle", maxTCPIdleTimeout)
+		if v, ok := d.scalar("timeouts.udp_retry"); ok {
+			cfg.Timeouts.UDPRetry, _ = d.boolean("timeouts.udp_retry", v)
+		}
 		d.unknown("timeouts", d.file["timeouts"], timeoutsKeys())
 	}
 	if d.section("limits") {
@@ -80,11 +87,17 @@ func (d *decoder) decode() *Config {
 		cfg.Log = d.log()
 		d.unknown("log", d.file["log"], logKeys())
 	}
-	cfg.HealthCheck = d.reserved("health_check")
+	cfg.HealthCheck = hc.hc
+	d.problems = append(d.problems, hc.problems...)
 	cfg.VRRP = d.reserved("vrrp")
 	cfg.Notify = d.reserved("notify")
 	d.unknown("", d.file, topKeys())
 	return cfg
+}
+
+// sub returns a decoder over the same settings with no problems yet.
+func (d *decoder) sub() *decoder {
+	return &decoder{file: d.file, get: d.get}
 }
 
 // scalar returns the effective value of a key that has a default. viper
@@ -202,8 +215,9 @@ func (d *decoder) listen() []netip.AddrPort {
 	return out
 }
 
-// backends decodes the key backends, from the file only.
-func (d *decoder) backends() []Backend {
+// backends decodes the key backends, from the file only. hc is the global
+// health check each backend's own health_check is merged over.
+func (d *decoder) backends(hc *healthState) []Backend {
 	if _, set := os.LookupEnv(envName("backends")); set {
 		d.add("backends", "cannot be set from the environment (unset %s; list backends in the file)", envName("backends"))
 	}
@@ -231,7 +245,7 @@ func (d *decoder) backends() []Backend {
 			d.add(path, "must be a mapping")
 			continue
 		}
-		b := Backend{Weight: defaultWeight, State: StateActive}
+		b := Backend{Weight: defaultWeight, State: StateActive, HealthCheck: hc.hc.clone()}
 		if name, ok := d.backendName(path+".name", m["name"]); ok {
 			if j, dup := names[name]; dup {
 				d.add(path+".name", "duplicate of backends[%d]", j)
@@ -255,6 +269,9 @@ func (d *decoder) backends() []Backend {
 			if st, ok := d.oneOf(path+".state", s, string(StateActive), string(StateDrain), string(StateDisabled)); ok {
 				b.State = BackendState(st)
 			}
+		}
+		if v, ok := m["health_check"]; ok && v != nil {
+			b.HealthCheck = d.backendHealthCheck(path+".health_check", v, hc)
 		}
 		d.unknown(path, m, backendKeys())
 		out = append(out, b)
@@ -329,6 +346,19 @@ func (d *decoder) duration(key string, max time.Duration) (time.Duration, bool) 
 	if !ok {
 		return 0, false
 	}
+	dur, ok := d.parseDuration(key, v)
+	if !ok {
+		return 0, false
+	}
+	if dur <= 0 || dur > max {
+		d.add(key, "%s out of range (0s, %s]", fmtDuration(dur), fmtDuration(max))
+		return 0, false
+	}
+	return dur, true
+}
+
+// parseDuration decodes v, the value at key, as a Go duration string.
+func (d *decoder) parseDuration(key string, v any) (time.Duration, bool) {
 	var s string
 	switch x := v.(type) {
 	case string:
@@ -353,10 +383,6 @@ func (d *decoder) duration(key string, max time.Duration) (time.Duration, bool) 
 		} else {
 			d.add(key, "%q: not a duration", s)
 		}
-		return 0, false
-	}
-	if dur <= 0 || dur > max {
-		d.add(key, "%s out of range (0s, %s]", fmtDuration(dur), fmtDuration(max))
 		return 0, false
 	}
 	return dur, true
@@ -436,6 +462,32 @@ func (d *decoder) oneOf(path string, v any, allowed ...string) (string, bool) {
 		return "", false
 	}
 	return w, true
+}
+
+// boolean decodes v, the value at path, as a boolean: YAML's true and
+// false, or the strings true, false, yes, no, on and off in any case
+// (environment values are strings).
+func (d *decoder) boolean(path string, v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "yes", "on":
+			return true, true
+		case "false", "no", "off":
+			return false, true
+		}
+		d.add(path, "%q: not a boolean (true or false)", x)
+		return false, false
+	}
+	text, scalar := scalarText(v)
+	if !scalar {
+		d.add(path, "must be a boolean, not %s", kind(v))
+	} else {
+		d.add(path, "%q: not a boolean (true or false)", text)
+	}
+	return false, false
 }
 
 // adminListen decodes admin.listen.

@@ -42,7 +42,9 @@ type BackendChanges struct {
 	Added []string
 	// Removed names backends only in the old configuration.
 	Removed []string
-	// Changed names backends in both whose address, weight or state differ.
+	// Changed names backends in both whose address, weight, state or
+	// effective health check ([Backend].HealthCheck, which includes the
+	// global health_check settings) differ.
 	Changed []string
 }
 
@@ -62,7 +64,7 @@ func DiffBackends(old, new *Config) BackendChanges {
 		switch prev, ok := before[name]; {
 		case !ok:
 			c.Added = append(c.Added, name)
-		case prev != b:
+		case !sameBackend(prev, b):
 			c.Changed = append(c.Changed, name)
 		}
 	}
@@ -75,4 +77,10 @@ func DiffBackends(old, new *Config) BackendChanges {
 	slices.Sort(c.Removed)
 	slices.Sort(c.Changed)
 	return c
+}
+
+// sameBackend reports whether a and b hold the same settings.
+func sameBackend(a, b Backend) bool {
+	return a.Name == b.Name && a.Address == b.Address && a.Weight == b.Weight &&
+		a.State == b.State && a.HealthCheck.Equal(b.HealthCheck)
 }

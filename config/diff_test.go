@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -49,6 +50,10 @@ func TestDiffBackends(t *testing.T) {
 	old := cfgWith(nil, "", be("a", "10.0.0.1:53", 1), be("b", "10.0.0.2:53", 1), be("c", "[2001:db8::3]:53", 1))
 	drained := be("b", "10.0.0.2:53", 1)
 	drained.State = StateDrain
+	checked := be("a", "10.0.0.1:53", 1)
+	checked.HealthCheck = enabledHC()
+	rcodes := be("c", "[2001:db8::3]:53", 1)
+	rcodes.HealthCheck.Expect.Rcodes = []int{0, 3}
 	for _, tc := range []struct {
 		name string
 		new  *Config
@@ -60,6 +65,8 @@ func TestDiffBackends(t *testing.T) {
 			BackendChanges{Added: []string{"y", "z"}, Removed: []string{"a", "c"}}},
 		{"address weight state", cfgWith(nil, "", be("a", "10.0.0.1:5353", 1), drained, be("c", "[2001:db8::3]:53", 7)),
 			BackendChanges{Changed: []string{"a", "b", "c"}}},
+		{"health check", cfgWith(nil, "", checked, be("b", "10.0.0.2:53", 1), rcodes),
+			BackendChanges{Changed: []string{"a", "c"}}},
 		{"renamed is removed plus added", cfgWith(nil, "", be("a", "10.0.0.1:53", 1), be("b", "10.0.0.2:53", 1), be("c6", "[2001:db8::3]:53", 1)),
 			BackendChanges{Added: []string{"c6"}, Removed: []string{"c"}}},
 		{"all removed", cfgWith(nil, ""),
@@ -83,5 +90,37 @@ func TestDiffParsed(t *testing.T) {
 	}
 	if got, want := RestartOnly(a, b), []string{"admin.listen"}; !slices.Equal(got, want) {
 		t.Errorf("RestartOnly = %q, want %q", got, want)
+	}
+}
+
+// TestDiffHealthCheck diffs parsed files whose health checks differ.
+func TestDiffHealthCheck(t *testing.T) {
+	isolateEnv(t)
+	const backends = "listen: ['127.0.0.1:53']\nbackends:\n- {name: a, address: '10.0.0.1:53'}\n- {name: b, address: '10.0.0.2:53'%s}\n"
+	parse := func(override, global string) *Config {
+		return mustParse(t, fmt.Sprintf(backends, override)+global)
+	}
+	const global = "health_check: {query: {name: example.test}}\n"
+	for _, tc := range []struct {
+		name     string
+		old, new *Config
+		want     BackendChanges
+	}{
+		{"same", parse("", global), parse("", global), BackendChanges{}},
+		{"same merged value written differently", parse("", global), parse(", health_check: {query: {type: soa}, rise: 2}", global), BackendChanges{}},
+		{"enabled", parse("", ""), parse("", global), BackendChanges{Changed: []string{"a", "b"}}},
+		{"global key", parse("", global), parse("", "health_check: {query: {name: example.test}, fall: 4}\n"), BackendChanges{Changed: []string{"a", "b"}}},
+		{"global-only key", parse("", global), parse("", "health_check: {query: {name: example.test}, all_down: refuse}\n"), BackendChanges{Changed: []string{"a", "b"}}},
+		{"backend override", parse("", global), parse(", health_check: {expect: {rcodes: [NOERROR, NXDOMAIN]}}", global), BackendChanges{Changed: []string{"b"}}},
+		{"backend disabled", parse("", global), parse(", health_check: {enabled: false}", global), BackendChanges{Changed: []string{"b"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := DiffBackends(tc.old, tc.new); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("DiffBackends = %+v, want %+v", got, tc.want)
+			}
+			if got := RestartOnly(tc.old, tc.new); got != nil {
+				t.Errorf("RestartOnly = %q, want none", got)
+			}
+		})
 	}
 }

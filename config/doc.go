@@ -19,8 +19,11 @@
 //     sorted by name. A YAML syntax error is a single problem carrying the
 //     YAML line number.
 //   - Unknown keys are errors at every level, except inside the reserved
-//     sections health_check, vrrp and notify, which are accepted as a
-//     mapping (or null/absent) and kept raw for features not written yet.
+//     sections vrrp and notify, which are accepted as a mapping (or
+//     null/absent) and kept raw for features not written yet.
+//   - The health_check section sets the global health check; each backend
+//     may override part of it in backends[i].health_check (see Health
+//     checks below).
 //   - [RestartOnly] and [DiffBackends] compare two configurations for a live
 //     reload.
 //
@@ -29,7 +32,8 @@
 // It does not watch the file (viper's WatchConfig is not safe for concurrent
 // use), does not parse command-line flags, open sockets or resolve names:
 // every address must be a literal IP and port. It does not validate the
-// reserved sections yet.
+// reserved sections vrrp and notify yet, and it does not run health checks:
+// it only describes them.
 //
 // # Precedence
 //
@@ -45,11 +49,23 @@
 //	DNSLB_LISTEN="127.0.0.1:53,[::1]:53"     listen (commas and/or spaces separate addresses)
 //	DNSLB_TIMEOUTS_UDP=2s                    timeouts.udp
 //	DNSLB_TIMEOUTS_TCP_IDLE=30s              timeouts.tcp_idle
+//	DNSLB_TIMEOUTS_UDP_RETRY=false           timeouts.udp_retry
 //	DNSLB_LIMITS_TCP_CONNECTIONS=5000        limits.tcp_connections
 //	DNSLB_LIMITS_TCP_CONNECTIONS_PER_CLIENT=50
 //	DNSLB_ADMIN_LISTEN=127.0.0.1:9053        admin.listen
 //	DNSLB_LOG_LEVEL=debug                    log.level
 //	DNSLB_LOG_FORMAT=json                    log.format
+//	DNSLB_HEALTH_CHECK_ENABLED=true          health_check.enabled
+//	DNSLB_HEALTH_CHECK_QUERY_NAME=example.test.
+//	DNSLB_HEALTH_CHECK_QUERY_TYPE=A          health_check.query.type
+//	DNSLB_HEALTH_CHECK_EXPECT_RCODES="NOERROR,NXDOMAIN" (commas and/or spaces)
+//	DNSLB_HEALTH_CHECK_EXPECT_AUTHORITATIVE=true
+//	DNSLB_HEALTH_CHECK_INTERVAL=2s           health_check.interval
+//	DNSLB_HEALTH_CHECK_PASSIVE_MAX_CONSECUTIVE_TIMEOUTS=0
+//
+// and likewise for every other scalar key of health_check (QUERY_CLASS,
+// QUERY_RD, EXPECT_ANSWER_CONTAINS, TRANSPORT, TIMEOUT, RISE, FALL,
+// ALL_DOWN). Booleans are true, false, yes, no, on or off in any case.
 //
 // A variable that is set but empty counts as a value: DNSLB_ADMIN_LISTEN=
 // disables the admin listener, DNSLB_LOG_LEVEL= is an error. Values from the
@@ -63,13 +79,50 @@
 //
 // Backends cannot come from the environment: they are a list of mappings
 // and only the file can describe them. Setting DNSLB_BACKENDS is reported
-// as a problem rather than silently ignored. The reserved sections ignore
-// the environment too.
+// as a problem rather than silently ignored. Per-backend health_check
+// overrides therefore come only from the file. The reserved sections vrrp
+// and notify ignore the environment too.
+//
+// # Health checks
+//
+// Whether checks are on is health_check.enabled, whose default is whether
+// the file has a health_check section: a section turns them on unless it
+// says enabled: false. As for every key, a section that is null or an empty
+// mapping ({}) counts as absent. The environment relates to the section
+// like this:
+//
+//   - DNSLB_HEALTH_CHECK_ENABLED overrides the default both ways: =false
+//     turns off a section the file has, =true turns checks on without one
+//     (every other key then comes from the environment or its default, and
+//     DNSLB_HEALTH_CHECK_QUERY_NAME is required).
+//   - The other DNSLB_HEALTH_CHECK_* variables override keys but never turn
+//     checks on. Setting one when the file has no section and
+//     DNSLB_HEALTH_CHECK_ENABLED is unset is reported as a problem rather
+//     than silently ignored.
+//   - Every value is validated even when checks are off, so turning them on
+//     later cannot reveal an error; only query.name is required, and only
+//     when checks are on.
+//
+// A backend may set backends[i].health_check with the keys enabled, query,
+// expect, transport, interval, timeout, rise and fall. Each key it sets
+// replaces the global one, key by key also within query and expect (a
+// backend setting only query.type keeps the global query.name); a list such
+// as expect.rcodes is replaced whole. all_down and passive concern the
+// whole pool and may only be set globally. A backend with enabled: false is
+// not checked. A backend section needs the global section to be present
+// and enabled, since that section supplies the defaults. The rule timeout
+// <= interval holds for the merged values of every backend; a violation
+// caused by a backend is reported at the backend's own key.
+//
+// [Backend].HealthCheck holds each backend's merged check, including the
+// global all_down and passive; [DiffBackends] reports a backend as changed
+// when that merged check changes, so a global change touches every backend.
 //
 // # Defaults
 //
 //	timeouts.udp                        1s     (0s, 30s]
 //	timeouts.tcp_idle                   10s    (0s, 1h]
+//	timeouts.udp_retry                  true   retry a timed-out UDP query once on another backend
 //	limits.tcp_connections              10000  1-1000000
 //	limits.tcp_connections_per_client   100    1-1000000, at most tcp_connections
 //	admin.listen                        127.0.0.1:9053 ("" disables)
@@ -77,6 +130,24 @@
 //	log.format                          text   text|json
 //	backends[].weight                   1      1-1000
 //	backends[].state                    active active|drain|disabled
+//
+// and below health_check (backends[].health_check defaults to the result):
+//
+//	enabled                           true when the file has the section (see Health checks)
+//	query.name                        -          a domain name, required when enabled
+//	query.type                        SOA        a type name, any case
+//	query.class                       IN         IN|CH|HS|CS|ANY
+//	query.rd                          false
+//	expect.rcodes                     [NOERROR]  rcode names, any case
+//	expect.authoritative              false
+//	expect.answer_contains            ""         "" checks nothing
+//	transport                         udp        udp|tcp
+//	interval                          1s         [100ms, 1h]
+//	timeout                           500ms      (0s, interval]
+//	rise                              2          1-100
+//	fall                              3          1-100
+//	all_down                          fail_open  fail_open|refuse; global only
+//	passive.max_consecutive_timeouts  5          0-1000, 0 disables; global only
 //
 // listen and backends have no default and are required.
 package config

@@ -21,6 +21,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(minimal))
 	f.Add([]byte("listen: '[::1]:53'\nbackends: [{name: a, address: '[fe80::1%eth0]:53', weight: 1e3}]\n"))
+	f.Add([]byte(minimal + "health_check: {query: {name: example.test, type: soa}, expect: {rcodes: [NOERROR]}, interval: 1s, timeout: 2s, passive: {max_consecutive_timeouts: 5}}\n"))
+	f.Add([]byte("listen: ['[::1]:53']\nbackends: [{name: a, address: '10.0.0.1:53', health_check: {query: {type: a}, all_down: refuse, timeout: 3s}}]\nhealth_check: {enabled: true}\n"))
 	f.Add([]byte("- a\n"))
 	f.Add([]byte("a.b: {c: [1, {d: ~}]}\n"))
 	f.Add([]byte("\"a\\nb\": 1\nbackends: [{\"x\\ry\": 1}]\n"))

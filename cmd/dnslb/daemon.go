@@ -22,6 +22,7 @@ import (
 	"github.com/dnslb/dnslb/admin"
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
+	"github.com/dnslb/dnslb/healthcheck"
 )
 
 // daemon wires config, balancer and admin together and owns the signal
@@ -32,6 +33,7 @@ type daemon struct {
 	level    *slog.LevelVar
 	registry *prometheus.Registry
 	bal      *balancer.Balancer
+	checker  *healthcheck.Checker
 	adm      *admin.Server
 	started  time.Time
 	serving  bool
@@ -91,11 +93,20 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	d.reloads.WithLabelValues("applied")
 	d.reloads.WithLabelValues("refused")
 
+	d.checker, err = healthcheck.New(healthcheck.Options{
+		OnChange: d.healthChanged, OnProbe: d.probed, Logger: d.log, Registerer: d.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
 	d.bal, err = balancer.New(balancer.Options{
 		Listen:     cfg.Listen,
 		Settings:   settings(cfg),
 		Logger:     d.log,
 		Registerer: d.registry,
+		OnPassiveFailure: func(name string, n int64) {
+			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive UDP timeouts", n))
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -128,6 +139,7 @@ func (d *daemon) serve() error {
 	if err := d.bal.Start(); err != nil {
 		return err
 	}
+	d.checker.Apply(targets(cfg))
 	d.mu.Lock()
 	d.serving = true
 	d.mu.Unlock()
@@ -159,6 +171,7 @@ func (d *daemon) shutdown() error {
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), d.shutdownGrace())
 	defer cancel()
+	d.checker.Stop()
 	err := d.bal.Shutdown(ctx)
 	if err != nil {
 		d.log.Warn("shutdown grace period over, closing the rest", "err", err)
@@ -189,6 +202,7 @@ func (d *daemon) reload() {
 		d.refuse(err)
 		return
 	}
+	d.checker.Apply(targets(cfg))
 	d.level.Set(cfg.Log.Level)
 	ch := config.DiffBackends(old, cfg)
 	d.mu.Lock()
@@ -234,6 +248,7 @@ func (d *daemon) status() admin.Status {
 	for _, a := range cfg.Listen {
 		st.Listen = append(st.Listen, a.String())
 	}
+	health := d.checker.Status()
 	for _, s := range d.bal.Snapshot() {
 		state := s.State.String()
 		if s.Removed {
@@ -245,14 +260,61 @@ func (d *daemon) status() admin.Status {
 				resp[balancer.RcodeName(rc)] = n
 			}
 		}
-		st.Backends = append(st.Backends, admin.Backend{
+		b := admin.Backend{
 			Name: s.Name, Address: s.Addr.String(), State: state, Health: s.Health.String(), Weight: s.Weight, Retried: s.Retried,
 			Outstanding: s.Outstanding, TCPConnections: s.TCPActive, Queries: s.Queries + s.TCPQueries,
 			Timeouts: s.Timeouts, Unmatched: s.Unmatched, Responses: resp,
-			LatencyMS: float64(s.Latency.Microseconds()) / 1000,
-		})
+			LatencyMS:    float64(s.Latency.Microseconds()) / 1000,
+			HealthReason: "not checked",
+		}
+		if h, ok := health[s.Name]; ok && !s.Removed {
+			b.Health, b.HealthReason, b.HealthSince, b.LastProbe = h.State.String(), h.Reason, h.Since, h.LastProbe
+		}
+		st.Backends = append(st.Backends, b)
 	}
 	return st
+}
+
+// healthChanged passes a health-check verdict to the data plane.
+func (d *daemon) healthChanged(ch healthcheck.Change) {
+	be := d.bal.Backend(ch.Backend)
+	if be == nil {
+		return
+	}
+	switch ch.To {
+	case healthcheck.Up:
+		be.SetHealth(balancer.Up)
+	case healthcheck.Down:
+		be.SetHealth(balancer.Down)
+	default:
+		be.SetHealth(balancer.Pending)
+	}
+}
+
+// probed feeds probe round-trip times into the latency average.
+func (d *daemon) probed(name string, rtt time.Duration) {
+	if be := d.bal.Backend(name); be != nil {
+		be.ObserveProbe(rtt)
+	}
+}
+
+// targets lists the backends to probe: every one whose checks are enabled,
+// whatever its admin state (drained and disabled backends are probed too,
+// so their health is known before they are put back).
+func targets(cfg *config.Config) []healthcheck.Target {
+	var out []healthcheck.Target
+	for _, b := range cfg.Backends {
+		h := b.HealthCheck
+		if !h.Enabled {
+			continue
+		}
+		out = append(out, healthcheck.Target{Name: b.Name, Addr: b.Address, Check: healthcheck.Check{
+			Name: h.Query.Name, Type: h.Query.Type, Class: h.Query.Class, RD: h.Query.RD,
+			Rcodes: h.Expect.Rcodes, Authoritative: h.Expect.Authoritative, AnswerContains: h.Expect.AnswerContains,
+			Transport: h.Transport, Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall,
+		}})
+	}
+	return out
 }
 
 func specs(cfg *config.Config) []balancer.BackendSpec {
@@ -265,7 +327,7 @@ func specs(cfg *config.Config) []balancer.BackendSpec {
 		case config.StateDisabled:
 			st = balancer.Disabled
 		}
-		out = append(out, balancer.BackendSpec{Name: b.Name, Addr: b.Address, Weight: b.Weight, State: st})
+		out = append(out, balancer.BackendSpec{Name: b.Name, Addr: b.Address, Weight: b.Weight, State: st, Checked: b.HealthCheck.Enabled})
 	}
 	return out
 }
@@ -276,6 +338,9 @@ func settings(cfg *config.Config) balancer.Settings {
 		TCPIdleTimeout:       cfg.Timeouts.TCPIdle,
 		MaxTCPConns:          cfg.Limits.TCPConnections,
 		MaxTCPConnsPerClient: cfg.Limits.TCPConnectionsPerClient,
+		UDPRetry:             cfg.Timeouts.UDPRetry,
+		RefuseWhenAllDown:    cfg.HealthCheck.Enabled && cfg.HealthCheck.AllDown == "refuse",
+		PassiveMaxTimeouts:   passiveLimit(cfg),
 	}
 }
 
@@ -286,4 +351,13 @@ func printJSON(w io.Writer, v any) int {
 		return 1
 	}
 	return 0
+}
+
+// passiveLimit is the consecutive-timeout count that marks a backend down;
+// passive detection needs active checks to bring the backend back.
+func passiveLimit(cfg *config.Config) int {
+	if !cfg.HealthCheck.Enabled {
+		return 0
+	}
+	return cfg.HealthCheck.Passive.MaxConsecutiveTimeouts
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -356,4 +357,30 @@ func tail(path string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n") + "\n"
+}
+
+// Freeze stops every process of this NSD with SIGSTOP: its sockets stay
+// open but nothing is answered and no ICMP error is sent, like a server
+// that hangs or a path that blackholes packets. Thaw resumes it; t's
+// cleanup thaws it too.
+func (n *NSD) Freeze(t testing.TB) {
+	t.Helper()
+	n.signalGroup(t, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = syscall.Kill(-n.PID, syscall.SIGCONT) })
+}
+
+// Thaw resumes an NSD stopped by Freeze.
+func (n *NSD) Thaw(t testing.TB) {
+	t.Helper()
+	n.signalGroup(t, syscall.SIGCONT)
+}
+
+func (n *NSD) signalGroup(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	n.mu.Lock()
+	pid := n.PID
+	n.mu.Unlock()
+	if err := syscall.Kill(-pid, sig); err != nil {
+		t.Fatalf("testpeer: %s: signal %v to process group %d: %v", n.Name, sig, pid, err)
+	}
 }

@@ -284,3 +284,14 @@ func nsdIn(t *testing.T, ns *testpeer.NetNS, name, addr string) *testpeer.NSD {
 	t.Helper()
 	return testpeer.StartNSD(t, testpeer.NSDOptions{Name: name, Addr: netip.MustParseAddrPort(addr), NetNS: ns.Name()})
 }
+
+// logLines returns the log lines containing s.
+func (l *lb) logLines(s string) []string {
+	var out []string
+	for _, line := range strings.Split(l.log.String(), "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
+}

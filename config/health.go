@@ -1,0 +1,546 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/miekg/dns"
+)
+
+// HealthCheck holds the health check settings: the global section
+// health_check ([Config].HealthCheck), or one backend's effective check, the
+// global section merged with backends[i].health_check ([Backend].HealthCheck).
+type HealthCheck struct {
+	// Enabled is health_check.enabled. For the global section it defaults
+	// to true when the file has a health_check section and to false when
+	// it has none; DNSLB_HEALTH_CHECK_ENABLED overrides either. A backend
+	// is checked only when both the global section and its own (default
+	// true) are enabled. When false, neither active probes nor passive
+	// detection apply.
+	Enabled bool
+	// Query is the probe sent to each backend (health_check.query).
+	Query HealthQuery
+	// Expect says which answers count as healthy (health_check.expect).
+	Expect HealthExpect
+	// Transport is "udp" (default) or "tcp" (health_check.transport).
+	Transport string
+	// Interval is the time between two probes of one backend
+	// (health_check.interval), in [100ms, 1h]; default 1s.
+	Interval time.Duration
+	// Timeout is how long a probe waits for its answer
+	// (health_check.timeout), in (0s, Interval]; default 500ms.
+	Timeout time.Duration
+	// Rise is how many consecutive successful probes mark a down backend
+	// up (health_check.rise), 1-100; default 2.
+	Rise int
+	// Fall is how many consecutive failed probes mark an up backend down
+	// (health_check.fall), 1-100; default 3.
+	Fall int
+	// AllDown says what to do when every backend is down
+	// (health_check.all_down, global only): "fail_open" (default) sends
+	// queries to all of them as if they were up, "refuse" answers REFUSED.
+	AllDown string
+	// Passive holds the passive failure detection settings
+	// (health_check.passive, global only).
+	Passive HealthPassive
+}
+
+// HealthQuery is the question a health check probe asks.
+type HealthQuery struct {
+	// Name is the query name (query.name), fully qualified (it ends with a
+	// dot); case is kept as written. Required when checks are enabled.
+	Name string
+	// Type is the query type (query.type: a type name such as SOA, A or
+	// TXT, in any case); default SOA. Meta types (OPT, TSIG, TKEY, AXFR,
+	// IXFR) are rejected.
+	Type uint16
+	// Class is the query class (query.class: IN, CH, HS, CS or ANY, in any
+	// case); default IN.
+	Class uint16
+	// RD is whether the probe sets the Recursion Desired bit (query.rd);
+	// default false.
+	RD bool
+}
+
+// HealthExpect says which answers to a probe count as healthy. An answer
+// that does not arrive within the timeout, does not parse or does not match
+// the query is a failure.
+type HealthExpect struct {
+	// Rcodes lists the acceptable response codes (expect.rcodes: names
+	// such as NOERROR or NXDOMAIN, in any case), in file order without
+	// duplicates; default [NOERROR].
+	Rcodes []int
+	// Authoritative requires the AA bit (expect.authoritative); default
+	// false.
+	Authoritative bool
+	// AnswerContains, when not empty, requires some RR of the answer
+	// section whose text form (dns.RR.String) contains it
+	// (expect.answer_contains); default "".
+	AnswerContains string
+}
+
+// HealthPassive holds the passive failure detection settings, which judge
+// a backend from the queries it is sent rather than from probes.
+type HealthPassive struct {
+	// MaxConsecutiveTimeouts marks a backend down after this many client
+	// queries in a row timed out (passive.max_consecutive_timeouts),
+	// 0-1000; default 5, 0 disables passive detection.
+	MaxConsecutiveTimeouts int
+}
+
+// Equal reports whether h and o hold the same settings.
+func (h HealthCheck) Equal(o HealthCheck) bool {
+	return h.Enabled == o.Enabled &&
+		h.Query == o.Query &&
+		slices.Equal(h.Expect.Rcodes, o.Expect.Rcodes) &&
+		h.Expect.Authoritative == o.Expect.Authoritative &&
+		h.Expect.AnswerContains == o.Expect.AnswerContains &&
+		h.Transport == o.Transport &&
+		h.Interval == o.Interval &&
+		h.Timeout == o.Timeout &&
+		h.Rise == o.Rise &&
+		h.Fall == o.Fall &&
+		h.AllDown == o.AllDown &&
+		h.Passive == o.Passive
+}
+
+// clone returns a copy of h that shares no memory with it.
+func (h HealthCheck) clone() HealthCheck {
+	h.Expect.Rcodes = slices.Clone(h.Expect.Rcodes)
+	return h
+}
+
+// Known keys of the health_check mappings, in schema order. A backend's
+// health_check accepts healthKeys but all_down and passive.
+func healthKeys() []string {
+	return []string{"enabled", "query", "expect", "transport", "interval", "timeout", "rise", "fall", "all_down", "passive"}
+}
+func healthQueryKeys() []string   { return []string{"name", "type", "class", "rd"} }
+func healthExpectKeys() []string  { return []string{"rcodes", "authoritative", "answer_contains"} }
+func healthPassiveKeys() []string { return []string{"max_consecutive_timeouts"} }
+
+// healthGlobalOnly lists the keys only the global section may set.
+func healthGlobalOnly() []string { return []string{"all_down", "passive"} }
+
+// Allowed health check ranges.
+const (
+	minHealthInterval      = 100 * time.Millisecond
+	maxHealthInterval      = time.Hour
+	maxRiseFall            = 100
+	maxConsecutiveTimeouts = 1000
+)
+
+// healthState is the decoded global section.
+type healthState struct {
+	// hc is the section, defaults filled in.
+	hc HealthCheck
+	// problems holds the section's problems, reported after log (schema
+	// order) although the section is decoded before the backends.
+	problems []Problem
+	// undecided is set when whether checks are enabled is unknown: the
+	// section is not a mapping or enabled is invalid. Backends then skip
+	// the complaint that the global section is missing.
+	undecided bool
+	// badInterval and badTimeout are set when the global interval or
+	// timeout is invalid, so backends inheriting it do not compare
+	// against it.
+	badInterval, badTimeout bool
+}
+
+// keyState says what a health_check key held.
+type keyState int
+
+const (
+	keyAbsent keyState = iota // not given: the inherited value stays
+	keySet                    // given and valid: applied
+	keyBad                    // given and invalid, or unreadable: reported
+)
+
+// healthCheck decodes the global section health_check. Every scalar comes
+// through viper (environment > file > default); the file decides only
+// whether the section is present.
+func (d *decoder) healthCheck() healthState {
+	const path = "health_check"
+	var s healthState
+	if !d.section(path) {
+		s.undecided, s.badInterval, s.badTimeout = true, true, true
+		s.problems = d.problems
+		return s
+	}
+	m, present := d.file[path].(map[string]any)
+	s.hc.Enabled = present
+	if _, set := os.LookupEnv(envName(path + ".enabled")); !present && !set {
+		// Without a section only DNSLB_HEALTH_CHECK_ENABLED turns checks
+		// on; a value meant for them must not be silently ignored.
+		for _, k := range scalarDefaults() {
+			if name := envName(k.key); strings.HasPrefix(k.key, path+".") {
+				if _, set := os.LookupEnv(name); set {
+					d.add(path, "%s is set but the file has no health_check section (add one, or set %s)",
+						name, envName(path+".enabled"))
+				}
+			}
+		}
+	}
+	look := func(key string) (any, keyState) {
+		if v, ok := d.scalar(path + "." + key); ok {
+			return v, keySet
+		}
+		return nil, keyBad
+	}
+	st := d.healthWalk(path, m, nil, look, &s.hc)
+	s.undecided = st["enabled"] == keyBad
+	s.badInterval = st["interval"] != keySet
+	s.badTimeout = st["timeout"] != keySet || !s.badInterval && s.hc.Timeout > s.hc.Interval
+	s.problems = d.problems
+	return s
+}
+
+// backendHealthCheck decodes v, the value of backends[i].health_check at
+// path, and returns the backend's effective check: g's section with the
+// keys v sets replaced.
+func (d *decoder) backendHealthCheck(path string, v any, g *healthState) HealthCheck {
+	hc := g.hc.clone()
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.add(path, "must be a mapping, not %s", kind(v))
+		return hc
+	}
+	// An empty mapping overrides nothing, like null.
+	if len(m) > 0 && !g.hc.Enabled && !g.undecided {
+		d.add(path, "needs the global health_check section (it sets the defaults)")
+	}
+	look := func(key string) (any, keyState) {
+		var cur any = m
+		for part := range strings.SplitSeq(key, ".") {
+			mm, ok := cur.(map[string]any)
+			if !ok {
+				return nil, keyAbsent
+			}
+			cur = mm[part]
+		}
+		if cur == nil {
+			return nil, keyAbsent
+		}
+		return cur, keySet
+	}
+	d.healthWalk(path, m, g, look, &hc)
+	return hc
+}
+
+// healthWalk decodes the keys of one health_check section at path into hc,
+// in schema order, and returns what each key (dotted, relative to the
+// section) held. m is the section's mapping in the file, nil when absent;
+// it decides which subsections are usable and which keys are unknown. look
+// returns a key's value. global is nil when decoding the global section;
+// otherwise hc starts as the global section, which the keys look finds
+// override.
+func (d *decoder) healthWalk(path string, m map[string]any, global *healthState, look func(key string) (any, keyState), hc *HealthCheck) map[string]keyState {
+	st := make(map[string]keyState)
+	field := func(key string, decode func(path string, v any) bool) {
+		v, s := look(key)
+		if s == keySet && !decode(join(path, key), v) {
+			s = keyBad
+		}
+		st[key] = s
+	}
+	skip := func(sub string, keys []string) {
+		for _, k := range keys {
+			st[sub+"."+k] = keyBad
+		}
+	}
+
+	field("enabled", func(p string, v any) bool {
+		b, ok := d.boolean(p, v)
+		if ok {
+			hc.Enabled = b && (global == nil || global.hc.Enabled)
+		}
+		return ok
+	})
+
+	if d.subsection(path, m, "query") {
+		field("query.name", func(p string, v any) bool {
+			name, ok := d.domainName(p, v)
+			if ok {
+				hc.Query.Name = name
+			}
+			return ok
+		})
+		// A backend inheriting an empty name leaves the complaint to the
+		// global section.
+		if hc.Enabled && st["query.name"] == keySet && hc.Query.Name == "" {
+			d.add(path+".query.name", "required")
+		}
+		field("query.type", func(p string, v any) bool {
+			t, ok := d.queryType(p, v)
+			if ok {
+				hc.Query.Type = t
+			}
+			return ok
+		})
+		field("query.class", func(p string, v any) bool {
+			c, ok := d.queryClass(p, v)
+			if ok {
+				hc.Query.Class = c
+			}
+			return ok
+		})
+		field("query.rd", func(p string, v any) bool {
+			b, ok := d.boolean(p, v)
+			if ok {
+				hc.Query.RD = b
+			}
+			return ok
+		})
+		d.unknown(path+".query", m["query"], healthQueryKeys())
+	} else {
+		skip("query", healthQueryKeys())
+	}
+
+	if d.subsection(path, m, "expect") {
+		field("expect.rcodes", func(p string, v any) bool {
+			rcodes, ok := d.rcodes(p, v)
+			if ok {
+				hc.Expect.Rcodes = rcodes
+			}
+			return ok
+		})
+		field("expect.authoritative", func(p string, v any) bool {
+			b, ok := d.boolean(p, v)
+			if ok {
+				hc.Expect.Authoritative = b
+			}
+			return ok
+		})
+		field("expect.answer_contains", func(p string, v any) bool {
+			s, ok := d.text(p, v)
+			if ok {
+				hc.Expect.AnswerContains = s
+			}
+			return ok
+		})
+		d.unknown(path+".expect", m["expect"], healthExpectKeys())
+	} else {
+		skip("expect", healthExpectKeys())
+	}
+
+	field("transport", func(p string, v any) bool {
+		w, ok := d.oneOf(p, v, "udp", "tcp")
+		if ok {
+			hc.Transport = w
+		}
+		return ok
+	})
+	field("interval", func(p string, v any) bool {
+		dur, ok := d.parseDuration(p, v)
+		if ok && (dur < minHealthInterval || dur > maxHealthInterval) {
+			d.add(p, "%s out of range [%s, %s]", dur, minHealthInterval, maxHealthInterval)
+			ok = false
+		}
+		if ok {
+			hc.Interval = dur
+		}
+		return ok
+	})
+	field("timeout", func(p string, v any) bool {
+		dur, ok := d.parseDuration(p, v)
+		if ok && (dur <= 0 || dur > maxHealthInterval) {
+			d.add(p, "%s out of range (0s, %s]", dur, maxHealthInterval)
+			ok = false
+		}
+		if ok {
+			hc.Timeout = dur
+		}
+		return ok
+	})
+	d.timeoutWithinInterval(path, global, st, hc)
+	field("rise", func(p string, v any) bool {
+		n, ok := d.integer(p, v, 1, maxRiseFall)
+		if ok {
+			hc.Rise = n
+		}
+		return ok
+	})
+	field("fall", func(p string, v any) bool {
+		n, ok := d.integer(p, v, 1, maxRiseFall)
+		if ok {
+			hc.Fall = n
+		}
+		return ok
+	})
+
+	if global == nil {
+		field("all_down", func(p string, v any) bool {
+			w, ok := d.oneOf(p, v, "fail_open", "refuse")
+			if ok {
+				hc.AllDown = w
+			}
+			return ok
+		})
+		if d.subsection(path, m, "passive") {
+			field("passive.max_consecutive_timeouts", func(p string, v any) bool {
+				n, ok := d.integer(p, v, 0, maxConsecutiveTimeouts)
+				if ok {
+					hc.Passive.MaxConsecutiveTimeouts = n
+				}
+				return ok
+			})
+			d.unknown(path+".passive", m["passive"], healthPassiveKeys())
+		}
+	} else {
+		for _, k := range healthGlobalOnly() {
+			if v, ok := m[k]; ok && v != nil {
+				d.add(path+"."+k, "only allowed in the global health_check section")
+			}
+		}
+	}
+	d.unknown(path, m, healthKeys())
+	return st
+}
+
+// timeoutWithinInterval checks that the effective timeout of the section at
+// path does not exceed its effective interval. For a backend the problem is
+// reported at the backend's own key: its timeout if it sets one, else its
+// interval; when it sets neither, the global section has been checked.
+func (d *decoder) timeoutWithinInterval(path string, global *healthState, st map[string]keyState, hc *HealthCheck) {
+	inherited := func(key string, bad bool) bool {
+		return st[key] == keyBad || st[key] == keyAbsent && bad
+	}
+	if global == nil {
+		if st["interval"] != keySet || st["timeout"] != keySet || hc.Timeout <= hc.Interval {
+			return
+		}
+		d.add(path+".timeout", "%s exceeds %s.interval (%s)", hc.Timeout, path, hc.Interval)
+		return
+	}
+	if inherited("interval", global.badInterval) || inherited("timeout", global.badTimeout) || hc.Timeout <= hc.Interval {
+		return
+	}
+	switch {
+	case st["timeout"] == keySet:
+		ref := "health_check.interval"
+		if st["interval"] == keySet {
+			ref = path + ".interval"
+		}
+		d.add(path+".timeout", "%s exceeds %s (%s)", hc.Timeout, ref, hc.Interval)
+	case st["interval"] == keySet:
+		d.add(path+".interval", "%s is shorter than health_check.timeout (%s)", hc.Interval, hc.Timeout)
+	}
+}
+
+// subsection reports whether m[key], a mapping inside the section at path,
+// is usable: absent, null or a mapping. Otherwise it records a problem and
+// its keys are skipped.
+func (d *decoder) subsection(path string, m map[string]any, key string) bool {
+	switch v := m[key].(type) {
+	case nil, map[string]any:
+		return true
+	default:
+		d.add(path+"."+key, "must be a mapping, not %s", kind(v))
+		return false
+	}
+}
+
+// domainName decodes a query name and returns it fully qualified; "" is
+// returned as is (the caller decides whether it is required).
+func (d *decoder) domainName(path string, v any) (string, bool) {
+	s, ok := d.text(path, v)
+	if !ok {
+		return "", false
+	}
+	name := strings.TrimSpace(s)
+	if name == "" {
+		return "", true
+	}
+	if _, ok := dns.IsDomainName(name); !ok {
+		d.add(path, "%q: not a domain name", s)
+		return "", false
+	}
+	return dns.Fqdn(name), true
+}
+
+// queryType decodes a query type name.
+func (d *decoder) queryType(path string, v any) (uint16, bool) {
+	s, ok := d.text(path, v)
+	if !ok {
+		return 0, false
+	}
+	t, ok := dns.StringToType[strings.ToUpper(strings.TrimSpace(s))]
+	if !ok {
+		d.add(path, "%q: unknown type", s)
+		return 0, false
+	}
+	switch t {
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeAXFR, dns.TypeIXFR:
+		d.add(path, "%q: not usable in a health check query", s)
+		return 0, false
+	}
+	return t, true
+}
+
+// queryClass decodes a query class name.
+func (d *decoder) queryClass(path string, v any) (uint16, bool) {
+	s, ok := d.text(path, v)
+	if !ok {
+		return 0, false
+	}
+	c, ok := dns.StringToClass[strings.ToUpper(strings.TrimSpace(s))]
+	if !ok {
+		d.add(path, "%q: unknown class", s)
+		return 0, false
+	}
+	if c == dns.ClassNONE {
+		d.add(path, "%q: not usable in a health check query", s)
+		return 0, false
+	}
+	return c, true
+}
+
+// rcodes decodes a list of rcode names, or one string of names separated
+// by commas and/or spaces (how an environment variable arrives).
+func (d *decoder) rcodes(path string, v any) ([]int, bool) {
+	var items []any
+	switch x := v.(type) {
+	case string:
+		for _, f := range strings.FieldsFunc(x, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+			items = append(items, f)
+		}
+	case []any:
+		items = x
+	default:
+		d.add(path, "must be a list of rcode names such as NOERROR, not %s", kind(v))
+		return nil, false
+	}
+	if len(items) == 0 {
+		d.add(path, "required")
+		return nil, false
+	}
+	out := make([]int, 0, len(items))
+	seen := make(map[int]int, len(items))
+	ok := true
+	for i, item := range items {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		s, good := d.text(p, item)
+		if !good {
+			ok = false
+			continue
+		}
+		rc, known := dns.StringToRcode[strings.ToUpper(strings.TrimSpace(s))]
+		if !known {
+			d.add(p, "%q: unknown rcode", s)
+			ok = false
+			continue
+		}
+		if j, dup := seen[rc]; dup {
+			d.add(p, "duplicate of %s[%d]", path, j)
+			ok = false
+			continue
+		}
+		seen[rc] = i
+		out = append(out, rc)
+	}
+	return out, ok
+}
