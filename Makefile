@@ -24,6 +24,8 @@ test-short: ## unit tests only (no root, no NSD)
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test -run XXX -fuzz FuzzParseQuery -fuzztime $(or $(FUZZTIME),20s) ./balancer/
 	$(GO) test -run XXX -fuzz FuzzParseAnswer -fuzztime $(or $(FUZZTIME),20s) ./balancer/
+	$(GO) test -run XXX -fuzz FuzzJudge -fuzztime $(or $(FUZZTIME),20s) ./healthcheck/
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),20s) ./config/
 
 bench: ## hot-path micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./balancer/

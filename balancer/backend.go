@@ -155,9 +155,10 @@ func (be *Backend) Addr() netip.AddrPort { return be.addr }
 func (be *Backend) SetHealth(h Health) { be.health.Store(uint32(h)) }
 
 // ObserveProbe folds a successful health probe's round-trip time into the
-// latency average, so that a backend which gets no live traffic (because
-// it was slow once) is seen again when it becomes fast.
-func (be *Backend) ObserveProbe(rtt time.Duration) { be.foldLatency(rtt) }
+// latency average with weight 1/2, so that a backend which gets no live
+// traffic (because it was slow once) is seen again within a few probes
+// when it becomes fast.
+func (be *Backend) ObserveProbe(rtt time.Duration) { be.fold(rtt, 1) }
 
 // eligible reports whether the backend may get new queries.
 func (be *Backend) eligible() bool {
@@ -178,15 +179,18 @@ func (be *Backend) observeLatency(d time.Duration) {
 	}
 }
 
-// foldLatency folds one sample into the EWMA (weight 1/8, as TCP's SRTT).
-// Timeouts are folded in as the timeout, so a backend that stops answering
-// looks slow to the tie-break.
-func (be *Backend) foldLatency(d time.Duration) {
+// foldLatency folds one live sample into the EWMA (weight 1/8, as TCP's
+// SRTT). Timeouts are folded in as the timeout, so a backend that stops
+// answering looks slow to the tie-break.
+func (be *Backend) foldLatency(d time.Duration) { be.fold(d, 3) }
+
+// fold adds a sample with weight 1/2^shift; the first sample sets the average.
+func (be *Backend) fold(d time.Duration, shift uint) {
 	for {
 		old := be.latencyNS.Load()
 		next := int64(d)
 		if old != 0 {
-			next = old + (int64(d)-old)/8
+			next = old + (int64(d)-old)>>shift
 		}
 		if be.latencyNS.CompareAndSwap(old, next) {
 			return

@@ -179,11 +179,13 @@ func (p *pool) scan(list []*Backend, load func(*Backend) int64, ok func(*Backend
 }
 
 // clearlyFaster reports whether a's latency EWMA is lower than b's by more
-// than the noise: 20% and 100µs. Smaller differences count as a tie so
-// that equal backends share traffic round-robin at low load.
+// than the noise: 50% and 1ms. Smaller differences count as a tie, so that
+// equal backends share traffic round-robin at low load; sub-millisecond
+// differences do not matter to DNS clients, and probe round trips (which
+// also feed the average) run a little slower than the live path.
 func clearlyFaster(a, b *Backend) bool {
 	la, lb := a.latencyNS.Load(), b.latencyNS.Load()
-	return la*6/5+int64(100*time.Microsecond) < lb
+	return la*3/2+int64(time.Millisecond) < lb
 }
 
 // byName returns the configured backend with this name, or nil.

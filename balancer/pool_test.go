@@ -68,7 +68,7 @@ func TestPickTiesRoundRobinThenLatency(t *testing.T) {
 			t.Fatalf("picked %s, want the faster b", got.name)
 		}
 	}
-	// within the noise band (20% + 100µs) latency does not decide
+	// within the noise band (50% + 1ms) latency does not decide
 	p.list()[1].latencyNS.Store(int64(4900 * time.Microsecond))
 	count = map[string]int{}
 	for i := 0; i < 300; i++ {

@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nsd || ! need dig; then
+if ! need nsd || ! need dig || ! need curl || ! need bc; then
 	echo "== installing nsd and dnsutils (apt-get)"
 	[ "$(id -u)" = 0 ] || { echo "demo: run as root, or install nsd and dnsutils first" >&2; exit 1; }
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nsd dnsutils >/dev/null
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nsd dnsutils curl bc >/dev/null
 fi
 PATH="$PATH:/usr/sbin"
 
@@ -67,18 +67,37 @@ zone:
 CONF
 	nsd -d -c "$dir/nsd.conf" &
 	pids+=($!)
+	eval "pid_$name=$!"
+}
+
+# wait_health NAME STATE: poll `dnslb status` until NAME's health is STATE
+wait_health() {
+	local start=$(date +%s.%N)
+	for i in $(seq 100); do
+		[ "$(bin/dnslb status -admin 127.0.0.1:9053 2>/dev/null | awk -v n="$1" '$1 == n {print $4}')" = "$2" ] && break
+		sleep 0.05
+	done
+	printf '%s is %s after %.1fs\n' "$1" "$2" "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
 }
 
 echo "== starting two NSD backends: ns1 127.0.0.11:5301, ns2 127.0.0.12:5302"
 start_nsd ns1 127.0.0.11 5301
 start_nsd ns2 127.0.0.12 5302
 
+for be in 127.0.0.11:5301 127.0.0.12:5302; do
+	for i in $(seq 50); do
+		dig +short +time=1 +tries=1 -p "${be#*:}" @"${be%:*}" example.test SOA >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+done
+
 echo "== starting dnslb -config config.yaml (listens on 127.0.0.1:5300 and [::1]:5300)"
 bin/dnslb run -config config.yaml 2>"$work/dnslb.log" &
 pids+=($!)
 
+# health checks bring new backends from pending to up after `rise` probes
 for i in $(seq 50); do
-	dig +short +time=1 +tries=1 -p 5300 @127.0.0.1 whoami.example.test TXT >/dev/null 2>&1 && break
+	[ "$(bin/dnslb status -admin 127.0.0.1:9053 2>/dev/null | awk '$4 == "up"' | wc -l)" = 2 ] && break
 	sleep 0.1
 done
 
@@ -92,11 +111,23 @@ echo "AXFR over TCP through dnslb: $(dig +noall +answer -p 5300 @127.0.0.1 examp
 echo
 echo "== 200 queries for whoami.example.test TXT: who answered?"
 for i in $(seq 200); do
-	dig +short +time=1 +tries=1 -p 5300 @127.0.0.1 whoami.example.test TXT
+	dig +short +time=1 +tries=1 -p 5300 @127.0.0.1 whoami.example.test TXT || echo "(no answer)"
 done | sort | uniq -c
 
 echo
 echo "== dnslb status"
+bin/dnslb status -admin 127.0.0.1:9053
+
+echo
+echo "== health checks: kill ns2 (SIGTERM); it is marked down, every query goes to ns1"
+kill "$pid_ns2"
+wait_health ns2 down
+for i in $(seq 20); do
+	dig +short +time=1 +tries=1 -p 5300 @127.0.0.1 whoami.example.test TXT || echo "(no answer)"
+done | sort | uniq -c
+echo "== restart ns2: it comes back by itself after rise=2 good probes"
+start_nsd ns2 127.0.0.12 5302
+wait_health ns2 up
 bin/dnslb status -admin 127.0.0.1:9053
 
 echo
