@@ -61,6 +61,7 @@ type NSD struct {
 	OutPath  string // NSD's stdout+stderr (messages before the logfile opens)
 
 	autoPort bool // Addr's port was picked by us and may be re-picked
+	noZone   bool // serve no zone (RemoveZone): answers REFUSED
 
 	mu      sync.Mutex
 	p       *proc
@@ -249,6 +250,9 @@ func (n *NSD) probe(m *dns.Msg) error {
 	if err != nil {
 		return err
 	}
+	if n.noZone {
+		return nil // any answer (REFUSED) means it is serving
+	}
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		return fmt.Errorf("%w: rcode %s, %d answers", errNotReady, dns.RcodeToString[r.Rcode], len(r.Answer))
 	}
@@ -335,6 +339,9 @@ func (n *NSD) conf() string {
 	w("\tdo-ip6: %s", yesNo(ip.Is6()))
 	w("remote-control:")
 	w("\tcontrol-enable: no")
+	if n.noZone {
+		return b.String()
+	}
 	w("zone:")
 	w("\tname: %q", Zone)
 	w("\tzonefile: %q", n.zonePath())
@@ -383,4 +390,24 @@ func (n *NSD) signalGroup(t testing.TB, sig syscall.Signal) {
 	if err := syscall.Kill(-pid, sig); err != nil {
 		t.Fatalf("testpeer: %s: signal %v to process group %d: %v", n.Name, sig, pid, err)
 	}
+}
+
+// RemoveZone restarts NSD with no zone configured, as when an operator
+// removes the zone from one server: it then answers REFUSED for
+// example.test. RestoreZone puts it back.
+func (n *NSD) RemoveZone(t testing.TB) { n.setZone(t, false) }
+
+// RestoreZone restarts NSD serving example.test. again.
+func (n *NSD) RestoreZone(t testing.TB) { n.setZone(t, true) }
+
+func (n *NSD) setZone(t testing.TB, on bool) {
+	t.Helper()
+	n.Stop()
+	n.mu.Lock()
+	n.noZone = !on
+	n.mu.Unlock()
+	if err := os.WriteFile(n.ConfPath, []byte(n.conf()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.Restart(t)
 }

@@ -110,10 +110,36 @@ func TestBackendKilledDetectedAndRecovered(t *testing.T) {
 	}
 }
 
-// TestRefusedAnswerMarksDown: ns2 is probed for a zone it does not serve,
-// so real NSD answers REFUSED; ns2 goes down with that reason and every
-// query goes to ns1.
-func TestRefusedAnswerMarksDown(t *testing.T) {
+// TestZoneRemovedMarksDown: the zone is removed from ns2 (NSD restarted
+// without it, so it answers REFUSED); ns2 goes down with that reason, every
+// query goes to ns1, and ns2 comes back when the zone does.
+func TestZoneRemovedMarksDown(t *testing.T) {
+	requirePeers(t)
+	a, b := twoNSD(t)
+	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
+	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
+	cfg := lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}},
+		healthConfig(200*time.Millisecond, 150*time.Millisecond, time.Second, ""))
+	l := startLB(t, nil, cfg, listen, adm)
+	l.waitHealth("ns2", "up", 3*time.Second)
+	b.RemoveZone(t)
+	d := l.waitHealth("ns2", "down", 3*time.Second)
+	st := l.backendStatus("ns2")
+	t.Logf("zone removed: ns2 down after %v: %s", d, st.HealthReason)
+	if !strings.Contains(st.HealthReason, "rcode REFUSED, want NOERROR") {
+		t.Fatalf("reason %q", st.HealthReason)
+	}
+	if res := stream(dialConns(t, nil, listen, 2), 50, nil); res.by["ns1"] != 100 {
+		t.Fatalf("traffic with ns2 down: %s", res)
+	}
+	b.RestoreZone(t)
+	l.waitHealth("ns2", "up", 3*time.Second)
+}
+
+// TestPerBackendProbeOverride: ns2's own health_check asks for a zone it
+// does not serve, so real NSD answers REFUSED; ns2 never comes up, with
+// that reason, and every query goes to ns1.
+func TestPerBackendProbeOverride(t *testing.T) {
 	requirePeers(t)
 	a, b := twoNSD(t)
 	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
