@@ -262,66 +262,24 @@ func (d *decoder) healthWalk(path string, m map[string]any, global *healthState,
 	})
 
 	if d.subsection(path, m, "query") {
-		field("query.name", func(p string, v any) bool {
-			name, ok := d.domainName(p, v)
-			if ok {
-				hc.Query.Name = name
-			}
-			return ok
-		})
+		field("query.name", assign(&hc.Query.Name, d.domainName))
 		// A backend inheriting an empty name leaves the complaint to the
 		// global section.
 		if hc.Enabled && st["query.name"] == keySet && hc.Query.Name == "" {
 			d.add(path+".query.name", "required")
 		}
-		field("query.type", func(p string, v any) bool {
-			t, ok := d.queryType(p, v)
-			if ok {
-				hc.Query.Type = t
-			}
-			return ok
-		})
-		field("query.class", func(p string, v any) bool {
-			c, ok := d.queryClass(p, v)
-			if ok {
-				hc.Query.Class = c
-			}
-			return ok
-		})
-		field("query.rd", func(p string, v any) bool {
-			b, ok := d.boolean(p, v)
-			if ok {
-				hc.Query.RD = b
-			}
-			return ok
-		})
+		field("query.type", assign(&hc.Query.Type, d.queryType))
+		field("query.class", assign(&hc.Query.Class, d.queryClass))
+		field("query.rd", assign(&hc.Query.RD, d.boolean))
 		d.unknown(path+".query", m["query"], healthQueryKeys())
 	} else {
 		skip("query", healthQueryKeys())
 	}
 
 	if d.subsection(path, m, "expect") {
-		field("expect.rcodes", func(p string, v any) bool {
-			rcodes, ok := d.rcodes(p, v)
-			if ok {
-				hc.Expect.Rcodes = rcodes
-			}
-			return ok
-		})
-		field("expect.authoritative", func(p string, v any) bool {
-			b, ok := d.boolean(p, v)
-			if ok {
-				hc.Expect.Authoritative = b
-			}
-			return ok
-		})
-		field("expect.answer_contains", func(p string, v any) bool {
-			s, ok := d.text(p, v)
-			if ok {
-				hc.Expect.AnswerContains = s
-			}
-			return ok
-		})
+		field("expect.rcodes", assign(&hc.Expect.Rcodes, d.rcodes))
+		field("expect.authoritative", assign(&hc.Expect.Authoritative, d.boolean))
+		field("expect.answer_contains", assign(&hc.Expect.AnswerContains, d.text))
 		d.unknown(path+".expect", m["expect"], healthExpectKeys())
 	} else {
 		skip("expect", healthExpectKeys())
@@ -543,4 +501,16 @@ func (d *decoder) rcodes(path string, v any) ([]int, bool) {
 		out = append(out, rc)
 	}
 	return out, ok
+}
+
+// assign returns a field setter that parses with parse and, if the value
+// is valid, stores it in dst.
+func assign[T any](dst *T, parse func(path string, v any) (T, bool)) func(string, any) bool {
+	return func(p string, v any) bool {
+		x, ok := parse(p, v)
+		if ok {
+			*dst = x
+		}
+		return ok
+	}
 }

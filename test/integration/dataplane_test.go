@@ -18,13 +18,22 @@ import (
 // startPair starts two NSD backends and dnslb in front of them, listening
 // on 127.0.0.1 and ::1.
 func startPair(t *testing.T) (*lb, *testpeer.NSD, *testpeer.NSD, netip.AddrPort) {
+	return startPairWith(t, "", nil)
+}
+
+// startPairWith is startPair with extra config appended and, if edit is
+// not nil, the whole config passed through edit.
+func startPairWith(t *testing.T, extra string, edit func(string) string) (*lb, *testpeer.NSD, *testpeer.NSD, netip.AddrPort) {
 	t.Helper()
 	requirePeers(t)
 	a, b := twoNSD(t)
 	v4 := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
 	v6 := netip.AddrPortFrom(netip.MustParseAddr("::1"), v4.Port())
 	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
-	cfg := lbConfig([]netip.AddrPort{v4, v6}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}}, "")
+	cfg := lbConfig([]netip.AddrPort{v4, v6}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}}, extra)
+	if edit != nil {
+		cfg = edit(cfg)
+	}
 	return startLB(t, nil, cfg, v4, adm), a, b, v6
 }
 

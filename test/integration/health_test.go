@@ -2,12 +2,9 @@ package integration
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dnslb/dnslb/internal/testpeer"
 )
 
 // healthConfig is the health_check section used by these tests.
@@ -47,14 +44,9 @@ func (l *lb) waitHealth(backend, want string, within time.Duration) time.Duratio
 // traffic (active checks alone detect it), then under a bounded steady
 // stream (passive detection and the one retry make it cost no answer).
 func TestBackendKilledDetectedAndRecovered(t *testing.T) {
-	requirePeers(t)
-	a, b := twoNSD(t)
-	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
-	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
 	const interval, timeout = 500 * time.Millisecond, 300 * time.Millisecond
-	cfg := lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}},
-		healthConfig(interval, timeout, 500*time.Millisecond, ""))
-	l := startLB(t, nil, cfg, listen, adm)
+	l, _, b, _ := startPairWith(t, healthConfig(interval, timeout, 500*time.Millisecond, ""), nil)
+	listen := l.listen
 	l.waitHealth("ns1", "up", 3*time.Second)
 	l.waitHealth("ns2", "up", 3*time.Second)
 
@@ -114,13 +106,8 @@ func TestBackendKilledDetectedAndRecovered(t *testing.T) {
 // without it, so it answers REFUSED); ns2 goes down with that reason, every
 // query goes to ns1, and ns2 comes back when the zone does.
 func TestZoneRemovedMarksDown(t *testing.T) {
-	requirePeers(t)
-	a, b := twoNSD(t)
-	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
-	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
-	cfg := lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}},
-		healthConfig(200*time.Millisecond, 150*time.Millisecond, time.Second, ""))
-	l := startLB(t, nil, cfg, listen, adm)
+	l, _, b, _ := startPairWith(t, healthConfig(200*time.Millisecond, 150*time.Millisecond, time.Second, ""), nil)
+	listen := l.listen
 	l.waitHealth("ns2", "up", 3*time.Second)
 	b.RemoveZone(t)
 	d := l.waitHealth("ns2", "down", 3*time.Second)
@@ -140,14 +127,10 @@ func TestZoneRemovedMarksDown(t *testing.T) {
 // does not serve, so real NSD answers REFUSED; ns2 never comes up, with
 // that reason, and every query goes to ns1.
 func TestPerBackendProbeOverride(t *testing.T) {
-	requirePeers(t)
-	a, b := twoNSD(t)
-	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
-	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
-	cfg := lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}},
-		healthConfig(200*time.Millisecond, 150*time.Millisecond, time.Second, ""))
-	cfg = strings.Replace(cfg, "name: ns2\n", "name: ns2\n    health_check:\n      query: {name: not-served.test.}\n", 1)
-	l := startLB(t, nil, cfg, listen, adm)
+	l, _, _, _ := startPairWith(t, healthConfig(200*time.Millisecond, 150*time.Millisecond, time.Second, ""), func(c string) string {
+		return strings.Replace(c, "name: ns2\n", "name: ns2\n    health_check:\n      query: {name: not-served.test.}\n", 1)
+	})
+	listen := l.listen
 	l.waitHealth("ns1", "up", 3*time.Second)
 	l.waitHealth("ns2", "down", 3*time.Second)
 	st := l.backendStatus("ns2")
@@ -167,13 +150,8 @@ func TestPerBackendProbeOverride(t *testing.T) {
 // ICMP) under load. Passive detection (5 consecutive timeouts of 300ms)
 // marks it down long before the active check could (3 x 1s).
 func TestBlackholePassiveBeforeActive(t *testing.T) {
-	requirePeers(t)
-	a, b := twoNSD(t)
-	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
-	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
-	cfg := lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}},
-		healthConfig(time.Second, 500*time.Millisecond, 300*time.Millisecond, ""))
-	l := startLB(t, nil, cfg, listen, adm)
+	l, _, b, _ := startPairWith(t, healthConfig(time.Second, 500*time.Millisecond, 300*time.Millisecond, ""), nil)
+	listen := l.listen
 	l.waitHealth("ns2", "up", 5*time.Second)
 
 	stop := make(chan struct{})
