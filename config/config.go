@@ -38,9 +38,10 @@ type Config struct {
 	// Each backend's effective check is in [Backend].HealthCheck.
 	HealthCheck HealthCheck
 
-	// VRRP is the reserved section vrrp, kept raw and not validated yet;
-	// nil when absent, null or empty.
-	VRRP map[string]any
+	// VRRP holds the key vrrp: VIP failover between dnslb nodes. When
+	// the section is absent Enabled is false and the other fields hold
+	// their defaults.
+	VRRP VRRP
 	// Notify is the reserved section notify, kept raw and not validated
 	// yet; nil when absent, null or empty.
 	Notify map[string]any
@@ -154,8 +155,8 @@ const (
 const envPrefix = "DNSLB"
 
 // scalarDefaults returns the keys that take a default and an environment
-// override, with their defaults. listen has no default but is listed so the
-// environment can provide it.
+// override, with their defaults. listen and some vrrp keys have no default
+// (nil) but are listed so the environment can provide them.
 func scalarDefaults() []struct {
 	key   string
 	value any
@@ -189,6 +190,25 @@ func scalarDefaults() []struct {
 		{"health_check.fall", defaultHealthFall},
 		{"health_check.all_down", defaultHealthAllDown},
 		{"health_check.passive.max_consecutive_timeouts", defaultHealthMaxTmo},
+		// vrrp.enabled is not listed either; the keys required when
+		// enabled, and the optional ones, have no default.
+		{"vrrp.interface", nil},
+		{"vrrp.vrid", nil},
+		{"vrrp.priority", defaultVRRPPriority},
+		{"vrrp.advert_interval", defaultVRRPAdvertInterval},
+		{"vrrp.preempt", defaultVRRPPreempt},
+		{"vrrp.preempt_delay", defaultVRRPPreemptDelay},
+		{"vrrp.version", defaultVRRPVersion},
+		{"vrrp.vips", nil},
+		{"vrrp.peers", nil},
+		{"vrrp.checksum_mode", defaultVRRPChecksumMode},
+		{"vrrp.auth_pass", nil},
+		{"vrrp.garp_repeat", defaultVRRPGARPRepeat},
+		{"vrrp.garp_delay", defaultVRRPGARPDelay},
+		{"vrrp.garp_refresh", defaultVRRPGARPRefresh},
+		{"vrrp.track.min_healthy_backends", defaultVRRPMinHealthy},
+		{"vrrp.track.weight", defaultVRRPTrackWeight},
+		{"vrrp.notify", nil},
 	}
 }
 
@@ -220,7 +240,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	// The file alone, before defaults and the environment are layered on:
 	// its shape decides which keys exist and which are unknown, and the
-	// backends and reserved sections come only from it.
+	// backends and the reserved section notify come only from it.
 	file := v.AllSettings()
 
 	for _, d := range scalarDefaults() {
@@ -230,6 +250,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	// enabled: false; DNSLB_HEALTH_CHECK_ENABLED overrides either way.
 	_, hcPresent := file["health_check"].(map[string]any)
 	v.SetDefault("health_check.enabled", hcPresent)
+	// Likewise a vrrp mapping turns VRRP on unless it says enabled: false.
+	_, vrrpPresent := file["vrrp"].(map[string]any)
+	v.SetDefault("vrrp.enabled", vrrpPresent)
 	v.SetEnvPrefix(envPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AllowEmptyEnv(true)

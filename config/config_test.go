@@ -70,6 +70,7 @@ func TestDefaults(t *testing.T) {
 		Admin:       Admin{Listen: "127.0.0.1:9053"},
 		Log:         Log{Level: slog.LevelInfo, Format: "text"},
 		HealthCheck: defaultHC(),
+		VRRP:        defaultVRRP(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -117,6 +118,24 @@ func TestLoadValid(t *testing.T) {
 		Admin:       Admin{Listen: "[::1]:9153"},
 		Log:         Log{Level: slog.LevelWarn, Format: "json"},
 		HealthCheck: global,
+		VRRP: VRRP{
+			Enabled:        true,
+			Interface:      "eth0",
+			VRID:           53,
+			Priority:       150,
+			AdvertInterval: 500 * time.Millisecond,
+			Preempt:        true,
+			PreemptDelay:   30 * time.Second,
+			Version:        3,
+			VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("192.0.2.11/32")},
+			Peers:          []netip.Addr{netip.MustParseAddr("192.0.2.2")},
+			ChecksumMode:   "rfc9568",
+			GARPRepeat:     3,
+			GARPDelay:      0,
+			GARPRefresh:    time.Minute,
+			Track:          VRRPTrack{MinHealthyBackends: 2, Weight: 60},
+			Notify:         "/etc/dnslb/notify.sh",
+		},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("valid.yaml:\n got %+v\nwant %+v", got, want)
@@ -233,15 +252,15 @@ func TestEmptyReservedSections(t *testing.T) {
 		want       map[string]any
 	}{
 		{"absent", "", nil},
-		{"null", "vrrp:\n", nil},
-		{"empty", "vrrp: {}\n", nil},
-		{"raw and unvalidated", "vrrp: {vrid: 51, peers: [a, b], anything: {goes: here}}\n",
-			map[string]any{"vrid": 51, "peers": []any{"a", "b"}, "anything": map[string]any{"goes": "here"}}},
+		{"null", "notify:\n", nil},
+		{"empty", "notify: {}\n", nil},
+		{"raw and unvalidated", "notify: {to: 51, peers: [a, b], anything: {goes: here}}\n",
+			map[string]any{"to": 51, "peers": []any{"a", "b"}, "anything": map[string]any{"goes": "here"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := mustParse(t, minimal+tc.yaml)
-			if !reflect.DeepEqual(cfg.VRRP, tc.want) {
-				t.Errorf("VRRP = %#v, want %#v", cfg.VRRP, tc.want)
+			if !reflect.DeepEqual(cfg.Notify, tc.want) {
+				t.Errorf("Notify = %#v, want %#v", cfg.Notify, tc.want)
 			}
 		})
 	}

@@ -38,8 +38,8 @@ const (
 type decoder struct {
 	// file is the YAML file alone, keys lower-cased by viper. Its shape
 	// decides which sections exist and which keys are unknown; backends
-	// (with their health_check overrides) and the reserved sections are
-	// taken from it only.
+	// (with their health_check overrides) and the reserved section notify
+	// are taken from it only.
 	file map[string]any
 	// get returns the effective value of a scalar key: environment, else
 	// file, else default; nil if none.
@@ -89,7 +89,7 @@ func (d *decoder) decode() *Config {
 	}
 	cfg.HealthCheck = hc.hc
 	d.problems = append(d.problems, hc.problems...)
-	cfg.VRRP = d.reserved("vrrp")
+	cfg.VRRP = d.vrrp(len(cfg.Backends))
 	cfg.Notify = d.reserved("notify")
 	d.unknown("", d.file, topKeys())
 	return cfg
@@ -104,8 +104,20 @@ func (d *decoder) sub() *decoder {
 // returns nil for it only when an environment variable named after one of
 // its parent sections (e.g. DNSLB_TIMEOUTS) hides it; that is reported.
 func (d *decoder) scalar(key string) (any, bool) {
+	v, s := d.lookup(key)
+	if s == keyAbsent {
+		d.add(key, "required")
+	}
+	return v, s == keySet
+}
+
+// lookup returns the effective value of key and keySet, or keyAbsent when
+// nothing sets it (for a key without a default, or set to null), or keyBad
+// when an environment variable named after one of its parent sections
+// (e.g. DNSLB_VRRP) hides it; that is reported.
+func (d *decoder) lookup(key string) (any, keyState) {
 	if v := d.get(key); v != nil {
-		return v, true
+		return v, keySet
 	}
 	for i := range len(key) {
 		if key[i] != '.' {
@@ -113,11 +125,29 @@ func (d *decoder) scalar(key string) (any, bool) {
 		}
 		if _, set := os.LookupEnv(envName(key[:i])); set {
 			d.add(key, "hidden by the environment variable %s (unset it)", envName(key[:i]))
-			return nil, false
+			return nil, keyBad
 		}
 	}
-	d.add(key, "required")
-	return nil, false
+	return nil, keyAbsent
+}
+
+// envWithoutSection reports every DNSLB_ variable of a key below section
+// (one listed in scalarDefaults) that is set while the file has no such
+// section and <SECTION>_ENABLED is unset: only that variable turns a
+// missing section on, and a value meant for it must not be silently
+// ignored.
+func (d *decoder) envWithoutSection(section string, present bool) {
+	enabled := envName(section + ".enabled")
+	if _, set := os.LookupEnv(enabled); present || set {
+		return
+	}
+	for _, k := range scalarDefaults() {
+		if name := envName(k.key); strings.HasPrefix(k.key, section+".") {
+			if _, set := os.LookupEnv(name); set {
+				d.add(section, "%s is set but the file has no %s section (add one, or set %s)", name, section, enabled)
+			}
+		}
+	}
 }
 
 // section reports whether the file's section name is usable: absent, null

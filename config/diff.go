@@ -6,9 +6,11 @@ import (
 )
 
 // RestartOnly returns the key paths whose values differ between old and new
-// but cannot change on a live reload: "listen" (compared as a set, so
-// reordering is not a change) and "admin.listen". It returns nil if none
-// differ. Both configurations must be non-nil.
+// but cannot change on a live reload, in this order: "listen" (compared as
+// a set, so reordering is not a change), "admin.listen" and "vrrp" (any
+// change of the section, see [VRRP.Equal], unless it is disabled before and
+// after). It
+// returns nil if none differ. Both configurations must be non-nil.
 func RestartOnly(old, new *Config) []string {
 	var keys []string
 	if !sameAddrSet(old.Listen, new.Listen) {
@@ -16,6 +18,9 @@ func RestartOnly(old, new *Config) []string {
 	}
 	if old.Admin.Listen != new.Admin.Listen {
 		keys = append(keys, "admin.listen")
+	}
+	if (old.VRRP.Enabled || new.VRRP.Enabled) && !old.VRRP.Equal(new.VRRP) {
+		keys = append(keys, "vrrp")
 	}
 	return keys
 }

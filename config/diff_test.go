@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +16,12 @@ func cfgWith(listen []string, admin string, backends ...Backend) *Config {
 	for _, l := range listen {
 		c.Listen = append(c.Listen, netip.MustParseAddrPort(l))
 	}
+	return c
+}
+
+// withVRRPOf sets c's VRRP section and returns c.
+func withVRRPOf(c *Config, v VRRP) *Config {
+	c.VRRP = v
 	return c
 }
 
@@ -37,6 +44,8 @@ func TestRestartOnly(t *testing.T) {
 		{"listen port", cfgWith([]string{"127.0.0.1:5353", "[::1]:53"}, "127.0.0.1:9053"), []string{"listen"}},
 		{"admin disabled", cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, ""), []string{"admin.listen"}},
 		{"both", cfgWith([]string{"[::1]:53"}, "[::1]:9053"), []string{"listen", "admin.listen"}},
+		{"vrrp enabled", withVRRPOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), enabledVRRP()), []string{"vrrp"}},
+		{"all three", withVRRPOf(cfgWith([]string{"[::1]:53"}, ""), enabledVRRP()), []string{"listen", "admin.listen", "vrrp"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := RestartOnly(base, tc.new); !slices.Equal(got, tc.want) {
@@ -122,5 +131,46 @@ func TestDiffHealthCheck(t *testing.T) {
 				t.Errorf("RestartOnly = %q, want none", got)
 			}
 		})
+	}
+}
+
+// TestRestartOnlyVRRP checks that every change of the vrrp section, and
+// only a change, needs a restart.
+func TestRestartOnlyVRRP(t *testing.T) {
+	isolateEnv(t)
+	const head = "listen: ['127.0.0.1:53']\nbackends: [{name: a, address: '10.0.0.1:53'}, {name: b, address: '10.0.0.2:53'}]\n"
+	base := mustParse(t, head+vrrpSection)
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"same", vrrpSection, nil},
+		{"same values written differently", "vrrp:\n  enabled: true\n  vrid: '53'\n  interface: eth0\n  priority: 100\n  vips: '192.0.2.53/24'\n  peers: []\n  track: {weight: 0}\n", nil},
+		{"other sections change", vrrpSection + "timeouts: {udp: 2s}\n", nil},
+		{"section removed", "", []string{"vrrp"}},
+		{"disabled", "vrrp: {enabled: false, interface: eth0, vrid: 53, vips: [192.0.2.53/24]}\n", []string{"vrrp"}},
+		{"priority", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], priority: 150}\n", []string{"vrrp"}},
+		{"vip prefix length", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/25]}\n", []string{"vrrp"}},
+		{"vip added", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24, 192.0.2.54/24]}\n", []string{"vrrp"}},
+		{"peers", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], peers: [192.0.2.2]}\n", []string{"vrrp"}},
+		{"track", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], track: {min_healthy_backends: 2}}\n", []string{"vrrp"}},
+		{"notify", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], notify: /bin/true}\n", []string{"vrrp"}},
+		{"with listen", "vrrp: {interface: eth1, vrid: 53, vips: [192.0.2.53/24]}\n", []string{"listen", "vrrp"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := head + tc.yaml
+			if tc.name == "with listen" {
+				doc = strings.Replace(doc, "127.0.0.1:53", "127.0.0.2:53", 1)
+			}
+			if got := RestartOnly(base, mustParse(t, doc)); !slices.Equal(got, tc.want) {
+				t.Errorf("RestartOnly = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// Edits to a section that stays disabled change nothing that runs.
+	a := mustParse(t, head+"vrrp: {enabled: false, priority: 100}\n")
+	b := mustParse(t, head+"vrrp: {enabled: false, priority: 150}\n")
+	if got := RestartOnly(a, b); len(got) != 0 {
+		t.Errorf("RestartOnly(disabled, disabled) = %q, want none", got)
 	}
 }

@@ -19,11 +19,13 @@
 //     sorted by name. A YAML syntax error is a single problem carrying the
 //     YAML line number.
 //   - Unknown keys are errors at every level, except inside the reserved
-//     sections vrrp and notify, which are accepted as a mapping (or
-//     null/absent) and kept raw for features not written yet.
+//     section notify, which is accepted as a mapping (or null/absent) and
+//     kept raw for a feature not written yet.
 //   - The health_check section sets the global health check; each backend
 //     may override part of it in backends[i].health_check (see Health
 //     checks below).
+//   - The vrrp section describes VIP failover between dnslb nodes with
+//     VRRP (see VRRP below).
 //   - [RestartOnly] and [DiffBackends] compare two configurations for a live
 //     reload.
 //
@@ -32,8 +34,9 @@
 // It does not watch the file (viper's WatchConfig is not safe for concurrent
 // use), does not parse command-line flags, open sockets or resolve names:
 // every address must be a literal IP and port. It does not validate the
-// reserved sections vrrp and notify yet, and it does not run health checks:
-// it only describes them.
+// reserved section notify yet, and it does not run health checks or VRRP:
+// it only describes them. Whether vrrp.interface exists and vrrp.notify can
+// be run is found out when they are used, not here.
 //
 // # Precedence
 //
@@ -62,13 +65,25 @@
 //	DNSLB_HEALTH_CHECK_EXPECT_AUTHORITATIVE=true
 //	DNSLB_HEALTH_CHECK_INTERVAL=2s           health_check.interval
 //	DNSLB_HEALTH_CHECK_PASSIVE_MAX_CONSECUTIVE_TIMEOUTS=0
+//	DNSLB_VRRP_ENABLED=true                  vrrp.enabled
+//	DNSLB_VRRP_INTERFACE=eth0                vrrp.interface
+//	DNSLB_VRRP_VRID=53                       vrrp.vrid
+//	DNSLB_VRRP_PRIORITY=150                  vrrp.priority
+//	DNSLB_VRRP_ADVERT_INTERVAL=1s            vrrp.advert_interval
+//	DNSLB_VRRP_VIPS="192.0.2.53/24 192.0.2.54/24" (commas and/or spaces)
+//	DNSLB_VRRP_PEERS="192.0.2.2,192.0.2.3"   (commas and/or spaces; empty: multicast)
+//	DNSLB_VRRP_TRACK_MIN_HEALTHY_BACKENDS=2  vrrp.track.min_healthy_backends
+//	DNSLB_VRRP_TRACK_WEIGHT=60               vrrp.track.weight
 //
 // and likewise for every other scalar key of health_check (QUERY_CLASS,
 // QUERY_RD, EXPECT_ANSWER_CONTAINS, TRANSPORT, TIMEOUT, RISE, FALL,
-// ALL_DOWN). Booleans are true, false, yes, no, on or off in any case.
+// ALL_DOWN) and of vrrp (PREEMPT, PREEMPT_DELAY, VERSION, CHECKSUM_MODE,
+// AUTH_PASS, GARP_REPEAT, GARP_DELAY, GARP_REFRESH, NOTIFY). Booleans are
+// true, false, yes, no, on or off in any case.
 //
 // A variable that is set but empty counts as a value: DNSLB_ADMIN_LISTEN=
-// disables the admin listener, DNSLB_LOG_LEVEL= is an error. Values from the
+// disables the admin listener, DNSLB_VRRP_PEERS= selects multicast,
+// DNSLB_LOG_LEVEL= is an error. Values from the
 // environment are strings and are checked exactly like the file's; for the
 // same reason integer keys also accept quoted integers in the file ("500").
 // Durations must carry units everywhere: 5 and "5" are rejected, 5s is not.
@@ -80,8 +95,8 @@
 // Backends cannot come from the environment: they are a list of mappings
 // and only the file can describe them. Setting DNSLB_BACKENDS is reported
 // as a problem rather than silently ignored. Per-backend health_check
-// overrides therefore come only from the file. The reserved sections vrrp
-// and notify ignore the environment too.
+// overrides therefore come only from the file. The reserved section notify
+// ignores the environment too.
 //
 // # Health checks
 //
@@ -118,6 +133,40 @@
 // global all_down and passive; [DiffBackends] reports a backend as changed
 // when that merged check changes, so a global change touches every backend.
 //
+// # VRRP
+//
+// Whether VRRP runs is vrrp.enabled, whose default, like health_check's,
+// is whether the file has a vrrp section: a section turns VRRP on unless
+// it says enabled: false, and a section that is null or {} counts as
+// absent. The environment relates to the section the same way:
+//
+//   - DNSLB_VRRP_ENABLED overrides the default both ways: =false turns off
+//     a section the file has, =true turns VRRP on without one (every other
+//     key then comes from the environment or its default, and
+//     DNSLB_VRRP_INTERFACE, DNSLB_VRRP_VRID and DNSLB_VRRP_VIPS are
+//     required).
+//   - The other DNSLB_VRRP_* variables override keys but never turn VRRP
+//     on. Setting one when the file has no section and DNSLB_VRRP_ENABLED
+//     is unset is reported as a problem rather than silently ignored.
+//   - Every value is validated even when VRRP is off, so turning it on
+//     later cannot reveal an error; only interface, vrid and vips are
+//     required, and only when VRRP is on.
+//
+// Beyond each key's own range (see Defaults) the section is checked as a
+// whole: advert_interval must suit the version (a multiple of 10ms up to
+// 40.95s for VRRPv3, whole seconds from 1s to 255s for VRRPv2); vips and
+// peers are all of one family (run one VRRP instance per family), IPv4 for
+// version 2, without duplicates; a peer is never one of the vips;
+// preempt_delay stays 0 when preempt is false; checksum_mode rfc9568 needs
+// version 3 over IPv4; auth_pass needs version 2; and
+// track.min_healthy_backends is at most the number of backends. The vips
+// should also be listed in listen for dnslb to answer on them (listen
+// addresses are bound with IP_FREEBIND, so a backup node can listen on a
+// VIP it does not hold yet); this is not checked.
+//
+// [RestartOnly] reports "vrrp" for any change of the section, even while
+// it is disabled: VRRP settings are applied only at start.
+//
 // # Defaults
 //
 //	timeouts.udp                        1s     (0s, 30s]
@@ -148,6 +197,27 @@
 //	fall                              3          1-100
 //	all_down                          fail_open  fail_open|refuse; global only
 //	passive.max_consecutive_timeouts  5          0-1000, 0 disables; global only
+//
+// and below vrrp:
+//
+//	enabled                     true when the file has the section (see VRRP)
+//	interface                   -              1-15 characters, no '/', ':' or whitespace; required when enabled
+//	vrid                        -              1-255; required when enabled
+//	priority                    100            1-255; 255 owns the VIPs (master at once)
+//	advert_interval             1s             v3: [10ms, 40.95s] in steps of 10ms; v2: [1s, 255s] in whole seconds
+//	preempt                     true
+//	preempt_delay               0s             [0s, 1h]; only with preempt true
+//	version                     3              3|2
+//	vips                        -              "ip/len" or "ip" (/32, /128), one family; required when enabled
+//	peers                       []             unicast peer addresses; empty: multicast
+//	checksum_mode               pseudo-header  pseudo-header|rfc9568 (VRRPv3 over IPv4 only)
+//	auth_pass                   ""             1-8 bytes, version 2 only; "" none
+//	garp_repeat                 5              1-100 announcements per VIP on becoming master
+//	garp_delay                  5s             [0s, 1h] before a second burst; 0s none
+//	garp_refresh                0s             [1s, 24h] re-announce period while master; 0s never
+//	track.min_healthy_backends  1              0-10000, at most the number of backends; 0 disables
+//	track.weight                0              0 fault (release the VIPs) | 1-254 lower the priority
+//	notify                      ""             absolute path of a program run on each state change
 //
 // listen and backends have no default and are required.
 package config

@@ -40,8 +40,8 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) bool { return c.Admin.Listen == "" }},
 		{"admin listen", file, map[string]string{"DNSLB_ADMIN_LISTEN": "[::1]:9999"},
 			func(c *Config) bool { return c.Admin.Listen == "[::1]:9999" }},
-		{"reserved sections ignore env", minimal + "vrrp: {vrid: 1}\n", map[string]string{"DNSLB_VRRP": "x", "DNSLB_VRRP_VRID": "2", "DNSLB_NOTIFY": "y"},
-			func(c *Config) bool { return c.VRRP["vrid"] == 1 && c.Notify == nil }},
+		{"reserved section ignores env", minimal + "notify: {to: 1}\n", map[string]string{"DNSLB_NOTIFY": "y", "DNSLB_NOTIFY_TO": "2"},
+			func(c *Config) bool { return c.Notify["to"] == 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -173,18 +172,8 @@ func (d *decoder) healthCheck() healthState {
 	}
 	m, present := d.file[path].(map[string]any)
 	s.hc.Enabled = present
-	if _, set := os.LookupEnv(envName(path + ".enabled")); !present && !set {
-		// Without a section only DNSLB_HEALTH_CHECK_ENABLED turns checks
-		// on; a value meant for them must not be silently ignored.
-		for _, k := range scalarDefaults() {
-			if name := envName(k.key); strings.HasPrefix(k.key, path+".") {
-				if _, set := os.LookupEnv(name); set {
-					d.add(path, "%s is set but the file has no health_check section (add one, or set %s)",
-						name, envName(path+".enabled"))
-				}
-			}
-		}
-	}
+	// Without a section only DNSLB_HEALTH_CHECK_ENABLED turns checks on.
+	d.envWithoutSection(path, present)
 	look := func(key string) (any, keyState) {
 		if v, ok := d.scalar(path + "." + key); ok {
 			return v, keySet
