@@ -9,8 +9,7 @@ import (
 // but cannot change on a live reload, in this order: "listen" (compared as
 // a set, so reordering is not a change), "admin.listen" and "vrrp" (any
 // change of the section, see [VRRP.Equal], unless it is disabled before and
-// after). It
-// returns nil if none differ. Both configurations must be non-nil.
+// after). It returns nil if none differ. Both configurations must be non-nil.
 func RestartOnly(old, new *Config) []string {
 	var keys []string
 	if !sameAddrSet(old.Listen, new.Listen) {

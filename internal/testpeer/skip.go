@@ -9,13 +9,15 @@ import (
 // toolPackages maps a command to the Debian package that provides it, for
 // the install hint in RequireTool's skip message.
 var toolPackages = map[string]string{
-	"nsd":     "nsd",
-	"ip":      "iproute2",
-	"tc":      "iproute2",
-	"dig":     "bind9-dnsutils",
-	"kdig":    "knot-dnsutils",
-	"sysctl":  "procps",
-	"tcpdump": "tcpdump",
+	"nsd":        "nsd",
+	"ip":         "iproute2",
+	"tc":         "iproute2",
+	"dig":        "bind9-dnsutils",
+	"kdig":       "knot-dnsutils",
+	"sysctl":     "procps",
+	"tcpdump":    "tcpdump",
+	"ping":       "iputils-ping",
+	"keepalived": "keepalived",
 }
 
 // RequireRoot skips the test unless the effective UID is 0.
