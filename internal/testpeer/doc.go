@@ -1,6 +1,7 @@
-// Package testpeer gives integration tests real DNS peers with strict
-// cleanup: NSD servers serving a known zone, network namespaces made by the
-// test, and a delay line that slows one backend down.
+// Package testpeer gives integration tests real DNS and VRRP peers with
+// strict cleanup: NSD servers serving a known zone, network namespaces made
+// by the test (alone or as hosts on a bridged LAN), keepalived, tcpdump
+// captures, and a delay line that slows one backend down.
 //
 // What it does:
 //   - StartNSD writes nsd.conf and the zone (DefaultZone, origin
@@ -11,6 +12,14 @@
 //     started in it is killed by PID and the namespace deleted on cleanup.
 //     NetNS.Do runs Go code (and so creates sockets) inside it;
 //     NetNS.DelayFromAddr delays one source address's packets.
+//   - NewLAN builds an Ethernet segment: a bridge in a switch namespace
+//     and hosts (AddHost: one namespace each, eth0 with stable MACs and
+//     addresses); SetLink/SetPort take a host off the network.
+//   - StartKeepalived runs keepalived (VRRP) in a host namespace, for
+//     failover and interop tests; keepalived.go's top comment has the
+//     configs and facts of keepalived 2.2.7.
+//   - NetNS.Capture runs tcpdump into a pcap; ReadPackets decodes it with
+//     gopacket, ParseVRRP decodes VRRP v2/v3 and checks its checksum.
 //   - Query, Exchange and Whoami are small miekg/dns helpers that fail the
 //     test on error.
 //   - RequireRoot and RequireTool skip a test loudly ("SKIP: ...") with the
