@@ -27,6 +27,21 @@ type Status struct {
 	TCPConnections  int64             `json:"tcp_connections"`
 	Dropped         map[string]uint64 `json:"dropped"`
 	Backends        []Backend         `json:"backends"`
+	VRRP            *VRRP             `json:"vrrp,omitempty"`
+}
+
+// VRRP is the VRRP instance's line in Status.
+type VRRP struct {
+	VRID              int       `json:"vrid"`
+	State             string    `json:"state"` // init, backup, master, fault
+	Priority          int       `json:"priority"`
+	EffectivePriority int       `json:"effective_priority"` // after tracking
+	Master            string    `json:"master,omitempty"`   // current master's address, "self" when this node
+	MasterPriority    int       `json:"master_priority,omitempty"`
+	AdvertInterval    string    `json:"advert_interval"`
+	Since             time.Time `json:"since"`
+	Reason            string    `json:"reason"`
+	VIPs              []string  `json:"vips"`
 }
 
 // Backend is one backend's line in Status.

@@ -40,6 +40,11 @@ func WriteTable(w io.Writer, st *Status) error {
 	fmt.Fprintf(w, "dnslb %s  up %s  config %s (%s)  listen %s  tcp connections %d\n",
 		st.Version, time.Since(st.StartedAt).Round(time.Second), st.ConfigFile, shortHash(st.ConfigHash),
 		strings.Join(st.Listen, ","), st.TCPConnections)
+	if v := st.VRRP; v != nil {
+		fmt.Fprintf(w, "vrrp vrid %d: %s (priority %d, effective %d) for %s: %s; master %s; vips %s\n",
+			v.VRID, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
+			v.Reason, orDash(v.Master), strings.Join(v.VIPs, ","))
+	}
 	if st.LastReloadError != "" {
 		fmt.Fprintf(w, "LAST RELOAD FAILED: %s\n", st.LastReloadError)
 	}
@@ -91,4 +96,11 @@ func counts(m map[string]uint64) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

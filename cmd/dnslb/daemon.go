@@ -23,6 +23,7 @@ import (
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
 	"github.com/dnslb/dnslb/healthcheck"
+	"github.com/dnslb/dnslb/vrrp"
 )
 
 // daemon wires config, balancer and admin together and owns the signal
@@ -34,6 +35,7 @@ type daemon struct {
 	registry *prometheus.Registry
 	bal      *balancer.Balancer
 	checker  *healthcheck.Checker
+	vrrp     *vrrp.Instance // nil unless vrrp.enabled
 	adm      *admin.Server
 	started  time.Time
 	serving  bool
@@ -114,6 +116,11 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	if err := d.bal.Apply(specs(cfg), settings(cfg)); err != nil {
 		return nil, err
 	}
+	if cfg.VRRP.Enabled {
+		if d.vrrp, err = d.newVRRP(cfg); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Admin.Listen != "" {
 		d.adm = admin.New(admin.Options{
 			Listen: cfg.Admin.Listen, Gatherer: d.registry, Status: d.status, Logger: d.log,
@@ -143,21 +150,34 @@ func (d *daemon) serve() error {
 	d.mu.Lock()
 	d.serving = true
 	d.mu.Unlock()
+	vrrpErr := make(chan error, 1)
+	vctx, stopVRRP := context.WithCancel(context.Background())
+	defer stopVRRP()
+	if d.vrrp != nil {
+		d.updateTracking()
+		go func() { vrrpErr <- d.vrrp.Run(vctx) }()
+	}
 	d.log.Info("dnslb started", "version", version, "config", d.path, "hash", d.hash[:12],
 		"listen", len(cfg.Listen), "backends", len(cfg.Backends),
 		"udp_timeout", cfg.Timeouts.UDP.String(), "tcp_idle", cfg.Timeouts.TCPIdle.String(),
 		"tcp_connections", cfg.Limits.TCPConnections, "tcp_connections_per_client", cfg.Limits.TCPConnectionsPerClient,
 		"admin", cfg.Admin.Listen)
 
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			d.reload()
-			continue
+	for {
+		select {
+		case err := <-vrrpErr:
+			d.log.Error("vrrp stopped, shutting down", "err", err)
+			d.shutdown(nil, nil)
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
+			return d.shutdown(stopVRRP, vrrpErr)
 		}
-		d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
-		return d.shutdown()
 	}
-	return nil
 }
 
 // shutdownGrace bounds how long in-flight work may take at shutdown.
@@ -165,16 +185,23 @@ func (d *daemon) shutdownGrace() time.Duration {
 	return d.current().Timeouts.UDP + 2*time.Second
 }
 
-func (d *daemon) shutdown() error {
+// shutdown hands the VIP over (VRRP), drains the data plane, then stops
+// VRRP (which removes the VIPs) when stopVRRP is given.
+func (d *daemon) shutdown(stopVRRP context.CancelFunc, vrrpDone <-chan error) error {
 	d.mu.Lock()
 	d.serving = false
 	d.mu.Unlock()
+	d.handOver()
 	ctx, cancel := context.WithTimeout(context.Background(), d.shutdownGrace())
 	defer cancel()
 	d.checker.Stop()
 	err := d.bal.Shutdown(ctx)
 	if err != nil {
 		d.log.Warn("shutdown grace period over, closing the rest", "err", err)
+	}
+	if stopVRRP != nil && d.vrrp != nil {
+		stopVRRP()
+		<-vrrpDone
 	}
 	if d.adm != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
@@ -203,6 +230,7 @@ func (d *daemon) reload() {
 		return
 	}
 	d.checker.Apply(targets(cfg))
+	d.updateTracking()
 	d.level.Set(cfg.Log.Level)
 	ch := config.DiffBackends(old, cfg)
 	d.mu.Lock()
@@ -248,6 +276,7 @@ func (d *daemon) status() admin.Status {
 	for _, a := range cfg.Listen {
 		st.Listen = append(st.Listen, a.String())
 	}
+	st.VRRP = vrrpStatus(d.vrrp)
 	health := d.checker.Status()
 	for _, s := range d.bal.Snapshot() {
 		state := s.State.String()
@@ -289,6 +318,7 @@ func (d *daemon) healthChanged(ch healthcheck.Change) {
 	default:
 		be.SetHealth(balancer.Pending)
 	}
+	d.updateTracking()
 }
 
 // probed feeds probe round-trip times into the latency average.

@@ -1,0 +1,653 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// State is an instance's VRRP state; its numeric value is the value of
+// the dnslb_vrrp_state metric.
+type State uint8
+
+const (
+	// Initialize: not running (before start and after stop).
+	Initialize State = iota
+	// Backup: watching the master's adverts, VIPs not held.
+	Backup
+	// Master: sending adverts and holding the VIPs.
+	Master
+	// Fault: tracking says this node cannot serve; it holds no VIP,
+	// sends no advert and ignores the others until tracking recovers.
+	Fault
+)
+
+func (s State) String() string {
+	return [...]string{"init", "backup", "master", "fault"}[s]
+}
+
+// Conn carries VRRP packets (IP protocol 112) on one interface.
+type Conn interface {
+	// Read returns the next packet's payload, its IP source and
+	// destination and its TTL (IPv4) or hop limit (IPv6).
+	Read(b []byte) (n int, src, dst netip.Addr, ttl int, err error)
+	// Write sends payload to dst with TTL/hop limit 255 from LocalAddr.
+	Write(b []byte, dst netip.Addr) error
+	// LocalAddr is the primary address adverts are sent from (the
+	// interface's IPv4 address, or its IPv6 link-local address).
+	LocalAddr() netip.Addr
+	Close() error
+}
+
+// Announcer holds and announces the VIPs on the interface.
+type Announcer interface {
+	// AddVIPs configures the VIPs on the interface.
+	AddVIPs(vips []netip.Prefix) error
+	// RemoveVIPs removes them; removing an absent VIP is not an error.
+	RemoveVIPs(vips []netip.Prefix) error
+	// Announce sends one gratuitous ARP (IPv4) or unsolicited neighbour
+	// advertisement (IPv6) for each VIP.
+	Announce(vips []netip.Prefix) error
+}
+
+// Options configure an Instance.
+type Options struct {
+	VRID         uint8
+	Priority     uint8         // 1..255; 255 = address owner
+	Version      uint8         // 3 (default) or 2
+	Interval     time.Duration // advert interval, default 1s
+	Preempt      bool          // take over from a lower-priority master
+	PreemptDelay time.Duration // do not preempt within this long after start
+	VIPs         []netip.Prefix
+	Peers        []netip.Addr // unicast peers; empty = multicast group
+	ChecksumMode ChecksumMode // VRRPv3 over IPv4 only
+	AuthPass     string       // VRRPv2 simple-text password, empty = none
+
+	GARPRepeat  int           // announcements sent on becoming master, default 5
+	GARPDelay   time.Duration // a second burst this long after, 0 = none
+	GARPRefresh time.Duration // re-announce this often while master, 0 = off
+
+	// TrackWeight is subtracted from the advertised priority while
+	// SetTracking(false); 0 means go to Fault instead.
+	TrackWeight int
+
+	Conn      Conn
+	Announcer Announcer
+	Logger    *slog.Logger
+	// Registerer receives the dnslb_vrrp_* metrics.
+	Registerer prometheus.Registerer
+	// OnTransition is called after every state change (from the
+	// instance's goroutine; it must not block).
+	OnTransition func(from, to State, reason string)
+}
+
+// Status is a snapshot of an instance, for /status.
+type Status struct {
+	VRID              uint8         `json:"vrid"`
+	State             string        `json:"state"`
+	Priority          uint8         `json:"priority"`           // configured
+	EffectivePriority uint8         `json:"effective_priority"` // after tracking
+	Master            string        `json:"master,omitempty"`   // address of the current master ("self" when we are)
+	MasterPriority    uint8         `json:"master_priority,omitempty"`
+	AdvertInterval    time.Duration `json:"advert_interval_ns"` // learned from the master (v3)
+	Since             time.Time     `json:"since"`
+	Reason            string        `json:"reason"`
+	VIPs              []string      `json:"vips"`
+}
+
+// Instance is one VRRP virtual router.
+type Instance struct {
+	o       Options
+	log     *slog.Logger
+	m       *metrics
+	start   time.Time
+	local   netip.Addr
+	dst     []netip.Addr // where adverts go
+	packets chan received
+	trackCh chan bool
+	resign  chan struct{}
+
+	mu     sync.Mutex // guards status and tracking
+	status Status
+	track  bool
+
+	// owned by the run loop
+	state          State
+	masterInterval time.Duration
+	downTimer      *time.Timer
+	adverTimer     *time.Timer
+	garpTimer      *time.Timer
+	garpLeft       int  // refresh bursts pending: 1 for the delayed burst
+	resigned       bool // Resign was called: ignore everything until stopped
+}
+
+type received struct {
+	a   Advert
+	src netip.Addr
+}
+
+// New checks the options and returns an Instance that is not running.
+func New(o Options) (*Instance, error) {
+	if o.Version == 0 {
+		o.Version = 3
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.GARPRepeat <= 0 {
+		o.GARPRepeat = 5
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch {
+	case o.VRID == 0:
+		return nil, errors.New("vrrp: vrid must be 1..255")
+	case o.Priority == 0:
+		return nil, errors.New("vrrp: priority must be 1..255")
+	case o.Version != 2 && o.Version != 3:
+		return nil, fmt.Errorf("vrrp: version %d, want 2 or 3", o.Version)
+	case len(o.VIPs) == 0:
+		return nil, errors.New("vrrp: no VIPs")
+	case o.Conn == nil || o.Announcer == nil:
+		return nil, errors.New("vrrp: Conn and Announcer are required")
+	}
+	in := &Instance{
+		o: o, log: o.Logger.With("vrid", o.VRID), local: o.Conn.LocalAddr(),
+		packets: make(chan received, 64), trackCh: make(chan bool, 1), resign: make(chan struct{}, 1), track: true,
+		masterInterval: o.Interval,
+	}
+	in.dst = o.Peers
+	if len(in.dst) == 0 {
+		if in.local.Is4() {
+			in.dst = []netip.Addr{GroupV4}
+		} else {
+			in.dst = []netip.Addr{GroupV6}
+		}
+	}
+	m, err := newMetrics(o.Registerer, o.VRID)
+	if err != nil {
+		return nil, err
+	}
+	in.m = m
+	in.status = Status{VRID: o.VRID, State: Initialize.String(), Priority: o.Priority, EffectivePriority: o.Priority,
+		AdvertInterval: o.Interval, Since: time.Now(), Reason: "not started"}
+	for _, v := range o.VIPs {
+		in.status.VIPs = append(in.status.VIPs, v.String())
+	}
+	return in, nil
+}
+
+// Status returns a snapshot of the instance.
+func (in *Instance) Status() Status {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.status
+	s.VIPs = append([]string(nil), s.VIPs...)
+	return s
+}
+
+// SetTracking tells the instance whether the node can serve (enough
+// healthy backends). When it cannot, the advertised priority drops by
+// TrackWeight, or with TrackWeight 0 the instance goes to Fault.
+func (in *Instance) SetTracking(ok bool) {
+	in.mu.Lock()
+	changed := in.track != ok
+	in.track = ok
+	in.mu.Unlock()
+	if changed {
+		select {
+		case in.trackCh <- ok:
+		default:
+			// a pending update is there; the loop reads the latest value
+		}
+	}
+}
+
+func (in *Instance) tracking() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.track
+}
+
+// Resign is the first step of a clean shutdown: a master sends a
+// priority-0 advert (the peer takes over after Skew_Time) but keeps the
+// VIPs, so that queries still reaching this node are answered while the
+// peer's gratuitous ARPs move the clients. From then on the instance does
+// nothing until Run's context ends, which removes the VIPs.
+func (in *Instance) Resign() {
+	select {
+	case in.resign <- struct{}{}:
+	default:
+	}
+}
+
+// priority is the priority advertised now.
+func (in *Instance) priority() uint8 {
+	p := int(in.o.Priority)
+	if !in.tracking() && in.o.TrackWeight > 0 {
+		p = max(p-in.o.TrackWeight, 1)
+	}
+	return uint8(p)
+}
+
+// skew is Skew_Time for a given priority (RFC 5798 6.1; RFC 3768 uses
+// whole seconds: (256 - priority) / 256 s).
+func (in *Instance) skew() time.Duration {
+	iv := in.masterInterval
+	if in.o.Version == 2 {
+		iv = time.Second
+	}
+	return time.Duration(256-int(in.priority())) * iv / 256
+}
+
+// masterDown is Master_Down_Interval: 3 x Master_Adver_Interval + skew.
+func (in *Instance) masterDown() time.Duration {
+	return 3*in.masterInterval + in.skew()
+}
+
+// Run runs the instance until ctx is done. On the way out it sends a
+// priority-0 advert if it was master (so the peer takes over at once) and
+// removes the VIPs.
+func (in *Instance) Run(ctx context.Context) error {
+	in.start = time.Now()
+	// A VIP left by a crashed earlier run must not stay on a backup.
+	if err := in.o.Announcer.RemoveVIPs(in.o.VIPs); err != nil {
+		return fmt.Errorf("vrrp %d: remove stale VIPs: %w", in.o.VRID, err)
+	}
+	readerDone := make(chan struct{})
+	rctx, cancelReader := context.WithCancel(ctx)
+	go func() {
+		defer close(readerDone)
+		in.readLoop(rctx)
+	}()
+	in.downTimer, in.adverTimer, in.garpTimer = stoppedTimer(), stoppedTimer(), stoppedTimer()
+
+	if in.o.Priority == 255 && in.tracking() {
+		in.becomeMaster("address owner (priority 255)")
+	} else if !in.tracking() && in.o.TrackWeight == 0 {
+		in.enterFault("tracking: not enough healthy backends")
+	} else {
+		in.becomeBackup("started", in.masterDown())
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			in.shutdown()
+			cancelReader()
+			in.o.Conn.Close()
+			<-readerDone
+			return nil
+		case <-in.resign:
+			in.doResign()
+		case p := <-in.packets:
+			if !in.resigned {
+				in.onAdvert(p)
+			}
+		case <-in.downTimer.C:
+			if in.state == Backup && !in.resigned {
+				in.becomeMaster(fmt.Sprintf("no advert for %v (Master_Down_Interval)", in.masterDown()))
+			}
+		case <-in.adverTimer.C:
+			if in.state == Master {
+				in.sendAdvert(in.priority())
+				in.adverTimer.Reset(in.o.Interval)
+			}
+		case <-in.garpTimer.C:
+			in.onGARPTimer()
+		case <-in.trackCh:
+			if !in.resigned {
+				in.onTracking()
+			}
+		}
+	}
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	t.Reset(d)
+}
+
+func stopTimer(t *time.Timer) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+}
+
+// onAdvert applies RFC 5798 6.4.2 (backup) and 6.4.3 (master).
+func (in *Instance) onAdvert(p received) {
+	a := p.a
+	switch in.state {
+	case Backup:
+		switch {
+		case a.Priority == 0:
+			// The master is leaving: take over after Skew_Time only.
+			resetTimer(in.downTimer, in.skew())
+			in.noteMaster(p.src, 0)
+		case !in.o.Preempt || a.Priority >= in.priority() || time.Since(in.start) < in.o.PreemptDelay:
+			if in.o.Version == 3 {
+				in.masterInterval = a.Interval
+			}
+			resetTimer(in.downTimer, in.masterDown())
+			in.noteMaster(p.src, a.Priority)
+		default:
+			// A lower-priority master and we preempt: let the timer run out.
+		}
+	case Master:
+		switch {
+		case a.Priority == 0:
+			in.sendAdvert(in.priority())
+			resetTimer(in.adverTimer, in.o.Interval)
+		case a.Priority > in.priority() || (a.Priority == in.priority() && p.src.Compare(in.local) > 0):
+			if in.o.Version == 3 {
+				in.masterInterval = a.Interval
+			}
+			in.noteMaster(p.src, a.Priority)
+			in.becomeBackup(fmt.Sprintf("advert from %s with priority %d (ours %d)", p.src, a.Priority, in.priority()), in.masterDown())
+		}
+	}
+}
+
+func (in *Instance) noteMaster(src netip.Addr, prio uint8) {
+	in.mu.Lock()
+	in.status.Master, in.status.MasterPriority, in.status.AdvertInterval = src.String(), prio, in.masterInterval
+	in.mu.Unlock()
+}
+
+func (in *Instance) onTracking() {
+	ok := in.tracking()
+	switch {
+	case in.o.TrackWeight == 0 && !ok && in.state != Fault:
+		in.enterFault("tracking: not enough healthy backends")
+	case in.o.TrackWeight == 0 && ok && in.state == Fault:
+		in.becomeBackup("tracking: enough healthy backends again", in.masterDown())
+	case in.o.TrackWeight > 0:
+		prio := in.priority()
+		in.log.Info("vrrp priority changed by tracking", "healthy", ok, "priority", prio)
+		in.mu.Lock()
+		in.status.EffectivePriority = prio
+		in.mu.Unlock()
+		if in.state == Master {
+			in.sendAdvert(in.priority()) // tell the peer at once
+			resetTimer(in.adverTimer, in.o.Interval)
+		}
+	}
+}
+
+func (in *Instance) becomeMaster(reason string) {
+	in.sendAdvert(in.priority())
+	if err := in.o.Announcer.AddVIPs(in.o.VIPs); err != nil {
+		in.log.Error("vrrp: cannot add VIPs", "err", err)
+	}
+	in.transition(Master, reason)
+	resetTimer(in.adverTimer, in.o.Interval)
+	stopTimer(in.downTimer)
+	in.masterInterval = in.o.Interval
+	in.noteMaster(in.local, in.priority())
+	in.mu.Lock()
+	in.status.Master = "self"
+	in.mu.Unlock()
+	// Announce at once, again after GARPDelay, then every GARPRefresh.
+	in.announce()
+	in.garpLeft = 0
+	if in.o.GARPDelay > 0 {
+		in.garpLeft = 1
+		resetTimer(in.garpTimer, in.o.GARPDelay)
+	} else if in.o.GARPRefresh > 0 {
+		resetTimer(in.garpTimer, in.o.GARPRefresh)
+	}
+}
+
+func (in *Instance) onGARPTimer() {
+	if in.state != Master {
+		return
+	}
+	in.announce()
+	in.garpLeft = 0
+	if in.o.GARPRefresh > 0 {
+		resetTimer(in.garpTimer, in.o.GARPRefresh)
+	}
+}
+
+func (in *Instance) announce() {
+	for i := 0; i < in.o.GARPRepeat; i++ {
+		if err := in.o.Announcer.Announce(in.o.VIPs); err != nil {
+			in.log.Warn("vrrp: announcing VIPs failed", "err", err)
+			return
+		}
+	}
+	in.m.announcements.Add(float64(in.o.GARPRepeat))
+}
+
+func (in *Instance) becomeBackup(reason string, down time.Duration) {
+	was := in.state
+	stopTimer(in.adverTimer)
+	stopTimer(in.garpTimer)
+	if was == Master {
+		if err := in.o.Announcer.RemoveVIPs(in.o.VIPs); err != nil {
+			in.log.Error("vrrp: cannot remove VIPs", "err", err)
+		}
+	}
+	resetTimer(in.downTimer, down)
+	in.transition(Backup, reason)
+}
+
+func (in *Instance) enterFault(reason string) {
+	if in.state == Master {
+		in.sendAdvert(0) // hand over at once
+		if err := in.o.Announcer.RemoveVIPs(in.o.VIPs); err != nil {
+			in.log.Error("vrrp: cannot remove VIPs", "err", err)
+		}
+	}
+	stopTimer(in.adverTimer)
+	stopTimer(in.downTimer)
+	stopTimer(in.garpTimer)
+	in.transition(Fault, reason)
+}
+
+func (in *Instance) doResign() {
+	in.resigned = true
+	stopTimer(in.downTimer)
+	stopTimer(in.garpTimer)
+	if in.state != Master {
+		return
+	}
+	in.sendAdvert(0)
+	stopTimer(in.adverTimer)
+	in.transition(Backup, "shutting down: priority 0 sent, VIPs kept until stopped")
+}
+
+func (in *Instance) shutdown() {
+	if in.state == Master {
+		in.sendAdvert(0) // RFC 5798 6.4.3: priority 0 so the backup takes over at once
+	}
+	if err := in.o.Announcer.RemoveVIPs(in.o.VIPs); err != nil {
+		in.log.Error("vrrp: cannot remove VIPs", "err", err)
+	}
+	in.transition(Initialize, "stopped")
+}
+
+func (in *Instance) transition(to State, reason string) {
+	from := in.state
+	in.state = to
+	prio := in.priority()
+	in.mu.Lock()
+	in.status.State, in.status.Since, in.status.Reason = to.String(), time.Now(), reason
+	in.status.EffectivePriority = prio
+	if to != Master && in.status.Master == "self" {
+		in.status.Master = ""
+	}
+	in.mu.Unlock()
+	in.m.state.Set(float64(to))
+	if from == to {
+		return
+	}
+	in.m.transitions.WithLabelValues(to.String()).Inc()
+	in.log.Info("vrrp state change", "from", from.String(), "to", to.String(), "reason", reason, "priority", in.priority())
+	if in.o.OnTransition != nil {
+		in.o.OnTransition(from, to, reason)
+	}
+}
+
+// sendAdvert sends one advert with the given priority to every destination.
+func (in *Instance) sendAdvert(prio uint8) {
+	a := Advert{Version: in.o.Version, VRID: in.o.VRID, Priority: prio, Interval: in.o.Interval, Src: in.local, Mode: in.o.ChecksumMode}
+	for _, v := range in.o.VIPs {
+		a.Addrs = append(a.Addrs, v.Addr())
+	}
+	if in.o.Version == 2 && in.o.AuthPass != "" {
+		a.AuthType = 1
+		copy(a.AuthData[:], in.o.AuthPass)
+	}
+	for _, dst := range in.dst {
+		a.Dst = dst
+		b, err := a.MarshalBinary()
+		if err != nil {
+			in.log.Error("vrrp: cannot build advert", "err", err)
+			return
+		}
+		if err := in.o.Conn.Write(b, dst); err != nil {
+			in.log.Warn("vrrp: sending advert failed", "dst", dst.String(), "err", err)
+			in.m.sendErrors.Inc()
+			continue
+		}
+		in.m.sent.Inc()
+	}
+}
+
+// readLoop reads, validates and forwards adverts for our VRID; everything
+// else is counted and dropped.
+func (in *Instance) readLoop(ctx context.Context) {
+	buf := make([]byte, 1500)
+	for {
+		n, src, dst, ttl, err := in.o.Conn.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			in.log.Debug("vrrp: read failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		if src == in.local {
+			continue // our own advert looped back
+		}
+		if reason := in.validate(buf[:n], src, dst, ttl); reason != "" {
+			in.m.invalid.WithLabelValues(reason).Inc()
+			in.log.Debug("vrrp: advert ignored", "src", src.String(), "reason", reason)
+			continue
+		}
+	}
+}
+
+// validate parses one packet and, if it is a valid advert for us, hands it
+// to the run loop; it returns the reason it was dropped otherwise.
+func (in *Instance) validate(b []byte, src, dst netip.Addr, ttl int) string {
+	if ttl != 255 {
+		return "ttl"
+	}
+	a := Advert{Src: src, Dst: dst, Mode: in.o.ChecksumMode}
+	if err := a.UnmarshalBinary(b); err != nil {
+		switch {
+		case errors.Is(err, ErrChecksum):
+			return "checksum"
+		case errors.Is(err, ErrVersion):
+			return "version"
+		case errors.Is(err, ErrTruncated):
+			return "truncated"
+		}
+		return "malformed"
+	}
+	if a.VRID != in.o.VRID {
+		return "other_vrid"
+	}
+	if a.Version != in.o.Version {
+		return "version"
+	}
+	if in.o.Version == 2 {
+		var want [8]byte
+		wantType := uint8(0)
+		if in.o.AuthPass != "" {
+			wantType = 1
+			copy(want[:], in.o.AuthPass)
+		}
+		if a.AuthType != wantType || (wantType == 1 && a.AuthData != want) {
+			return "auth"
+		}
+		if a.Interval != in.o.Interval {
+			return "interval" // RFC 3768 7.1: the interval must match
+		}
+	}
+	in.m.received.Inc()
+	select {
+	case in.packets <- received{a: a, src: src}:
+	default:
+		return "overload"
+	}
+	return ""
+}
+
+// metrics are one instance's Prometheus series.
+type metrics struct {
+	state         prometheus.Gauge
+	transitions   *prometheus.CounterVec
+	sent          prometheus.Counter
+	received      prometheus.Counter
+	sendErrors    prometheus.Counter
+	invalid       *prometheus.CounterVec
+	announcements prometheus.Counter
+	vrid          string
+}
+
+func newMetrics(r prometheus.Registerer, vrid uint8) (*metrics, error) {
+	l := prometheus.Labels{"vrid": strconv.Itoa(int(vrid))}
+	m := &metrics{
+		state: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dnslb_vrrp_state", ConstLabels: l,
+			Help: "VRRP state: 0 init, 1 backup, 2 master, 3 fault."}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_vrrp_transitions_total", ConstLabels: l,
+			Help: "VRRP state changes, by the state entered."}, []string{"state"}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_adverts_sent_total", ConstLabels: l,
+			Help: "VRRP adverts sent."}),
+		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_adverts_received_total", ConstLabels: l,
+			Help: "Valid VRRP adverts received for this VRID."}),
+		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_send_errors_total", ConstLabels: l,
+			Help: "VRRP adverts that could not be sent."}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_vrrp_adverts_invalid_total", ConstLabels: l,
+			Help: "VRRP packets ignored, by reason (ttl, checksum, version, truncated, malformed, other_vrid, auth, interval, overload)."}, []string{"reason"}),
+		announcements: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_announcements_total", ConstLabels: l,
+			Help: "Gratuitous ARP / unsolicited NA rounds sent for the VIPs."}),
+		vrid: l["vrid"],
+	}
+	if r != nil {
+		for _, c := range []prometheus.Collector{m.state, m.transitions, m.sent, m.received, m.sendErrors, m.invalid, m.announcements} {
+			if err := r.Register(c); err != nil {
+				return nil, fmt.Errorf("vrrp: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
