@@ -126,6 +126,7 @@ type Instance struct {
 	garpTimer      *time.Timer
 	garpLeft       int  // refresh bursts pending: 1 for the delayed burst
 	resigned       bool // Resign was called: ignore everything until stopped
+	masterLeft     bool // the master sent priority 0: the down timer is Skew_Time
 }
 
 type received struct {
@@ -294,7 +295,11 @@ func (in *Instance) Run(ctx context.Context) error {
 			}
 		case <-in.downTimer.C:
 			if in.state == Backup && !in.resigned {
-				in.becomeMaster(fmt.Sprintf("no advert for %v (Master_Down_Interval)", in.masterDown()))
+				reason := fmt.Sprintf("no advert for %v (Master_Down_Interval)", in.masterDown())
+				if in.masterLeft {
+					reason = fmt.Sprintf("master sent priority 0, took over after Skew_Time %v", in.skew())
+				}
+				in.becomeMaster(reason)
 			}
 		case <-in.adverTimer.C:
 			if in.state == Master {
@@ -343,12 +348,14 @@ func (in *Instance) onAdvert(p received) {
 		case a.Priority == 0:
 			// The master is leaving: take over after Skew_Time only.
 			resetTimer(in.downTimer, in.skew())
+			in.masterLeft = true
 			in.noteMaster(p.src, 0)
 		case !in.o.Preempt || a.Priority >= in.priority() || time.Since(in.start) < in.o.PreemptDelay:
 			if in.o.Version == 3 {
 				in.masterInterval = a.Interval
 			}
 			resetTimer(in.downTimer, in.masterDown())
+			in.masterLeft = false
 			in.noteMaster(p.src, a.Priority)
 		default:
 			// A lower-priority master and we preempt: let the timer run out.

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -67,6 +68,7 @@ type lb struct {
 	config string // path of its config file
 	listen netip.AddrPort
 	admin  string
+	ns     *testpeer.NetNS // nil: the root namespace
 	done   chan struct{}
 	err    error
 }
@@ -99,7 +101,7 @@ func startLB(t *testing.T, ns *testpeer.NetNS, config string, listen netip.AddrP
 	if ns != nil {
 		args = append([]string{"ip", "netns", "exec", ns.Name()}, args...)
 	}
-	l := &lb{t: t, log: &syncBuffer{}, config: path, listen: listen, admin: adminAddr, done: make(chan struct{})}
+	l := &lb{t: t, log: &syncBuffer{}, config: path, listen: listen, admin: adminAddr, ns: ns, done: make(chan struct{})}
 	l.cmd = exec.Command(args[0], args[1:]...)
 	l.cmd.Stdout, l.cmd.Stderr = l.log, l.log
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -164,6 +166,18 @@ func (l *lb) waitLog(s string, timeout time.Duration) {
 
 func (l *lb) status() *admin.Status {
 	l.t.Helper()
+	if l.ns != nil {
+		// the admin API listens inside the namespace: ask with `dnslb status`
+		out, err := exec.Command("ip", "netns", "exec", l.ns.Name(), binary, "status", "-json", "-admin", l.admin).Output()
+		if err != nil {
+			l.t.Fatalf("dnslb status in %s: %v", l.ns.Name(), err)
+		}
+		var st admin.Status
+		if err := json.Unmarshal(out, &st); err != nil {
+			l.t.Fatal(err)
+		}
+		return &st
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	st, err := admin.Fetch(ctx, l.admin)
