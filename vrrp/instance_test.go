@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
 // hub is an in-memory LAN: a packet written by one fakeConn reaches all
@@ -393,5 +394,33 @@ func TestResignKeepsVIPsUntilStopped(t *testing.T) {
 	a.stop()
 	if a.ann.holds() {
 		t.Fatal("VIPs left after stop")
+	}
+}
+
+// TestMetricNames lints the dnslb_vrrp_* metrics with promlint.
+func TestMetricNames(t *testing.T) {
+	h := &hub{}
+	a := startNode(t, h, "10.77.0.1", 100, nil)
+	waitState(t, a, Master, time.Second)
+	a.in.m.invalid.WithLabelValues("ttl").Inc()
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, want := range []string{"dnslb_vrrp_state", "dnslb_vrrp_transitions_total", "dnslb_vrrp_adverts_sent_total", "dnslb_vrrp_adverts_invalid_total"} {
+		if !names[want] {
+			t.Errorf("metric %s missing", want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,18 +178,29 @@ func (p *prober) waitFor(t *testing.T, node string, t0 time.Time, within time.Du
 // SIGTERM (priority 0: the backup takes over at once). Measured from the
 // client as the longest gap between answers, for 100ms and 1s adverts.
 func TestVRRPFailover(t *testing.T) {
-	for _, interval := range []time.Duration{100 * time.Millisecond, time.Second} {
-		t.Run(interval.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		vip      netip.Prefix
+	}{{100 * time.Millisecond, vip4}, {time.Second, vip4}, {100 * time.Millisecond, vip6}} {
+		interval, vip4 := tc.interval, tc.vip
+		t.Run(fmt.Sprintf("%v-%s", interval, vip4.Addr()), func(t *testing.T) {
 			s := newSite(t, "vf")
 			nsdIn(t, s.a, "nodeA", "127.0.0.11:5301")
 			nsdIn(t, s.b, "nodeB", "127.0.0.11:5301")
-			cfgA, cfgB := vrrpConfig(vip4, 150, interval, ""), vrrpConfig(vip4, 100, interval, "")
+			// b runs a notify script that records its transitions
+			notes := t.TempDir() + "/notes"
+			script := t.TempDir() + "/notify.sh"
+			writeFile(t, script, "#!/bin/sh\necho \"$1\" >> "+notes+"\n")
+			if err := os.Chmod(script, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cfgA, cfgB := vrrpConfig(vip4, 150, interval, ""), vrrpConfig(vip4, 100, interval, "  notify: "+script+"\n")
 			a := startNode(t, s.a, "nodeA", cfgA, vip4.Addr())
 			b := startNode(t, s.b, "nodeB", cfgB, vip4.Addr())
 			// Master_Down_Interval with priority 100: 3 x interval + 156/256 x interval
 			mdi := 3*interval + interval*156/256
 			a.waitVRRP("master", 5*interval+2*time.Second)
-			b.waitVRRP("backup", time.Second)
+			b.waitVRRP("backup", 3*time.Second)
 			if !s.a.HasAddr(t, "eth0", vip4.Addr()) || s.b.HasAddr(t, "eth0", vip4.Addr()) {
 				t.Fatal("VIP not on the master only")
 			}
@@ -200,14 +212,14 @@ func TestVRRPFailover(t *testing.T) {
 			a.signal(syscall.SIGKILL)
 			a.waitExit(5 * time.Second)
 			gapKill := p.waitFor(t, "nodeB", t0, mdi+3*time.Second)
-			b.waitVRRP("master", time.Second)
+			b.waitVRRP("master", 3*time.Second)
 
 			// restart a: it removes its stale VIP, comes up backup and preempts
 			t0 = time.Now()
 			a = startNode(t, s.a, "nodeA", cfgA, vip4.Addr())
 			a.waitVRRP("master", mdi+3*time.Second)
 			gapPreempt := p.waitFor(t, "nodeA", t0, 2*time.Second)
-			b.waitVRRP("backup", time.Second)
+			b.waitVRRP("backup", 3*time.Second)
 
 			// SIGTERM: priority 0, a keeps answering until b has taken over
 			t0 = time.Now()
@@ -227,6 +239,9 @@ func TestVRRPFailover(t *testing.T) {
 			}
 			if gapTerm > interval+200*time.Millisecond {
 				t.Errorf("SIGTERM outage %v > one advert interval", gapTerm)
+			}
+			if got, _ := os.ReadFile(notes); !strings.Contains(string(got), "backup\nmaster\nbackup\nmaster\n") {
+				t.Errorf("notify script saw %q", got)
 			}
 		})
 	}
@@ -255,7 +270,7 @@ func TestVRRPNoPreemptAndTracking(t *testing.T) {
 	nsdB.Freeze(t)
 	b.waitVRRP("fault", 3*time.Second)
 	gap := p.waitFor(t, "nodeA", t0, 3*time.Second)
-	a.waitVRRP("master", time.Second)
+	a.waitVRRP("master", 3*time.Second)
 	t.Logf("tracking: master lost its backend, peer answering after a gap of %v", gap.Round(time.Millisecond))
 }
 
@@ -360,4 +375,41 @@ func checkCapture(t *testing.T, path string, vip netip.Prefix, ll netip.Addr) {
 		t.Fatal("no advert from dnslb captured")
 	}
 	t.Logf("%d adverts from dnslb captured and verified", n)
+}
+
+// TestVRRPUnicastRFC9568: two dnslb nodes with unicast peers and the RFC
+// 9568 checksum (no pseudo-header): adverts go to the peer's address, carry
+// the message-only checksum, and failover works.
+func TestVRRPUnicastRFC9568(t *testing.T) {
+	s := newSite(t, "vu")
+	nsdIn(t, s.a, "nodeA", "127.0.0.11:5301")
+	nsdIn(t, s.b, "nodeB", "127.0.0.11:5301")
+	capture := s.a.Capture(t, "eth0", "ip proto 112")
+	extra := func(peer string) string { return "  checksum_mode: rfc9568\n  peers: [" + peer + "]\n" }
+	a := startNode(t, s.a, "nodeA", vrrpConfig(vip4, 150, 100*time.Millisecond, extra("10.77.0.2")), vip4.Addr())
+	b := startNode(t, s.b, "nodeB", vrrpConfig(vip4, 100, 100*time.Millisecond, extra("10.77.0.1")), vip4.Addr())
+	a.waitVRRP("master", 3*time.Second)
+	b.waitVRRP("backup", 3*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if b.vrrpState() != "backup" {
+		t.Fatalf("b %s: unicast adverts not accepted", b.vrrpState())
+	}
+	a.signal(syscall.SIGTERM)
+	b.waitVRRP("master", 3*time.Second)
+	a.waitExit(10 * time.Second)
+	n := 0
+	for _, pkt := range testpeer.ReadPackets(t, capture.Stop(t)) {
+		adv, ok := testpeer.ParseVRRP(pkt)
+		if !ok || adv.Src != netip.MustParseAddr("10.77.0.1") {
+			continue
+		}
+		n++
+		if adv.Dst != netip.MustParseAddr("10.77.0.2") || adv.Checksum != testpeer.ChecksumPlain || adv.TTL != 255 {
+			t.Errorf("advert %s: want unicast to 10.77.0.2 with the plain (RFC 9568) checksum", adv)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no advert captured")
+	}
+	t.Logf("%d unicast RFC 9568 adverts verified", n)
 }
