@@ -37,6 +37,11 @@ type Settings struct {
 	// PassiveMaxTimeouts is how many consecutive UDP timeouts of one backend
 	// call Options.OnPassiveFailure. Zero disables passive detection.
 	PassiveMaxTimeouts int
+	// NotifyPrimaries, when not empty, makes the balancer answer DNS NOTIFY
+	// itself instead of forwarding it to one backend: NOERROR (AA, same ID
+	// and question) to a source inside one of these prefixes, REFUSED to
+	// anyone else. The copies to every backend are made by notifydup.
+	NotifyPrimaries []netip.Prefix
 }
 
 func (s Settings) withDefaults() Settings {
@@ -72,6 +77,10 @@ type Options struct {
 	// OnPassiveFailure, if set, is called (from the timeout sweeper) when a
 	// backend reaches Settings.PassiveMaxTimeouts consecutive timeouts.
 	OnPassiveFailure func(backend string, consecutive int64)
+	// OnTCPNotify, if set, receives every NOTIFY from a primary that arrived
+	// over TCP (msg is the DNS message, a copy), so that it can be copied to
+	// the backends as UDP: captured TCP segments cannot be replayed.
+	OnTCPNotify func(msg []byte, src, dst netip.AddrPort)
 }
 
 // Balancer is the data plane: frontends, backend pool and query tracking.
@@ -86,7 +95,9 @@ type Balancer struct {
 	drops    [numDropReasons]atomic.Uint64
 	latency  *prometheus.HistogramVec
 	passive  func(backend string, consecutive int64)
-	expired  []pending // sweeper's scratch space
+	onNotify func(msg []byte, src, dst netip.AddrPort)
+	notifies [2]atomic.Uint64 // answered: [0] NOERROR, [1] REFUSED
+	expired  []pending        // sweeper's scratch space
 
 	udp []*udpFrontend
 	tcp []*tcpFrontend
@@ -124,6 +135,7 @@ func New(o Options) (*Balancer, error) {
 		sessions:  map[*tcpSession]struct{}{},
 		stop:      make(chan struct{}),
 		passive:   o.OnPassiveFailure,
+		onNotify:  o.OnTCPNotify,
 	}
 	s := o.Settings.withDefaults()
 	b.settings.Store(&s)

@@ -36,13 +36,15 @@ var (
 		"UDP queries that timed out on a backend and were retried on another one.", []string{"backend"}, nil)
 	descDropped = prometheus.NewDesc("dnslb_frontend_dropped_total",
 		"Packets or connections dropped instead of relayed, by reason.", []string{"reason"}, nil)
+	descNotify = prometheus.NewDesc("dnslb_frontend_notify_answered_total",
+		"DNS NOTIFYs answered by the balancer itself (notify enabled): NOERROR to primaries, REFUSED to others.", []string{"rcode"}, nil)
 	descTCP = prometheus.NewDesc("dnslb_tcp_connections",
 		"Open client TCP connections.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
-		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descTCP} {
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descNotify, descTCP} {
 		ch <- d
 	}
 }
@@ -114,6 +116,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for r := dropReason(1); r < numDropReasons; r++ {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(c.b.drops[r].Load()), r.String())
 	}
+	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[0].Load()), "NOERROR")
+	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[1].Load()), "REFUSED")
 	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpConns.Load()))
 }
 

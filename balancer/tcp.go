@@ -118,9 +118,14 @@ func (s *tcpSession) run() {
 		s.noteReadError(err)
 		return
 	}
-	if _, r := parseQuery(msg[2:]); r != dropNone {
+	m, r := parseQuery(msg[2:])
+	if r != dropNone {
 		msgBufs.Put(bufp)
 		b.drop(dropTCPMalformed)
+		return
+	}
+	if set := b.settings.Load(); m.opcode == opcodeNotify && len(set.NotifyPrimaries) > 0 {
+		s.serveNotifies(msg, m, bufp)
 		return
 	}
 	be, up := s.connect(msg)
@@ -149,6 +154,39 @@ func (s *tcpSession) run() {
 		s.close()
 	}
 	<-done
+}
+
+// serveNotifies answers NOTIFYs on a connection that started with one (a
+// primary notifying over TCP) without a backend: each is answered here and,
+// from a primary, handed to OnTCPNotify to be copied to the backends. Any
+// other message ends the connection.
+func (s *tcpSession) serveNotifies(msg []byte, m message, bufp *[]byte) {
+	b := s.b
+	defer msgBufs.Put(bufp)
+	local := s.client.LocalAddr().(*net.TCPAddr).AddrPort()
+	remote := s.client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	for {
+		ok := b.notifyAllowed(b.settings.Load(), remote.Addr())
+		if ok && b.onNotify != nil {
+			b.onNotify(append([]byte(nil), msg[2:]...), remote, local)
+		}
+		r := notifyAnswer(msg[2:], m, ok)
+		msg[0], msg[1] = byte(len(r)>>8), byte(len(r))
+		if _, err := s.client.Write(msg[:2+len(r)]); err != nil {
+			return
+		}
+		var err error
+		msg, err = s.readMsg(s.client, *bufp)
+		if err != nil {
+			s.noteReadError(err)
+			return
+		}
+		var r2 dropReason
+		if m, r2 = parseQuery(msg[2:]); r2 != dropNone || m.opcode != opcodeNotify {
+			b.drop(dropTCPMalformed)
+			return
+		}
+	}
 }
 
 // connect picks a backend by least active connections and dials it,

@@ -51,6 +51,13 @@ func (b *Balancer) forwardQuery(f *udpFrontend, pkt []byte, client netip.AddrPor
 		return
 	}
 	s := b.settings.Load()
+	if m.opcode == opcodeNotify && len(s.NotifyPrimaries) > 0 {
+		r := notifyAnswer(pkt, m, b.notifyAllowed(s, client.Addr()))
+		if _, err := f.conn.WriteToUDPAddrPort(r, client); err != nil {
+			b.drop(dropSendError)
+		}
+		return
+	}
 	be, allDown := b.pool.pickUDP(!s.RefuseWhenAllDown)
 	if be == nil {
 		if allDown && s.RefuseWhenAllDown {
@@ -108,6 +115,32 @@ func (b *Balancer) refuse(f *udpFrontend, pkt []byte, m message, client netip.Ad
 	if _, err := f.conn.WriteToUDPAddrPort(refusal(pkt, m), client); err != nil {
 		b.drop(dropSendError)
 	}
+}
+
+// notifyAllowed reports whether a NOTIFY from src is from a primary, and
+// counts the answer.
+func (b *Balancer) notifyAllowed(s *Settings, src netip.Addr) bool {
+	src = src.Unmap()
+	for _, p := range s.NotifyPrimaries {
+		if p.Contains(src) {
+			b.notifies[0].Add(1)
+			return true
+		}
+	}
+	b.notifies[1].Add(1)
+	return false
+}
+
+// notifyAnswer turns a parsed NOTIFY in place into the balancer's own
+// answer (RFC 1996 4.7): same ID, opcode and question, QR and AA set,
+// NOERROR for a primary, REFUSED for anyone else.
+func notifyAnswer(pkt []byte, m message, ok bool) []byte {
+	r := refusal(pkt, m)
+	if ok {
+		r[2] |= 0x04 // AA
+		r[3] = 0     // NOERROR
+	}
+	return r
 }
 
 // refusal turns a parsed query in place into its REFUSED answer.
