@@ -42,9 +42,11 @@ type Config struct {
 	// the section is absent Enabled is false and the other fields hold
 	// their defaults.
 	VRRP VRRP
-	// Notify is the reserved section notify, kept raw and not validated
-	// yet; nil when absent, null or empty.
-	Notify map[string]any
+
+	// Notify holds the key notify: answering the primaries' DNS NOTIFYs
+	// to the VIP and copying them to every backend. When the section is
+	// absent Enabled is false and the other fields hold their defaults.
+	Notify Notify
 }
 
 // Backend is one upstream DNS server.
@@ -155,8 +157,8 @@ const (
 const envPrefix = "DNSLB"
 
 // scalarDefaults returns the keys that take a default and an environment
-// override, with their defaults. listen and some vrrp keys have no default
-// (nil) but are listed so the environment can provide them.
+// override, with their defaults. listen and some vrrp and notify keys have
+// no default (nil) but are listed so the environment can provide them.
 func scalarDefaults() []struct {
 	key   string
 	value any
@@ -209,6 +211,12 @@ func scalarDefaults() []struct {
 		{"vrrp.track.min_healthy_backends", defaultVRRPMinHealthy},
 		{"vrrp.track.weight", defaultVRRPTrackWeight},
 		{"vrrp.notify", nil},
+		// notify.enabled is not listed either.
+		{"notify.interface", nil},
+		{"notify.primaries", nil},
+		{"notify.max_per_second", defaultNotifyMaxPerSecond},
+		{"notify.dedup_window", defaultNotifyDedupWindow},
+		{"notify.retries", defaultNotifyRetries},
 	}
 }
 
@@ -240,7 +248,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	// The file alone, before defaults and the environment are layered on:
 	// its shape decides which keys exist and which are unknown, and the
-	// backends and the reserved section notify come only from it.
+	// backends come only from it.
 	file := v.AllSettings()
 
 	for _, d := range scalarDefaults() {
@@ -253,6 +261,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	// Likewise a vrrp mapping turns VRRP on unless it says enabled: false.
 	_, vrrpPresent := file["vrrp"].(map[string]any)
 	v.SetDefault("vrrp.enabled", vrrpPresent)
+	// And a notify mapping turns NOTIFY forwarding on.
+	_, notifyPresent := file["notify"].(map[string]any)
+	v.SetDefault("notify.enabled", notifyPresent)
 	v.SetEnvPrefix(envPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AllowEmptyEnv(true)

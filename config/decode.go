@@ -38,8 +38,7 @@ const (
 type decoder struct {
 	// file is the YAML file alone, keys lower-cased by viper. Its shape
 	// decides which sections exist and which keys are unknown; backends
-	// (with their health_check overrides) and the reserved section notify
-	// are taken from it only.
+	// (with their health_check overrides) are taken from it only.
 	file map[string]any
 	// get returns the effective value of a scalar key: environment, else
 	// file, else default; nil if none.
@@ -90,7 +89,7 @@ func (d *decoder) decode() *Config {
 	cfg.HealthCheck = hc.hc
 	d.problems = append(d.problems, hc.problems...)
 	cfg.VRRP = d.vrrp(len(cfg.Backends))
-	cfg.Notify = d.reserved("notify")
+	cfg.Notify = d.notify()
 	d.unknown("", d.file, topKeys())
 	return cfg
 }
@@ -181,21 +180,6 @@ func (d *decoder) unknown(path string, m any, known []string) {
 	for _, k := range extra {
 		d.add(join(path, quoteKey(k)), "unknown key")
 	}
-}
-
-// reserved returns the raw reserved section name: nil when absent or null,
-// the mapping otherwise; anything else is a problem.
-func (d *decoder) reserved(name string) map[string]any {
-	v := d.file[name]
-	if v == nil {
-		return nil
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		d.add(name, "must be a mapping, not %s", kind(v))
-		return nil
-	}
-	return m
 }
 
 // listen decodes the key listen: a list of "ip:port" strings, or one string

@@ -7,9 +7,12 @@ import (
 
 // RestartOnly returns the key paths whose values differ between old and new
 // but cannot change on a live reload, in this order: "listen" (compared as
-// a set, so reordering is not a change), "admin.listen" and "vrrp" (any
+// a set, so reordering is not a change), "admin.listen", "vrrp" (any
 // change of the section, see [VRRP.Equal], unless it is disabled before and
-// after). It returns nil if none differ. Both configurations must be non-nil.
+// after), "notify.interface" (unless notify is disabled before and after)
+// and "notify.enabled". The other notify keys (primaries, max_per_second,
+// dedup_window, retries) may change on a reload. It returns nil if none
+// differ. Both configurations must be non-nil.
 func RestartOnly(old, new *Config) []string {
 	var keys []string
 	if !sameAddrSet(old.Listen, new.Listen) {
@@ -20,6 +23,12 @@ func RestartOnly(old, new *Config) []string {
 	}
 	if (old.VRRP.Enabled || new.VRRP.Enabled) && !old.VRRP.Equal(new.VRRP) {
 		keys = append(keys, "vrrp")
+	}
+	if (old.Notify.Enabled || new.Notify.Enabled) && old.Notify.Interface != new.Notify.Interface {
+		keys = append(keys, "notify.interface")
+	}
+	if old.Notify.Enabled != new.Notify.Enabled {
+		keys = append(keys, "notify.enabled")
 	}
 	return keys
 }

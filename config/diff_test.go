@@ -25,6 +25,12 @@ func withVRRPOf(c *Config, v VRRP) *Config {
 	return c
 }
 
+// withNotifyOf sets c's notify section and returns c.
+func withNotifyOf(c *Config, n Notify) *Config {
+	c.Notify = n
+	return c
+}
+
 // be returns an active backend.
 func be(name, addr string, weight int) Backend {
 	return Backend{Name: name, Address: netip.MustParseAddrPort(addr), Weight: weight, State: StateActive}
@@ -46,6 +52,11 @@ func TestRestartOnly(t *testing.T) {
 		{"both", cfgWith([]string{"[::1]:53"}, "[::1]:9053"), []string{"listen", "admin.listen"}},
 		{"vrrp enabled", withVRRPOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), enabledVRRP()), []string{"vrrp"}},
 		{"all three", withVRRPOf(cfgWith([]string{"[::1]:53"}, ""), enabledVRRP()), []string{"listen", "admin.listen", "vrrp"}},
+		{"notify enabled", withNotifyOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), enabledNotify()),
+			[]string{"notify.interface", "notify.enabled"}},
+		{"disabled notify edited", withNotifyOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), Notify{Interface: "eth1", Retries: 3}), nil},
+		{"all five", withNotifyOf(withVRRPOf(cfgWith([]string{"[::1]:53"}, ""), enabledVRRP()), enabledNotify()),
+			[]string{"listen", "admin.listen", "vrrp", "notify.interface", "notify.enabled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := RestartOnly(base, tc.new); !slices.Equal(got, tc.want) {

@@ -18,14 +18,14 @@
 //     list items in index order, and unknown keys last within their mapping,
 //     sorted by name. A YAML syntax error is a single problem carrying the
 //     YAML line number.
-//   - Unknown keys are errors at every level, except inside the reserved
-//     section notify, which is accepted as a mapping (or null/absent) and
-//     kept raw for a feature not written yet.
+//   - Unknown keys are errors at every level.
 //   - The health_check section sets the global health check; each backend
 //     may override part of it in backends[i].health_check (see Health
 //     checks below).
 //   - The vrrp section describes VIP failover between dnslb nodes with
 //     VRRP (see VRRP below).
+//   - The notify section describes how DNS NOTIFYs from the primaries to
+//     the VIP are answered and copied to every backend (see NOTIFY below).
 //   - [RestartOnly] and [DiffBackends] compare two configurations for a live
 //     reload.
 //
@@ -33,10 +33,10 @@
 //
 // It does not watch the file (viper's WatchConfig is not safe for concurrent
 // use), does not parse command-line flags, open sockets or resolve names:
-// every address must be a literal IP and port. It does not validate the
-// reserved section notify yet, and it does not run health checks or VRRP:
-// it only describes them. Whether vrrp.interface exists and vrrp.notify can
-// be run is found out when they are used, not here.
+// every address must be a literal IP and port. It does not run health
+// checks, VRRP or NOTIFY forwarding: it only describes them. Whether
+// vrrp.interface and notify.interface exist and vrrp.notify can be run is
+// found out when they are used, not here.
 //
 // # Precedence
 //
@@ -74,6 +74,12 @@
 //	DNSLB_VRRP_PEERS="192.0.2.2,192.0.2.3"   (commas and/or spaces; empty: multicast)
 //	DNSLB_VRRP_TRACK_MIN_HEALTHY_BACKENDS=2  vrrp.track.min_healthy_backends
 //	DNSLB_VRRP_TRACK_WEIGHT=60               vrrp.track.weight
+//	DNSLB_NOTIFY_ENABLED=true                notify.enabled
+//	DNSLB_NOTIFY_INTERFACE=eth0              notify.interface
+//	DNSLB_NOTIFY_PRIMARIES="192.0.2.1 2001:db8::/64" (commas and/or spaces)
+//	DNSLB_NOTIFY_MAX_PER_SECOND=500          notify.max_per_second
+//	DNSLB_NOTIFY_DEDUP_WINDOW=10s            notify.dedup_window
+//	DNSLB_NOTIFY_RETRIES=3                   notify.retries
 //
 // and likewise for every other scalar key of health_check (QUERY_CLASS,
 // QUERY_RD, EXPECT_ANSWER_CONTAINS, TRANSPORT, TIMEOUT, RISE, FALL,
@@ -95,8 +101,7 @@
 // Backends cannot come from the environment: they are a list of mappings
 // and only the file can describe them. Setting DNSLB_BACKENDS is reported
 // as a problem rather than silently ignored. Per-backend health_check
-// overrides therefore come only from the file. The reserved section notify
-// ignores the environment too.
+// overrides therefore come only from the file.
 //
 // # Health checks
 //
@@ -167,6 +172,44 @@
 // [RestartOnly] reports "vrrp" for any change of the section, even while
 // it is disabled: VRRP settings are applied only at start.
 //
+// # NOTIFY
+//
+// With the notify section, dnslb answers the DNS NOTIFY messages (RFC 1996)
+// that the primaries of the backends' zones send to the VIP, and copies
+// each to every backend with the primary's address as its source, so that
+// the backends, secondaries of those zones, refresh from the primary at
+// once. NOTIFYs from any other source are refused.
+//
+// Whether this runs is notify.enabled, whose default, like
+// health_check's and vrrp's, is whether the file has a notify section: a
+// section turns it on unless it says enabled: false, and a section that is
+// null or {} counts as absent. The environment relates to the section the
+// same way:
+//
+//   - DNSLB_NOTIFY_ENABLED overrides the default both ways: =false turns
+//     off a section the file has, =true turns it on without one (every
+//     other key then comes from the environment or its default, and
+//     DNSLB_NOTIFY_INTERFACE and DNSLB_NOTIFY_PRIMARIES are required).
+//   - The other DNSLB_NOTIFY_* variables override keys but never turn it
+//     on. Setting one when the file has no section and
+//     DNSLB_NOTIFY_ENABLED is unset is reported as a problem rather than
+//     silently ignored.
+//   - Every value is validated even when it is off; only interface and
+//     primaries are required, and only when it is on.
+//
+// primaries lists addresses ("192.0.2.1" is a /32, "2001:db8::1" a /128)
+// or networks in CIDR notation without host bits ("2001:db8::/64"), of
+// either family, without duplicates; unspecified and multicast addresses
+// are rejected. The copies leave with a primary's address as their
+// source, so a backend whose route back to that primary uses another
+// interface than the one the copy arrives on needs loose reverse-path
+// filtering (net.ipv4.conf.<if>.rp_filter=2); this is not checked.
+//
+// [RestartOnly] reports "notify.enabled" when it changes and
+// "notify.interface" when it changes while notify is enabled before or
+// after; primaries, max_per_second, dedup_window and retries apply on a
+// reload.
+//
 // # Defaults
 //
 //	timeouts.udp                        1s     (0s, 30s]
@@ -218,6 +261,15 @@
 //	track.min_healthy_backends  1              0-10000, at most the number of backends; 0 disables
 //	track.weight                0              0 fault (release the VIPs) | 1-254 lower the priority
 //	notify                      ""             absolute path of a program run on each state change
+//
+// and below notify:
+//
+//	enabled         true when the file has the section (see NOTIFY)
+//	interface       -     like vrrp.interface; the interface NOTIFYs to the VIP arrive on; required when enabled
+//	primaries       -     addresses or CIDRs, no duplicates; the only sources answered and copied; required when enabled
+//	max_per_second  1000  1-1000000 NOTIFYs accepted per second from each primary
+//	dedup_window    5s    [0s, 1h]; a NOTIFY for the same (primary, zone, serial) within it is not copied again; 0s disables
+//	retries         5     0-20 re-sends per backend until its SOA serial reaches the NOTIFY's; 0 disables this tracking
 //
 // listen and backends have no default and are required.
 package config

@@ -40,8 +40,6 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) bool { return c.Admin.Listen == "" }},
 		{"admin listen", file, map[string]string{"DNSLB_ADMIN_LISTEN": "[::1]:9999"},
 			func(c *Config) bool { return c.Admin.Listen == "[::1]:9999" }},
-		{"reserved section ignores env", minimal + "notify: {to: 1}\n", map[string]string{"DNSLB_NOTIFY": "y", "DNSLB_NOTIFY_TO": "2"},
-			func(c *Config) bool { return c.Notify["to"] == 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)

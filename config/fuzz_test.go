@@ -25,6 +25,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("listen: ['[::1]:53']\nbackends: [{name: a, address: '10.0.0.1:53', health_check: {query: {type: a}, all_down: refuse, timeout: 3s}}]\nhealth_check: {enabled: true}\n"))
 	f.Add([]byte(minimal + "vrrp: {interface: eth0, vrid: 53, version: 2, advert_interval: 1s, vips: ['192.0.2.53/24', '::ffff:192.0.2.54/120'], peers: [192.0.2.2], auth_pass: pw, track: {min_healthy_backends: 1, weight: 10}, notify: /bin/true}\n"))
 	f.Add([]byte(minimal + "vrrp: {enabled: false, vips: '2001:db8::1/64 fe80::1%eth0', checksum_mode: rfc9568, garp_refresh: 0s}\n"))
+	f.Add([]byte(minimal + "notify: {interface: eth0, primaries: [192.0.2.1, '2001:db8::/64', '::ffff:192.0.2.0/120'], max_per_second: 10, dedup_window: 0s, retries: 20}\n"))
+	f.Add([]byte(minimal + "notify: {enabled: false, primaries: '192.0.2.1/24 fe80::1%eth0 ff02::1', dedup_window: 1}\n"))
 	f.Add([]byte("- a\n"))
 	f.Add([]byte("a.b: {c: [1, {d: ~}]}\n"))
 	f.Add([]byte("\"a\\nb\": 1\nbackends: [{\"x\\ry\": 1}]\n"))

@@ -191,15 +191,15 @@ func TestProblems(t *testing.T) {
 		{"log unknown key", "log: {levle: debug}\n",
 			[]string{"log.levle: unknown key"}},
 
-		// top level and reserved sections
+		// top level and sections
 		{"unknown top-level key", "timeoutz: {udp: 1s}\n",
 			[]string{"timeoutz: unknown key"}},
 		{"odd unknown keys are quoted", "\"a\\nb\": 1\n\"x y\": 2\n",
 			[]string{`"a\nb": unknown key`, `"x y": unknown key`}},
-		{"reserved not a mapping", "vrrp: [1]\nnotify: yes\n",
+		{"sections not a mapping", "vrrp: [1]\nnotify: yes\n",
 			[]string{"vrrp: must be a mapping, not a list", "notify: must be a mapping, not a string"}},
-		{"reserved keys not checked", "notify: {to: x, anything: [goes]}\n",
-			nil},
+		{"notify keys checked", "notify: {enabled: false, to: x, anything: [goes]}\n",
+			[]string{"notify.anything: unknown key", "notify.to: unknown key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
