@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
 	"github.com/dnslb/dnslb/healthcheck"
+	"github.com/dnslb/dnslb/notifydup"
 	"github.com/dnslb/dnslb/vrrp"
 )
 
@@ -35,7 +37,8 @@ type daemon struct {
 	registry *prometheus.Registry
 	bal      *balancer.Balancer
 	checker  *healthcheck.Checker
-	vrrp     *vrrp.Instance // nil unless vrrp.enabled
+	vrrp     *vrrp.Instance        // nil unless vrrp.enabled
+	notify   *notifydup.Duplicator // nil unless notify.enabled
 	adm      *admin.Server
 	started  time.Time
 	serving  bool
@@ -109,6 +112,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		OnPassiveFailure: func(name string, n int64) {
 			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive UDP timeouts", n))
 		},
+		OnTCPNotify: d.tcpNotify,
 	})
 	if err != nil {
 		return nil, err
@@ -118,6 +122,11 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	}
 	if cfg.VRRP.Enabled {
 		if d.vrrp, err = d.newVRRP(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Notify.Enabled {
+		if d.notify, err = d.newNotify(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -146,6 +155,11 @@ func (d *daemon) serve() error {
 	if err := d.bal.Start(); err != nil {
 		return err
 	}
+	if d.notify != nil {
+		if err := d.notify.Open(); err != nil {
+			return err
+		}
+	}
 	d.checker.Apply(targets(cfg))
 	d.mu.Lock()
 	d.serving = true
@@ -156,6 +170,12 @@ func (d *daemon) serve() error {
 	if d.vrrp != nil {
 		d.updateTracking()
 		go func() { vrrpErr <- d.vrrp.Run(vctx) }()
+	}
+	notifyErr := make(chan error, 1)
+	nctx, stopNotify := context.WithCancel(context.Background())
+	defer stopNotify()
+	if d.notify != nil {
+		go func() { notifyErr <- d.notify.Run(nctx) }()
 	}
 	d.log.Info("dnslb started", "version", version, "config", d.path, "hash", d.hash[:12],
 		"listen", len(cfg.Listen), "backends", len(cfg.Backends),
@@ -169,12 +189,20 @@ func (d *daemon) serve() error {
 			d.log.Error("vrrp stopped, shutting down", "err", err)
 			d.shutdown(nil, nil)
 			return err
+		case err := <-notifyErr:
+			if err == nil {
+				continue
+			}
+			d.log.Error("notify duplication stopped, shutting down", "err", err)
+			d.shutdown(stopVRRP, vrrpErr)
+			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				d.reload()
 				continue
 			}
 			d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
+			stopNotify()
 			return d.shutdown(stopVRRP, vrrpErr)
 		}
 	}
@@ -231,6 +259,9 @@ func (d *daemon) reload() {
 	}
 	d.checker.Apply(targets(cfg))
 	d.updateTracking()
+	if d.notify != nil {
+		d.notify.SetPolicy(notifyPolicy(cfg))
+	}
 	d.level.Set(cfg.Log.Level)
 	ch := config.DiffBackends(old, cfg)
 	d.mu.Lock()
@@ -371,6 +402,7 @@ func settings(cfg *config.Config) balancer.Settings {
 		UDPRetry:             cfg.Timeouts.UDPRetry,
 		RefuseWhenAllDown:    cfg.HealthCheck.Enabled && cfg.HealthCheck.AllDown == "refuse",
 		PassiveMaxTimeouts:   passiveLimit(cfg),
+		NotifyPrimaries:      notifyPrimaries(cfg),
 	}
 }
 
@@ -390,4 +422,13 @@ func passiveLimit(cfg *config.Config) int {
 		return 0
 	}
 	return cfg.HealthCheck.Passive.MaxConsecutiveTimeouts
+}
+
+// notifyPrimaries is the balancer's NOTIFY policy: answer them itself only
+// when notify duplication is on.
+func notifyPrimaries(cfg *config.Config) []netip.Prefix {
+	if !cfg.Notify.Enabled {
+		return nil
+	}
+	return cfg.Notify.Primaries
 }
