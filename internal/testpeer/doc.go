@@ -20,6 +20,15 @@
 //     configs and facts of keepalived 2.2.7.
 //   - NetNS.Capture runs tcpdump into a pcap; ReadPackets decodes it with
 //     gopacket, ParseVRRP decodes VRRP v2/v3 and checks its checksum.
+//   - NSDOptions.Zones with Primary or PrimaryAddr makes NSD a primary
+//     (notify:, provide-xfr:) or secondary (allow-notify:, request-xfr:)
+//     of given zones, optionally with a TSIG key; NSD.SetSerial bumps a
+//     primary's serial (zone file + SIGHUP), which makes it notify.
+//     StartKnot runs Knot DNS the same ways (Knot.SetSerial: knotc
+//     zone-reload). SOASerial and WaitSerial read a server's serial from
+//     inside a namespace. DNSMessages/Notifies decode DNS (NOTIFYs) from a
+//     capture. dnsrole.go's top comment has the NOTIFY facts of NSD 4.6.1
+//     and Knot 3.2.6 (transport, retries, answers to strangers).
 //   - Query, Exchange and Whoami are small miekg/dns helpers that fail the
 //     test on error.
 //   - RequireRoot and RequireTool skip a test loudly ("SKIP: ...") with the

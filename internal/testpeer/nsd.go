@@ -46,6 +46,36 @@ type NSDOptions struct {
 	// Zone, if set, is the complete zone file text served as example.test.
 	// instead of DefaultZone(Name). It must contain an SOA record.
 	Zone string
+
+	// The fields below make NSD a primary or a secondary of Zones (see
+	// dnsrole.go). All zero: one zone, example.test., as before.
+
+	// Zones, if set, are served instead of example.test. (Zone is then
+	// not used). As a primary NSD serves them from zone files it writes
+	// (ZoneText); otherwise they are secondary zones of PrimaryAddr.
+	Zones []ZoneSpec
+	// Primary makes Zones primary zones: "notify:" each of NotifyTo and
+	// "provide-xfr:" ProvideXFRTo.
+	Primary bool
+	// NotifyTo are the primary's NOTIFY targets ("notify: ADDR@PORT
+	// KEY|NOKEY"), e.g. the VIP:53 or each secondary.
+	NotifyTo []netip.AddrPort
+	// ProvideXFRTo is the primary's provide-xfr ACL; default 0.0.0.0/0
+	// and ::/0.
+	ProvideXFRTo []netip.Prefix
+	// PrimaryAddr makes Zones secondary zones: "allow-notify:" from this
+	// address only and "request-xfr:" from PrimaryAddr@PrimaryPort.
+	PrimaryAddr netip.Addr
+	// PrimaryPort is the primary's port for transfers; default 53.
+	PrimaryPort uint16
+	// TSIG, if set, is required on NOTIFY and transfers (both sides).
+	TSIG *TSIGKey
+	// Verbosity is NSD's verbosity; default 1. At 2 NSD logs every
+	// NOTIFY it accepts or refuses and every transfer.
+	Verbosity int
+	// NotifyRetry sets the primary's notify-retry (NOTIFYs sent per
+	// target and change, first one included); default NSD's own, 5.
+	NotifyRetry int
 }
 
 // NSD is a running (or stopped) NSD started by StartNSD.
@@ -60,8 +90,9 @@ type NSD struct {
 	LogPath  string // NSD's logfile
 	OutPath  string // NSD's stdout+stderr (messages before the logfile opens)
 
-	autoPort bool // Addr's port was picked by us and may be re-picked
-	noZone   bool // serve no zone (RemoveZone): answers REFUSED
+	autoPort bool     // Addr's port was picked by us and may be re-picked
+	noZone   bool     // serve no zone (RemoveZone): answers REFUSED
+	role     *nsdRole // Zones and their role, nil for example.test. alone
 
 	mu      sync.Mutex
 	p       *proc
@@ -74,6 +105,11 @@ type NSD struct {
 // (SIGTERM, SIGKILL to the group after 2s) and waits for it. On failure the test fails
 // with the tail of NSD's log. Skips if nsd (or, with NetNS, root or ip) is
 // missing.
+//
+// With Zones, the probe asks SOA of the first zone: a primary must answer
+// it, a secondary is ready once it answers at all (SERVFAIL until its
+// first transfer). See dnsrole.go for the roles, SetSerial and the NOTIFY
+// behaviour of NSD 4.6.1.
 func StartNSD(t testing.TB, o NSDOptions) *NSD {
 	t.Helper()
 	RequireTool(t, "nsd")
@@ -103,16 +139,22 @@ func StartNSD(t testing.TB, o NSDOptions) *NSD {
 		OutPath:  filepath.Join(dir, file+".out"),
 		autoPort: o.Addr.Port() == 0,
 	}
-	zone := o.Zone
-	if zone == "" {
-		zone = DefaultZone(o.Name)
-	}
-	if err := os.WriteFile(n.zonePath(), []byte(zone), 0o644); err != nil {
-		t.Fatalf("testpeer: write zone: %v", err)
+	n.role = newNSDRole(t, o)
+	if n.role.hasZones() {
+		n.role.writeZoneFiles(t, n)
+	} else {
+		zone := o.Zone
+		if zone == "" {
+			zone = DefaultZone(o.Name)
+		}
+		if err := os.WriteFile(n.zonePath(), []byte(zone), 0o644); err != nil {
+			t.Fatalf("testpeer: write zone: %v", err)
+		}
 	}
 	// Registered before the first start, so a failing start is cleaned
 	// up too. Runs before t.TempDir's removal (cleanups are LIFO).
 	t.Cleanup(func() { n.cleanup(t) })
+	registerServer(t, n, n.NetNS, func() netip.AddrPort { return n.Addr }, n.logTail)
 
 	for try := 1; ; try++ {
 		if n.autoPort {
@@ -214,7 +256,7 @@ func (n *NSD) start() error {
 func (n *NSD) waitReady(p *proc) error {
 	deadline := time.Now().Add(nsdReadyTimeout)
 	m := new(dns.Msg)
-	m.SetQuestion(Zone, dns.TypeSOA)
+	m.SetQuestion(n.probeZone(), dns.TypeSOA)
 	var lastErr error
 	for {
 		if p.exited() {
@@ -250,8 +292,10 @@ func (n *NSD) probe(m *dns.Msg) error {
 	if err != nil {
 		return err
 	}
-	if n.noZone {
-		return nil // any answer (REFUSED) means it is serving
+	if n.noZone || n.role.secondary() {
+		// Any answer means it is serving (REFUSED without zones;
+		// SERVFAIL for a secondary zone not transferred yet).
+		return nil
 	}
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		return fmt.Errorf("%w: rcode %s, %d answers", errNotReady, dns.RcodeToString[r.Rcode], len(r.Answer))
@@ -323,7 +367,12 @@ func (n *NSD) conf() string {
 	w("\tpidfile: %q", filepath.Join(n.Dir, "nsd.pid"))
 	w("\tcookie-secret-file: %q", filepath.Join(n.Dir, "cookiesecrets.txt"))
 	w("\tlogfile: %q", n.LogPath)
-	w("\tverbosity: 1")
+	w("\tverbosity: %d", n.role.verbosity())
+	if n.role.secondary() {
+		// Serve a transferred zone at once: by default xfrd waits 1s
+		// after a reload before it reloads again.
+		w("\txfrd-reload-timeout: 0")
+	}
 	w("\tserver-count: 1")
 	w("\tidentity: %q", n.Name)
 	w("\thide-version: yes")
@@ -340,6 +389,10 @@ func (n *NSD) conf() string {
 	w("remote-control:")
 	w("\tcontrol-enable: no")
 	if n.noZone {
+		return b.String()
+	}
+	if n.role.hasZones() {
+		n.role.conf(w, n)
 		return b.String()
 	}
 	w("zone:")

@@ -18,6 +18,8 @@ var toolPackages = map[string]string{
 	"tcpdump":    "tcpdump",
 	"ping":       "iputils-ping",
 	"keepalived": "keepalived",
+	"knotd":      "knot",
+	"knotc":      "knot",
 }
 
 // RequireRoot skips the test unless the effective UID is 0.
