@@ -27,6 +27,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test -run XXX -fuzz FuzzJudge -fuzztime $(or $(FUZZTIME),20s) ./healthcheck/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),20s) ./config/
 	$(GO) test -run XXX -fuzz FuzzUnmarshal -fuzztime $(or $(FUZZTIME),20s) ./vrrp/
+	$(GO) test -run XXX -fuzz FuzzParseFrame -fuzztime $(or $(FUZZTIME),20s) ./notifydup/
 
 bench: ## hot-path micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./balancer/
