@@ -186,17 +186,11 @@ func (d *decoder) unknown(path string, m any, known []string) {
 // of addresses separated by commas and/or spaces (how DNSLB_LISTEN arrives).
 func (d *decoder) listen() []netip.AddrPort {
 	var items []any
-	switch v := d.get("listen").(type) {
-	case nil:
-	case string:
-		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
-			items = append(items, f)
+	if v := d.get("listen"); v != nil {
+		var ok bool
+		if items, ok = d.list("listen", v, `"ip:port" strings`); !ok {
+			return nil
 		}
-	case []any:
-		items = v
-	default:
-		d.add("listen", `must be a list of "ip:port" strings, not %s`, kind(v))
-		return nil
 	}
 	if len(items) == 0 {
 		d.add("listen", "required")
@@ -204,28 +198,22 @@ func (d *decoder) listen() []netip.AddrPort {
 	}
 	out := make([]netip.AddrPort, 0, len(items))
 	seen := make(map[netip.AddrPort]int, len(items))
-	for i, item := range items {
-		path := fmt.Sprintf("listen[%d]", i)
-		s, ok := d.text(path, item)
-		if !ok {
-			continue
-		}
+	d.eachText("listen", items, func(i int, path, s string) {
 		ap, msg := parseAddrPort(s)
 		switch {
 		case msg != "":
 			d.add(path, "%s", msg)
-			continue
+			return
 		case ap.Addr().IsUnspecified():
 			d.add(path, "%q: wildcard address not allowed, list each address clients query (answers must come from it)", s)
-			continue
+			return
 		}
-		if j, dup := seen[ap]; dup {
-			d.add(path, "duplicate of listen[%d]", j)
-			continue
+		if duplicate(d, seen, ap, path, "listen") {
+			return
 		}
 		seen[ap] = i
 		out = append(out, ap)
-	}
+	})
 	return out
 }
 
@@ -261,17 +249,13 @@ func (d *decoder) backends(hc *healthState) []Backend {
 		}
 		b := Backend{Weight: defaultWeight, State: StateActive, HealthCheck: hc.hc.clone()}
 		if name, ok := d.backendName(path+".name", m["name"]); ok {
-			if j, dup := names[name]; dup {
-				d.add(path+".name", "duplicate of backends[%d]", j)
-			} else {
+			if !duplicate(d, names, name, path+".name", "backends") {
 				names[name] = i
 			}
 			b.Name = name
 		}
 		if ap, ok := d.backendAddress(path+".address", m["address"]); ok {
-			if j, dup := addrs[ap]; dup {
-				d.add(path+".address", "duplicate of backends[%d]", j)
-			} else {
+			if !duplicate(d, addrs, ap, path+".address", "backends") {
 				addrs[ap] = i
 			}
 			b.Address = ap

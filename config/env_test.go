@@ -41,16 +41,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"admin listen", file, map[string]string{"DNSLB_ADMIN_LISTEN": "[::1]:9999"},
 			func(c *Config) bool { return c.Admin.Listen == "[::1]:9999" }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			cfg := mustParse(t, tc.yaml)
-			if !tc.check(cfg) {
-				t.Errorf("unexpected result: %+v", cfg)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkResult(t, tc.yaml, tc.env, func(c *Config) *Config { return c }, tc.check) })
 	}
 }
 
@@ -88,18 +79,6 @@ func TestEnvProblems(t *testing.T) {
 				"timeouts.udp_retry: hidden by the environment variable DNSLB_TIMEOUTS (unset it)",
 			}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			_, err := Parse("test.yaml", []byte(tc.yaml))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, tc.yaml, tc.env, tc.want) })
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/miekg/dns"
 )
@@ -150,30 +149,20 @@ type healthState struct {
 	badInterval, badTimeout bool
 }
 
-// keyState says what a health_check key held.
-type keyState int
-
-const (
-	keyAbsent keyState = iota // not given: the inherited value stays
-	keySet                    // given and valid: applied
-	keyBad                    // given and invalid, or unreadable: reported
-)
-
 // healthCheck decodes the global section health_check. Every scalar comes
 // through viper (environment > file > default); the file decides only
 // whether the section is present.
 func (d *decoder) healthCheck() healthState {
 	const path = "health_check"
 	var s healthState
-	if !d.section(path) {
+	// Without a section only DNSLB_HEALTH_CHECK_ENABLED turns checks on.
+	m, present, ok := d.openSection(path)
+	if !ok {
 		s.undecided, s.badInterval, s.badTimeout = true, true, true
 		s.problems = d.problems
 		return s
 	}
-	m, present := d.file[path].(map[string]any)
 	s.hc.Enabled = present
-	// Without a section only DNSLB_HEALTH_CHECK_ENABLED turns checks on.
-	d.envWithoutSection(path, present)
 	look := func(key string) (any, keyState) {
 		if v, ok := d.scalar(path + "." + key); ok {
 			return v, keySet
@@ -228,14 +217,8 @@ func (d *decoder) backendHealthCheck(path string, v any, g *healthState) HealthC
 // otherwise hc starts as the global section, which the keys look finds
 // override.
 func (d *decoder) healthWalk(path string, m map[string]any, global *healthState, look func(key string) (any, keyState), hc *HealthCheck) map[string]keyState {
-	st := make(map[string]keyState)
-	field := func(key string, decode func(path string, v any) bool) {
-		v, s := look(key)
-		if s == keySet && !decode(join(path, key), v) {
-			s = keyBad
-		}
-		st[key] = s
-	}
+	f := d.fields(path, look)
+	field, st := f.field, f.st
 	skip := func(sub string, keys []string) {
 		for _, k := range keys {
 			st[sub+"."+k] = keyBad
@@ -274,67 +257,21 @@ func (d *decoder) healthWalk(path string, m map[string]any, global *healthState,
 		skip("expect", healthExpectKeys())
 	}
 
-	field("transport", func(p string, v any) bool {
-		w, ok := d.oneOf(p, v, "udp", "tcp")
-		if ok {
-			hc.Transport = w
-		}
-		return ok
-	})
-	field("interval", func(p string, v any) bool {
-		dur, ok := d.parseDuration(p, v)
-		if ok && (dur < minHealthInterval || dur > maxHealthInterval) {
-			d.add(p, "%s out of range [%s, %s]", dur, minHealthInterval, maxHealthInterval)
-			ok = false
-		}
-		if ok {
-			hc.Interval = dur
-		}
-		return ok
-	})
-	field("timeout", func(p string, v any) bool {
-		dur, ok := d.parseDuration(p, v)
-		if ok && (dur <= 0 || dur > maxHealthInterval) {
-			d.add(p, "%s out of range (0s, %s]", dur, maxHealthInterval)
-			ok = false
-		}
-		if ok {
-			hc.Timeout = dur
-		}
-		return ok
-	})
+	field("transport", assign(&hc.Transport, d.choice("udp", "tcp")))
+	field("interval", assign(&hc.Interval, d.durationWhere(func(dur time.Duration) bool {
+		return dur >= minHealthInterval && dur <= maxHealthInterval
+	}, fmt.Sprintf("[%s, %s]", minHealthInterval, maxHealthInterval))))
+	field("timeout", assign(&hc.Timeout, d.durationWhere(func(dur time.Duration) bool {
+		return dur > 0 && dur <= maxHealthInterval
+	}, fmt.Sprintf("(0s, %s]", maxHealthInterval))))
 	d.timeoutWithinInterval(path, global, st, hc)
-	field("rise", func(p string, v any) bool {
-		n, ok := d.integer(p, v, 1, maxRiseFall)
-		if ok {
-			hc.Rise = n
-		}
-		return ok
-	})
-	field("fall", func(p string, v any) bool {
-		n, ok := d.integer(p, v, 1, maxRiseFall)
-		if ok {
-			hc.Fall = n
-		}
-		return ok
-	})
+	field("rise", assign(&hc.Rise, d.intIn(1, maxRiseFall)))
+	field("fall", assign(&hc.Fall, d.intIn(1, maxRiseFall)))
 
 	if global == nil {
-		field("all_down", func(p string, v any) bool {
-			w, ok := d.oneOf(p, v, "fail_open", "refuse")
-			if ok {
-				hc.AllDown = w
-			}
-			return ok
-		})
+		field("all_down", assign(&hc.AllDown, d.choice("fail_open", "refuse")))
 		if d.subsection(path, m, "passive") {
-			field("passive.max_consecutive_timeouts", func(p string, v any) bool {
-				n, ok := d.integer(p, v, 0, maxConsecutiveTimeouts)
-				if ok {
-					hc.Passive.MaxConsecutiveTimeouts = n
-				}
-				return ok
-			})
+			field("passive.max_consecutive_timeouts", assign(&hc.Passive.MaxConsecutiveTimeouts, d.intIn(0, maxConsecutiveTimeouts)))
 			d.unknown(path+".passive", m["passive"], healthPassiveKeys())
 		}
 	} else {
@@ -378,6 +315,18 @@ func (d *decoder) timeoutWithinInterval(path string, global *healthState, st map
 	}
 }
 
+// durationWhere returns a parser of durations that in accepts, for assign;
+// rng describes the accepted range in the message about another duration.
+func (d *decoder) durationWhere(in func(time.Duration) bool, rng string) func(path string, v any) (time.Duration, bool) {
+	return validated(d.parseDuration, func(p string, dur time.Duration) bool {
+		if !in(dur) {
+			d.add(p, "%s out of range %s", dur, rng)
+			return false
+		}
+		return true
+	})
+}
+
 // subsection reports whether m[key], a mapping inside the section at path,
 // is usable: absent, null or a mapping. Otherwise it records a problem and
 // its keys are skipped.
@@ -409,56 +358,56 @@ func (d *decoder) domainName(path string, v any) (string, bool) {
 	return dns.Fqdn(name), true
 }
 
-// queryType decodes a query type name.
+// queryType decodes a query type name. Meta types are not usable.
 func (d *decoder) queryType(path string, v any) (uint16, bool) {
-	s, ok := d.text(path, v)
-	if !ok {
-		return 0, false
-	}
-	t, ok := dns.StringToType[strings.ToUpper(strings.TrimSpace(s))]
-	if !ok {
-		d.add(path, "%q: unknown type", s)
-		return 0, false
-	}
-	switch t {
-	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeAXFR, dns.TypeIXFR:
-		d.add(path, "%q: not usable in a health check query", s)
-		return 0, false
-	}
-	return t, true
+	return d.queryCode(path, v, dns.StringToType, "type", func(t uint16) bool {
+		switch t {
+		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeAXFR, dns.TypeIXFR:
+			return false
+		}
+		return true
+	})
 }
 
-// queryClass decodes a query class name.
+// queryClass decodes a query class name. NONE is not usable.
 func (d *decoder) queryClass(path string, v any) (uint16, bool) {
+	return d.queryCode(path, v, dns.StringToClass, "class", func(c uint16) bool { return c != dns.ClassNONE })
+}
+
+// queryCode decodes v, the value at path, as a name of table (a type or
+// class, as what says) that usable accepts in a health check query.
+func (d *decoder) queryCode(path string, v any, table map[string]uint16, what string, usable func(uint16) bool) (uint16, bool) {
 	s, ok := d.text(path, v)
 	if !ok {
 		return 0, false
 	}
-	c, ok := dns.StringToClass[strings.ToUpper(strings.TrimSpace(s))]
+	c, ok := mnemonic(d, path, s, table, what)
 	if !ok {
-		d.add(path, "%q: unknown class", s)
 		return 0, false
 	}
-	if c == dns.ClassNONE {
+	if !usable(c) {
 		d.add(path, "%q: not usable in a health check query", s)
 		return 0, false
 	}
 	return c, true
 }
 
+// mnemonic looks s, the text at path, up in table, which maps the upper
+// case names of DNS codes (types, classes, rcodes) to their values; spaces
+// around s are ignored. It records a problem naming what when s is unknown.
+func mnemonic[T any](d *decoder, path, s string, table map[string]T, what string) (T, bool) {
+	c, ok := table[strings.ToUpper(strings.TrimSpace(s))]
+	if !ok {
+		d.add(path, "%q: unknown %s", s, what)
+	}
+	return c, ok
+}
+
 // rcodes decodes a list of rcode names, or one string of names separated
 // by commas and/or spaces (how an environment variable arrives).
 func (d *decoder) rcodes(path string, v any) ([]int, bool) {
-	var items []any
-	switch x := v.(type) {
-	case string:
-		for _, f := range strings.FieldsFunc(x, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
-			items = append(items, f)
-		}
-	case []any:
-		items = x
-	default:
-		d.add(path, "must be a list of rcode names such as NOERROR, not %s", kind(v))
+	items, ok := d.list(path, v, "rcode names such as NOERROR")
+	if !ok {
 		return nil, false
 	}
 	if len(items) == 0 {
@@ -467,39 +416,13 @@ func (d *decoder) rcodes(path string, v any) ([]int, bool) {
 	}
 	out := make([]int, 0, len(items))
 	seen := make(map[int]int, len(items))
-	ok := true
-	for i, item := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		s, good := d.text(p, item)
-		if !good {
-			ok = false
-			continue
-		}
-		rc, known := dns.StringToRcode[strings.ToUpper(strings.TrimSpace(s))]
-		if !known {
-			d.add(p, "%q: unknown rcode", s)
-			ok = false
-			continue
-		}
-		if j, dup := seen[rc]; dup {
-			d.add(p, "duplicate of %s[%d]", path, j)
-			ok = false
-			continue
+	ok = d.eachText(path, items, func(i int, p, s string) {
+		rc, known := mnemonic(d, p, s, dns.StringToRcode, "rcode")
+		if !known || duplicate(d, seen, rc, p, path) {
+			return
 		}
 		seen[rc] = i
 		out = append(out, rc)
-	}
+	})
 	return out, ok
-}
-
-// assign returns a field setter that parses with parse and, if the value
-// is valid, stores it in dst.
-func assign[T any](dst *T, parse func(path string, v any) (T, bool)) func(string, any) bool {
-	return func(p string, v any) bool {
-		x, ok := parse(p, v)
-		if ok {
-			*dst = x
-		}
-		return ok
-	}
 }

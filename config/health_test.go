@@ -71,13 +71,9 @@ func TestHealthCheckDefaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
 			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !reflect.DeepEqual(cfg.HealthCheck, tc.want) {
-				t.Errorf("HealthCheck:\n got %+v\nwant %+v", cfg.HealthCheck, tc.want)
-			}
+			checkSame(t, "HealthCheck", cfg.HealthCheck, tc.want)
 			// Without overrides every backend has exactly the global check.
-			if !reflect.DeepEqual(cfg.Backends[0].HealthCheck, tc.want) {
-				t.Errorf("Backends[0].HealthCheck:\n got %+v\nwant %+v", cfg.Backends[0].HealthCheck, tc.want)
-			}
+			checkSame(t, "Backends[0].HealthCheck", cfg.Backends[0].HealthCheck, tc.want)
 		})
 	}
 }
@@ -117,11 +113,7 @@ func TestHealthCheckAccepted(t *testing.T) {
 			func(h HealthCheck) bool { return h.Expect.AnswerContains == "42" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !tc.check(cfg.HealthCheck) {
-				t.Errorf("unexpected result: %+v", cfg.HealthCheck)
-			}
+			checkResult(t, withDefaults(tc.yaml), nil, func(c *Config) HealthCheck { return c.HealthCheck }, tc.check)
 		})
 	}
 }
@@ -332,16 +324,7 @@ func TestHealthCheckProblems(t *testing.T) {
 		{"udp_retry a number", "timeouts: {udp_retry: 1}\n",
 			[]string{`timeouts.udp_retry: "1": not a boolean (true or false)`}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			_, err := Parse("test.yaml", []byte(withDefaults(tc.yaml)))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), nil, tc.want) })
 	}
 }
 
@@ -404,16 +387,10 @@ func TestHealthCheckMerge(t *testing.T) {
 			cfg := mustParse(t, doc)
 			want := base.clone()
 			tc.edit(&want)
-			if !reflect.DeepEqual(cfg.Backends[0].HealthCheck, want) {
-				t.Errorf("Backends[0].HealthCheck:\n got %+v\nwant %+v", cfg.Backends[0].HealthCheck, want)
-			}
+			checkSame(t, "Backends[0].HealthCheck", cfg.Backends[0].HealthCheck, want)
 			// The global section and the other backends are untouched.
-			if !reflect.DeepEqual(cfg.HealthCheck, base) {
-				t.Errorf("HealthCheck:\n got %+v\nwant %+v", cfg.HealthCheck, base)
-			}
-			if !reflect.DeepEqual(cfg.Backends[1].HealthCheck, base) {
-				t.Errorf("Backends[1].HealthCheck:\n got %+v\nwant %+v", cfg.Backends[1].HealthCheck, base)
-			}
+			checkSame(t, "HealthCheck", cfg.HealthCheck, base)
+			checkSame(t, "Backends[1].HealthCheck", cfg.Backends[1].HealthCheck, base)
 		})
 	}
 }
@@ -499,14 +476,7 @@ func TestHealthCheckEnv(t *testing.T) {
 			func(c *Config) bool { return !c.Timeouts.UDPRetry }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !tc.check(cfg) {
-				t.Errorf("unexpected result: %+v", cfg)
-			}
+			checkResult(t, withDefaults(tc.yaml), tc.env, func(c *Config) *Config { return c }, tc.check)
 		})
 	}
 }
@@ -564,19 +534,7 @@ func TestHealthCheckEnvProblems(t *testing.T) {
 			map[string]string{"DNSLB_TIMEOUTS_UDP_RETRY": "twice"},
 			[]string{`timeouts.udp_retry: "twice": not a boolean (true or false)`}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			_, err := Parse("test.yaml", []byte(withDefaults(tc.yaml)))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), tc.env, tc.want) })
 	}
 }
 

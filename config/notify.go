@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -88,41 +86,21 @@ func defaultNotify() Notify {
 func (d *decoder) notify() Notify {
 	const path = "notify"
 	n := defaultNotify()
-	if !d.section(path) {
+	m, present, ok := d.openSection(path)
+	if !ok {
 		return n
 	}
-	m, present := d.file[path].(map[string]any)
 	n.Enabled = present
-	d.envWithoutSection(path, present)
 
-	st := make(map[string]keyState)
-	field := func(key string, decode func(path string, x any) bool) {
-		x, s := d.lookup(join(path, key))
-		if s == keySet && !decode(join(path, key), x) {
-			s = keyBad
-		}
-		st[key] = s
-	}
-	required := func(key string, missing bool) {
-		if missing && st[key] != keyBad && st["enabled"] != keyBad && n.Enabled {
-			d.add(join(path, key), "required")
-		}
-	}
-
-	field("enabled", assign(&n.Enabled, d.boolean))
-	field("interface", assign(&n.Interface, d.ifaceName))
-	required("interface", n.Interface == "")
-	field("primaries", assign(&n.Primaries, d.primaries))
-	required("primaries", len(n.Primaries) == 0)
-	field("max_per_second", assign(&n.MaxPerSecond, d.intIn(1, maxNotifyPerSecond)))
-	field("dedup_window", func(p string, x any) bool {
-		dur, ok := d.durationIn(p, x, 0, maxNotifyDedupWindow, " (0s disables)")
-		if ok {
-			n.DedupWindow = dur
-		}
-		return ok
-	})
-	field("retries", assign(&n.Retries, d.intIn(0, maxNotifyRetries)))
+	f := d.viperFields(path)
+	f.field("enabled", assign(&n.Enabled, d.boolean))
+	f.field("interface", assign(&n.Interface, d.ifaceName))
+	f.required("interface", n.Interface == "", n.Enabled)
+	f.field("primaries", assign(&n.Primaries, d.primaries))
+	f.required("primaries", len(n.Primaries) == 0, n.Enabled)
+	f.field("max_per_second", assign(&n.MaxPerSecond, d.intIn(1, maxNotifyPerSecond)))
+	f.field("dedup_window", assign(&n.DedupWindow, d.durationBetween(0, maxNotifyDedupWindow, " (0s disables)")))
+	f.field("retries", assign(&n.Retries, d.intIn(0, maxNotifyRetries)))
 	d.unknown(path, m, notifyKeys())
 	return n
 }
@@ -135,28 +113,21 @@ func (d *decoder) primaries(path string, v any) ([]netip.Prefix, bool) {
 	if !ok {
 		return nil, false
 	}
-	n := len(d.problems)
 	var out []netip.Prefix
 	seen := make(map[netip.Prefix]int, len(items))
-	for i, item := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		s, ok := d.text(p, item)
-		if !ok {
-			continue
-		}
+	ok = d.eachText(path, items, func(i int, p, s string) {
 		pfx, msg := parsePrimary(s)
 		if msg != "" {
 			d.add(p, "%s", msg)
-			continue
+			return
 		}
-		if j, dup := seen[pfx]; dup {
-			d.add(p, "duplicate of %s[%d]", path, j)
-			continue
+		if duplicate(d, seen, pfx, p, path) {
+			return
 		}
 		seen[pfx] = i
 		out = append(out, pfx)
-	}
-	return out, len(d.problems) == n
+	})
+	return out, ok
 }
 
 // Multicast ranges: never the source of a NOTIFY.
@@ -168,34 +139,16 @@ var (
 // parsePrimary parses a primary: an IP address (a /32 or /128) or a CIDR
 // without host bits. On failure it returns a message for a Problem.
 func parsePrimary(s string) (netip.Prefix, string) {
-	t := strings.TrimSpace(s)
-	addr, bits, hasBits := strings.Cut(t, "/")
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		if _, msg := parseAddrPort(t); msg == "" {
-			return netip.Prefix{}, fmt.Sprintf("%q: not an IP address or CIDR (a primary takes no port)", s)
+	pfx, msg := parsePrefix(s, "notify.interface", func(port bool) string {
+		if port {
+			return fmt.Sprintf("%q: not an IP address or CIDR (a primary takes no port)", s)
 		}
-		return netip.Prefix{}, fmt.Sprintf("%q: not an IP address or CIDR", s)
+		return fmt.Sprintf("%q: not an IP address or CIDR", s)
+	})
+	if msg != "" {
+		return netip.Prefix{}, msg
 	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Sprintf("%q: zone not allowed (notify.interface is the link)", s)
-	}
-	n := a.BitLen()
-	if hasBits {
-		digits := bits != "" && strings.Trim(bits, "0123456789") == ""
-		var err error
-		n, err = strconv.Atoi(bits)
-		if !digits || err != nil || n > a.BitLen() {
-			return netip.Prefix{}, fmt.Sprintf("%q: prefix length must be 0-%d", s, a.BitLen())
-		}
-	}
-	if a.Is4In6() {
-		if n < 96 {
-			return netip.Prefix{}, fmt.Sprintf("%q: prefix length must be 96-128 for an IPv4-mapped address", s)
-		}
-		a, n = a.Unmap(), n-96
-	}
-	pfx := netip.PrefixFrom(a, n)
+	a, n := pfx.Addr(), pfx.Bits()
 	switch {
 	case pfx.Masked() != pfx:
 		return netip.Prefix{}, fmt.Sprintf("%q: host bits set (the network is %s)", s, pfx.Masked())

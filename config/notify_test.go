@@ -1,10 +1,6 @@
 package config
 
 import (
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,6 +17,12 @@ func enabledNotify() Notify {
 	n.Enabled = true
 	n.Interface = "eth0"
 	n.Primaries = prefixes("192.0.2.1/32")
+	return n
+}
+
+// cloneNotify returns a copy of n that shares no memory with it.
+func cloneNotify(n Notify) Notify {
+	n.Primaries = slices.Clone(n.Primaries)
 	return n
 }
 
@@ -67,10 +69,7 @@ func TestNotifyDefaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !reflect.DeepEqual(cfg.Notify, tc.want) {
-				t.Errorf("Notify:\n got %+v\nwant %+v", cfg.Notify, tc.want)
-			}
+			checkSame(t, "Notify", mustParse(t, withDefaults(tc.yaml)).Notify, tc.want)
 		})
 	}
 }
@@ -116,11 +115,7 @@ func TestNotifyAccepted(t *testing.T) {
 			func(n Notify) bool { return n.DedupWindow == 90*time.Second }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !tc.check(cfg.Notify) {
-				t.Errorf("unexpected result: %+v", cfg.Notify)
-			}
+			checkResult(t, withDefaults(tc.yaml), nil, func(c *Config) Notify { return c.Notify }, tc.check)
 		})
 	}
 }
@@ -305,16 +300,7 @@ func TestNotifyProblems(t *testing.T) {
 		{"after vrrp, before unknown top-level keys", "zz: 1\nnotify: {enabled: false, retries: 99}\nvrrp: {vrid: 0, enabled: false}\n",
 			[]string{"vrrp.vrid: 0 out of range 1-255", "notify.retries: 99 out of range 0-20", "zz: unknown key"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			_, err := Parse("test.yaml", []byte(withDefaults(tc.yaml)))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), nil, tc.want) })
 	}
 }
 
@@ -376,14 +362,7 @@ func TestNotifyEnv(t *testing.T) {
 			func(n Notify) bool { return reflect.DeepEqual(n, enabledNotify()) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !tc.check(cfg.Notify) {
-				t.Errorf("unexpected result: %+v", cfg.Notify)
-			}
+			checkResult(t, withDefaults(tc.yaml), tc.env, func(c *Config) Notify { return c.Notify }, tc.check)
 		})
 	}
 }
@@ -442,77 +421,22 @@ func TestNotifyEnvProblems(t *testing.T) {
 				"notify.retries: 21 out of range 0-20",
 			}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			_, err := Parse("test.yaml", []byte(withDefaults(tc.yaml)))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), tc.env, tc.want) })
 	}
 }
 
 // TestNotifySectionVariable checks that DNSLB_NOTIFY hides every key of
 // the section rather than letting them fall back to their defaults.
 func TestNotifySectionVariable(t *testing.T) {
-	isolateEnv(t)
-	t.Setenv("DNSLB_NOTIFY", "on")
-	_, err := Parse("test.yaml", []byte(withDefaults(notifySection)))
-	if err == nil {
-		t.Fatal("no error")
-	}
-	got := problemLines(t, err)
-	if len(got) != len(notifyKeys()) {
-		t.Errorf("%d problems, want %d: %q", len(got), len(notifyKeys()), got)
-	}
-	for _, line := range got {
-		if !strings.HasPrefix(line, "notify.") || !strings.HasSuffix(line, ": hidden by the environment variable DNSLB_NOTIFY (unset it)") {
-			t.Errorf("unexpected problem %q", line)
-		}
-	}
+	checkSectionHidden(t, "notify", notifySection, len(notifyKeys()))
 }
 
 // TestNotifyEqual checks that Equal sees a change of every field, so that
 // a field added later cannot be forgotten.
 func TestNotifyEqual(t *testing.T) {
 	a := withNotify(func(n *Notify) { n.Primaries = prefixes("192.0.2.1/32", "2001:db8::/64") })
-	if !a.Equal(a) {
-		t.Fatal("a Notify differs from itself")
-	}
-	b := a
-	b.Primaries = slices.Clone(a.Primaries)
-	if !a.Equal(b) {
-		t.Error("a copy differs")
-	}
-	typ := reflect.TypeFor[Notify]()
-	for i := range typ.NumField() {
-		b := a
-		b.Primaries = slices.Clone(a.Primaries)
-		f := reflect.ValueOf(&b).Elem().Field(i)
-		switch f.Kind() {
-		case reflect.Bool:
-			f.SetBool(!f.Bool())
-		case reflect.String:
-			f.SetString(f.String() + "x")
-		case reflect.Int, reflect.Int64:
-			f.SetInt(f.Int() + 1)
-		case reflect.Slice:
-			f.Set(reflect.Append(f, f.Index(0)))
-		default:
-			t.Fatalf("field %s: kind %s not handled by the test", typ.Field(i).Name, f.Kind())
-		}
-		if a.Equal(b) || b.Equal(a) {
-			t.Errorf("%s: change not seen by Equal", typ.Field(i).Name)
-		}
-	}
-	c := a
-	c.Primaries = slices.Clone(a.Primaries)
+	checkEqualSeesFields(t, a, cloneNotify, Notify.Equal)
+	c := cloneNotify(a)
 	slices.Reverse(c.Primaries)
 	if a.Equal(c) {
 		t.Error("Primaries reordered: change not seen by Equal")
@@ -575,17 +499,7 @@ func TestRestartOnlyNotify(t *testing.T) {
 // repository's config.yaml is valid once enabled.
 func TestExampleConfigNotify(t *testing.T) {
 	isolateEnv(t)
-	data, err := os.ReadFile(filepath.Join("..", "config.yaml"))
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skip("config.yaml not written yet")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(data)
-	if !strings.Contains(doc, "\nnotify:\n  enabled: false") {
-		t.Skip("config.yaml has no disabled notify example")
-	}
+	doc := exampleSection(t, "notify")
 	cfg, err := Parse("config.yaml", []byte(doc))
 	if err != nil {
 		t.Fatalf("example does not load:\n%v", err)
@@ -606,7 +520,5 @@ func TestExampleConfigNotify(t *testing.T) {
 		DedupWindow:  5 * time.Second,
 		Retries:      5,
 	}
-	if !reflect.DeepEqual(cfg.Notify, want) {
-		t.Errorf("enabled example:\n got %+v\nwant %+v", cfg.Notify, want)
-	}
+	checkSame(t, "enabled example", cfg.Notify, want)
 }

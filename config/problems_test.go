@@ -201,22 +201,7 @@ func TestProblems(t *testing.T) {
 		{"notify keys checked", "notify: {enabled: false, to: x, anything: [goes]}\n",
 			[]string{"notify.anything: unknown key", "notify.to: unknown key"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			_, err := Parse("test.yaml", []byte(withDefaults(tc.yaml)))
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("unexpected error:\n%v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), nil, tc.want) })
 	}
 }
 
@@ -279,11 +264,7 @@ func TestAccepted(t *testing.T) {
 			func(c *Config) bool { return len(c.Backends[0].Name) == 63 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !tc.check(cfg) {
-				t.Errorf("unexpected result: %+v", cfg)
-			}
+			checkResult(t, withDefaults(tc.yaml), nil, func(c *Config) *Config { return c }, tc.check)
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -194,26 +193,13 @@ func defaultVRRP() VRRP {
 func (d *decoder) vrrp(backends int) VRRP {
 	const path = "vrrp"
 	v := defaultVRRP()
-	if !d.section(path) {
+	m, present, ok := d.openSection(path)
+	if !ok {
 		return v
 	}
-	m, present := d.file[path].(map[string]any)
 	v.Enabled = present
-	d.envWithoutSection(path, present)
-
-	st := make(map[string]keyState)
-	field := func(key string, decode func(path string, x any) bool) {
-		x, s := d.lookup(join(path, key))
-		if s == keySet && !decode(join(path, key), x) {
-			s = keyBad
-		}
-		st[key] = s
-	}
-	required := func(key string, missing bool) {
-		if missing && st[key] != keyBad && st["enabled"] != keyBad && v.Enabled {
-			d.add(join(path, key), "required")
-		}
-	}
+	f := d.viperFields(path)
+	field, st := f.field, f.st
 
 	// advert_interval depends on version, which comes later in schema
 	// order: decode version first and report its problems in their place.
@@ -229,9 +215,9 @@ func (d *decoder) vrrp(backends int) VRRP {
 
 	field("enabled", assign(&v.Enabled, d.boolean))
 	field("interface", assign(&v.Interface, d.ifaceName))
-	required("interface", v.Interface == "")
+	f.required("interface", v.Interface == "", v.Enabled)
 	field("vrid", assign(&v.VRID, d.intIn(1, maxVRID)))
-	required("vrid", st["vrid"] == keyAbsent)
+	f.required("vrid", st["vrid"] == keyAbsent, v.Enabled)
 	field("priority", assign(&v.Priority, d.intIn(1, maxVRRPPriority)))
 	field("advert_interval", func(p string, x any) bool {
 		dur, ok := d.parseDuration(p, x)
@@ -270,7 +256,7 @@ func (d *decoder) vrrp(backends int) VRRP {
 		}
 		return ok
 	})
-	required("vips", len(v.VIPs) == 0)
+	f.required("vips", len(v.VIPs) == 0, v.Enabled)
 	family := vipFamily
 	field("peers", func(p string, x any) bool {
 		peers, ok := d.peers(p, x, version, &family, vipAt)
@@ -279,17 +265,13 @@ func (d *decoder) vrrp(backends int) VRRP {
 		}
 		return ok
 	})
-	field("checksum_mode", func(p string, x any) bool {
-		w, ok := d.oneOf(p, x, checksumPseudoHeader, checksumRFC9568)
-		if ok && w == checksumRFC9568 && (version == 2 || family == "IPv6") {
+	field("checksum_mode", assign(&v.ChecksumMode, validated(d.choice(checksumPseudoHeader, checksumRFC9568), func(p, w string) bool {
+		if w == checksumRFC9568 && (version == 2 || family == "IPv6") {
 			d.add(p, "rfc9568 applies to VRRPv3 over IPv4 only")
-			ok = false
+			return false
 		}
-		if ok {
-			v.ChecksumMode = w
-		}
-		return ok
-	})
+		return true
+	})))
 	field("auth_pass", func(p string, x any) bool {
 		s, ok := d.quotedString(p, x)
 		if !ok || s == "" {
@@ -310,13 +292,7 @@ func (d *decoder) vrrp(backends int) VRRP {
 		return ok
 	})
 	field("garp_repeat", assign(&v.GARPRepeat, d.intIn(1, maxGARPRepeat)))
-	field("garp_delay", func(p string, x any) bool {
-		dur, ok := d.durationIn(p, x, 0, maxGARPDelay, "")
-		if ok {
-			v.GARPDelay = dur
-		}
-		return ok
-	})
+	field("garp_delay", assign(&v.GARPDelay, d.durationBetween(0, maxGARPDelay, "")))
 	field("garp_refresh", func(p string, x any) bool {
 		dur, ok := d.parseDuration(p, x)
 		if ok && dur != 0 {
@@ -395,24 +371,18 @@ func (d *decoder) vips(path string, v any, version int, family *string, at map[n
 	if !ok {
 		return nil, false
 	}
-	n := len(d.problems)
 	var out []netip.Prefix
 	v2Reported := false
-	for i, item := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		s, ok := d.text(p, item)
-		if !ok {
-			continue
-		}
+	ok = d.eachText(path, items, func(i int, p, s string) {
 		pfx, msg := parseVIP(s)
 		if msg != "" {
 			d.add(p, "%s", msg)
-			continue
+			return
 		}
 		a := pfx.Addr()
 		if msg := specialAddr(a); msg != "" {
 			d.add(p, "%q: %s address not allowed", s, msg)
-			continue
+			return
 		}
 		f := familyOf(a)
 		switch {
@@ -420,11 +390,10 @@ func (d *decoder) vips(path string, v any, version int, family *string, at map[n
 			*family = f
 		case f != *family:
 			d.add(p, "mixes %s with %s; run one VRRP instance per family", f, *family)
-			continue
+			return
 		}
-		if j, dup := at[a]; dup {
-			d.add(p, "duplicate of %s[%d]", path, j)
-			continue
+		if duplicate(d, at, a, p, path) {
+			return
 		}
 		if f == "IPv6" && version == 2 && !v2Reported {
 			d.add(p, "IPv6 needs vrrp.version 3 (VRRPv2 is IPv4 only)")
@@ -432,8 +401,8 @@ func (d *decoder) vips(path string, v any, version int, family *string, at map[n
 		}
 		at[a] = i
 		out = append(out, pfx)
-	}
-	return out, len(d.problems) == n
+	})
+	return out, ok
 }
 
 // peers decodes vrrp.peers at path for VRRP version (0 if unknown). family
@@ -444,25 +413,19 @@ func (d *decoder) peers(path string, v any, version int, family *string, vips ma
 	if !ok {
 		return nil, false
 	}
-	n := len(d.problems)
 	fromVIPs := *family != ""
 	var out []netip.Addr
 	seen := make(map[netip.Addr]int, len(items))
 	v2Reported := false
-	for i, item := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		s, ok := d.text(p, item)
-		if !ok {
-			continue
-		}
+	ok = d.eachText(path, items, func(i int, p, s string) {
 		a, msg := parsePeer(s)
 		if msg != "" {
 			d.add(p, "%s", msg)
-			continue
+			return
 		}
 		if msg := specialAddr(a); msg != "" && msg != "loopback" {
 			d.add(p, "%q: %s address not allowed", s, msg)
-			continue
+			return
 		}
 		f := familyOf(a)
 		switch {
@@ -470,18 +433,17 @@ func (d *decoder) peers(path string, v any, version int, family *string, vips ma
 			*family = f
 		case f != *family && fromVIPs:
 			d.add(p, "mixes %s with the %s vrrp.vips; run one VRRP instance per family", f, *family)
-			continue
+			return
 		case f != *family:
 			d.add(p, "mixes %s with %s; run one VRRP instance per family", f, *family)
-			continue
+			return
 		}
-		if j, dup := seen[a]; dup {
-			d.add(p, "duplicate of %s[%d]", path, j)
-			continue
+		if duplicate(d, seen, a, p, path) {
+			return
 		}
 		if j, vip := vips[a.WithZone("")]; vip {
 			d.add(p, "%q: is vrrp.vips[%d] (list the other nodes' own addresses)", s, j)
-			continue
+			return
 		}
 		// With VIPs of the wrong family the VIPs carry the complaint.
 		if f == "IPv6" && version == 2 && !fromVIPs && !v2Reported {
@@ -490,41 +452,19 @@ func (d *decoder) peers(path string, v any, version int, family *string, vips ma
 		}
 		seen[a] = i
 		out = append(out, a)
-	}
-	return out, len(d.problems) == n
+	})
+	return out, ok
 }
 
 // parseVIP parses "ip/len" or a bare "ip" (a /32 or /128). On failure it
 // returns a message for a Problem.
 func parseVIP(s string) (netip.Prefix, string) {
-	t := strings.TrimSpace(s)
-	addr, bits, hasBits := strings.Cut(t, "/")
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		if _, msg := parseAddrPort(t); msg == "" {
-			return netip.Prefix{}, fmt.Sprintf("%q: no port allowed, write an address such as 192.0.2.53/24", s)
+	return parsePrefix(s, "vrrp.interface", func(port bool) string {
+		if port {
+			return fmt.Sprintf("%q: no port allowed, write an address such as 192.0.2.53/24", s)
 		}
-		return netip.Prefix{}, fmt.Sprintf("%q: not an IP address or prefix such as 192.0.2.53/24", s)
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Sprintf("%q: zone not allowed (vrrp.interface is the link)", s)
-	}
-	n := a.BitLen()
-	if hasBits {
-		digits := bits != "" && strings.Trim(bits, "0123456789") == ""
-		var err error
-		n, err = strconv.Atoi(bits)
-		if !digits || err != nil || n > a.BitLen() {
-			return netip.Prefix{}, fmt.Sprintf("%q: prefix length must be 0-%d", s, a.BitLen())
-		}
-	}
-	if a.Is4In6() {
-		if n < 96 {
-			return netip.Prefix{}, fmt.Sprintf("%q: prefix length must be 96-128 for an IPv4-mapped address", s)
-		}
-		a, n = a.Unmap(), n-96
-	}
-	return netip.PrefixFrom(a, n), ""
+		return fmt.Sprintf("%q: not an IP address or prefix such as 192.0.2.53/24", s)
+	})
 }
 
 // parsePeer parses a peer's IP address. On failure it returns a message for
@@ -587,24 +527,6 @@ func (d *decoder) ifaceName(path string, v any) (string, bool) {
 	return "", false
 }
 
-// list returns the items of v, the value at path: a list, or one string of
-// items separated by commas and/or spaces (how an environment variable
-// arrives). what names the items for the message when v is neither.
-func (d *decoder) list(path string, v any, what string) ([]any, bool) {
-	switch x := v.(type) {
-	case string:
-		var items []any
-		for _, f := range strings.FieldsFunc(x, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
-			items = append(items, f)
-		}
-		return items, true
-	case []any:
-		return x, true
-	}
-	d.add(path, "must be a list of %s, not %s", what, kind(v))
-	return nil, false
-}
-
 // quotedString decodes v, the value at path, as a string that YAML must not
 // read as anything else: a number or boolean is a problem, because YAML
 // may have changed it (0123 reads as 83).
@@ -618,25 +540,4 @@ func (d *decoder) quotedString(path string, v any) (string, bool) {
 		d.add(path, "must be a string, not %s", kind(v))
 	}
 	return "", false
-}
-
-// intIn returns a parser of integers in [lo, hi] for assign.
-func (d *decoder) intIn(lo, hi int64) func(path string, v any) (int, bool) {
-	return func(path string, v any) (int, bool) { return d.integer(path, v, lo, hi) }
-}
-
-// durationIn decodes v, the value at path, as a duration in [lo, hi]; v
-// may already be a time.Duration. note is appended to the range message.
-func (d *decoder) durationIn(path string, v any, lo, hi time.Duration, note string) (time.Duration, bool) {
-	dur, ok := v.(time.Duration)
-	if !ok {
-		if dur, ok = d.parseDuration(path, v); !ok {
-			return 0, false
-		}
-	}
-	if dur < lo || dur > hi {
-		d.add(path, "%s out of range [%s, %s]%s", fmtDuration(dur), fmtDuration(lo), fmtDuration(hi), note)
-		return 0, false
-	}
-	return dur, true
 }

@@ -1,11 +1,7 @@
 package config
 
 import (
-	"errors"
-	"io/fs"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,6 +19,12 @@ func enabledVRRP() VRRP {
 	v.Interface = "eth0"
 	v.VRID = 53
 	v.VIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.53/24")}
+	return v
+}
+
+// cloneVRRP returns a copy of v that shares no memory with it.
+func cloneVRRP(v VRRP) VRRP {
+	v.VIPs, v.Peers = slices.Clone(v.VIPs), slices.Clone(v.Peers)
 	return v
 }
 
@@ -114,10 +116,7 @@ func TestVRRPDefaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !reflect.DeepEqual(cfg.VRRP, tc.want) {
-				t.Errorf("VRRP:\n got %+v\nwant %+v", cfg.VRRP, tc.want)
-			}
+			checkSame(t, "VRRP", mustParse(t, withDefaults(tc.yaml)).VRRP, tc.want)
 		})
 	}
 }
@@ -176,11 +175,7 @@ func TestVRRPAccepted(t *testing.T) {
 			func(v VRRP) bool { return v.Enabled }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !tc.check(cfg.VRRP) {
-				t.Errorf("unexpected result: %+v", cfg.VRRP)
-			}
+			checkResult(t, withDefaults(tc.yaml), nil, func(c *Config) VRRP { return c.VRRP }, tc.check)
 		})
 	}
 }
@@ -459,16 +454,7 @@ func TestVRRPProblems(t *testing.T) {
 		{"min_healthy_backends not compared without backends", "backends: []\nvrrp: {enabled: false, track: {min_healthy_backends: 3}}\n",
 			[]string{"backends: required"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			_, err := Parse("test.yaml", []byte(withDefaults(tc.yaml)))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), nil, tc.want) })
 	}
 }
 
@@ -542,14 +528,7 @@ func TestVRRPEnv(t *testing.T) {
 			func(v VRRP) bool { return v.Notify == "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			cfg := mustParse(t, withDefaults(tc.yaml))
-			if !tc.check(cfg.VRRP) {
-				t.Errorf("unexpected result: %+v", cfg.VRRP)
-			}
+			checkResult(t, withDefaults(tc.yaml), tc.env, func(c *Config) VRRP { return c.VRRP }, tc.check)
 		})
 	}
 }
@@ -613,79 +592,23 @@ func TestVRRPEnvProblems(t *testing.T) {
 				"vrrp.track.weight: hidden by the environment variable DNSLB_VRRP_TRACK (unset it)",
 			}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			isolateEnv(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			_, err := Parse("test.yaml", []byte(withDefaults(tc.yaml)))
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if got := problemLines(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), tc.env, tc.want) })
 	}
 }
 
 // TestVRRPSectionVariable checks that DNSLB_VRRP hides every key of the
 // section rather than letting them fall back to their defaults.
 func TestVRRPSectionVariable(t *testing.T) {
-	isolateEnv(t)
-	t.Setenv("DNSLB_VRRP", "on")
-	_, err := Parse("test.yaml", []byte(withDefaults(vrrpSection)))
-	if err == nil {
-		t.Fatal("no error")
-	}
-	got := problemLines(t, err)
 	keys := len(vrrpKeys()) - 1 + len(vrrpTrackKeys()) // track is a mapping
-	if len(got) != keys {
-		t.Errorf("%d problems, want %d: %q", len(got), keys, got)
-	}
-	for _, line := range got {
-		if !strings.HasPrefix(line, "vrrp.") || !strings.HasSuffix(line, ": hidden by the environment variable DNSLB_VRRP (unset it)") {
-			t.Errorf("unexpected problem %q", line)
-		}
-	}
+	checkSectionHidden(t, "vrrp", vrrpSection, keys)
 }
 
 // TestVRRPEqual checks that Equal sees a change of every field, so that a
 // field added later cannot be forgotten.
 func TestVRRPEqual(t *testing.T) {
 	a := withVRRP(func(v *VRRP) { v.Peers = addrs("192.0.2.2") })
-	if !a.Equal(a) {
-		t.Fatal("a VRRP differs from itself")
-	}
-	b := a
-	b.VIPs, b.Peers = slices.Clone(a.VIPs), slices.Clone(a.Peers)
-	if !a.Equal(b) {
-		t.Error("a copy differs")
-	}
-	typ := reflect.TypeFor[VRRP]()
-	for i := range typ.NumField() {
-		b := a
-		b.VIPs, b.Peers = slices.Clone(a.VIPs), slices.Clone(a.Peers)
-		f := reflect.ValueOf(&b).Elem().Field(i)
-		switch f.Kind() {
-		case reflect.Bool:
-			f.SetBool(!f.Bool())
-		case reflect.String:
-			f.SetString(f.String() + "x")
-		case reflect.Int, reflect.Int64:
-			f.SetInt(f.Int() + 1)
-		case reflect.Slice:
-			f.Set(reflect.Append(f, f.Index(0)))
-		case reflect.Struct:
-			f.Field(f.NumField() - 1).SetInt(f.Field(f.NumField()-1).Int() + 1)
-		default:
-			t.Fatalf("field %s: kind %s not handled by the test", typ.Field(i).Name, f.Kind())
-		}
-		if a.Equal(b) || b.Equal(a) {
-			t.Errorf("%s: change not seen by Equal", typ.Field(i).Name)
-		}
-	}
-	c := a
+	checkEqualSeesFields(t, a, cloneVRRP, VRRP.Equal)
+	c := cloneVRRP(a)
 	c.Track.MinHealthyBackends++
 	if a.Equal(c) {
 		t.Error("Track.MinHealthyBackends: change not seen by Equal")
@@ -697,17 +620,7 @@ func TestVRRPEqual(t *testing.T) {
 // and notify lines in use.
 func TestExampleConfigVRRP(t *testing.T) {
 	isolateEnv(t)
-	data, err := os.ReadFile(filepath.Join("..", "config.yaml"))
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skip("config.yaml not written yet")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(data)
-	if !strings.Contains(doc, "\nvrrp:\n  enabled: false") {
-		t.Skip("config.yaml has no disabled vrrp example")
-	}
+	doc := exampleSection(t, "vrrp")
 	doc = strings.Replace(doc, "\nvrrp:\n  enabled: false", "\nvrrp:\n  enabled: true", 1)
 	doc = strings.Replace(doc, "  # peers:", "  peers:", 1)
 	doc = strings.Replace(doc, "  # notify:", "  notify:", 1)
