@@ -79,9 +79,7 @@ func (ns *NetNS) Capture(t testing.TB, iface, filter string) *Capture {
 		t.Fatalf("testpeer: netns %s: start %s: %v", ns.name, strings.Join(args, " "), err)
 	}
 	c.p = p
-	ns.mu.Lock()
-	ns.procs = append(ns.procs, p)
-	ns.mu.Unlock()
+	ns.track(p)
 	t.Cleanup(func() {
 		c.stop()
 		if c.stopErr != nil {

@@ -171,6 +171,74 @@ func (k *TSIGKey) validate(t testing.TB) {
 	}
 }
 
+// validatedKey validates key and returns a copy with a fully qualified
+// Name, so callers may change neither; nil stays nil.
+func validatedKey(t testing.TB, key *TSIGKey) *TSIGKey {
+	t.Helper()
+	if key == nil {
+		return nil
+	}
+	k := *key
+	k.validate(t)
+	k.Name = dns.Fqdn(k.Name)
+	return &k
+}
+
+// checkRole checks the role fields NSDOptions and KnotOptions share, for
+// the server described by server (e.g. `NSD "ns1"`): exactly one of
+// primary and primaryAddr; no primary-only field on a secondary
+// (primaryOnly: one is set; primaryOnlyNames: their names, for the
+// message); NotifyTo targets with an address and a port.
+func checkRole(t testing.TB, server string, primary bool, primaryAddr netip.Addr, primaryOnly bool, primaryOnlyNames string, notifyTo []netip.AddrPort) {
+	t.Helper()
+	switch {
+	case primary && primaryAddr.IsValid():
+		t.Fatalf("testpeer: %s: Primary and PrimaryAddr both set", server)
+	case !primary && !primaryAddr.IsValid():
+		t.Fatalf("testpeer: %s: Zones need Primary or PrimaryAddr", server)
+	case !primary && primaryOnly:
+		t.Fatalf("testpeer: %s: %s are for primaries", server, primaryOnlyNames)
+	}
+	for _, a := range notifyTo {
+		if !a.IsValid() || a.Port() == 0 {
+			t.Fatalf("testpeer: %s: NotifyTo %v: want ADDR:PORT", server, a)
+		}
+	}
+}
+
+// roleDefaults returns primaryPort, or 53 if it is 0, and provideXFR, or
+// 0.0.0.0/0 and ::/0 if it is empty.
+func roleDefaults(primaryPort uint16, provideXFR []netip.Prefix) (uint16, []netip.Prefix) {
+	if primaryPort == 0 {
+		primaryPort = 53
+	}
+	if len(provideXFR) == 0 {
+		provideXFR = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	}
+	return primaryPort, provideXFR
+}
+
+// writeZoneFile writes z's zone file (ZoneText for server) into dir and
+// gives it an mtime later than any it had before (recorded in mtimes,
+// which mu guards), so that a reload sees the file changed.
+func writeZoneFile(t testing.TB, dir string, z ZoneSpec, server string, mu *sync.Mutex, mtimes map[string]time.Time) {
+	t.Helper()
+	path := filepath.Join(dir, zoneFileName(z.Name))
+	if err := os.WriteFile(path, []byte(ZoneText(z, server)), 0o644); err != nil {
+		t.Fatalf("testpeer: write zone %s: %v", z.Name, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	mt := time.Now()
+	if last, ok := mtimes[z.Name]; ok && !mt.After(last.Add(time.Second)) {
+		mt = last.Add(time.Second)
+	}
+	if err := os.Chtimes(path, mt, mt); err != nil {
+		t.Fatalf("testpeer: zone %s: set mtime: %v", z.Name, err)
+	}
+	mtimes[z.Name] = mt
+}
+
 // ZoneSpec is one zone a server serves.
 type ZoneSpec struct {
 	Name    string // e.g. "example.test."
@@ -280,31 +348,11 @@ func newNSDRole(t testing.TB, o NSDOptions) *nsdRole {
 		notifyRetry: o.NotifyRetry,
 		mtimes:      map[string]time.Time{},
 	}
-	if o.TSIG != nil {
-		k := *o.TSIG
-		k.validate(t)
-		k.Name = dns.Fqdn(k.Name)
-		r.tsig = &k
-	}
-	switch {
-	case r.primary && r.primaryAddr.IsValid():
-		t.Fatalf("testpeer: NSD %q: Primary and PrimaryAddr both set", o.Name)
-	case !r.primary && !r.primaryAddr.IsValid():
-		t.Fatalf("testpeer: NSD %q: Zones need Primary or PrimaryAddr", o.Name)
-	case !r.primary && (len(r.notifyTo) > 0 || len(r.provideXFR) > 0 || r.notifyRetry != 0):
-		t.Fatalf("testpeer: NSD %q: NotifyTo, ProvideXFRTo and NotifyRetry are for primaries", o.Name)
-	}
-	for _, a := range r.notifyTo {
-		if !a.IsValid() || a.Port() == 0 {
-			t.Fatalf("testpeer: NSD %q: NotifyTo %v: want ADDR:PORT", o.Name, a)
-		}
-	}
-	if r.primaryPort == 0 {
-		r.primaryPort = 53
-	}
-	if len(r.provideXFR) == 0 {
-		r.provideXFR = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
-	}
+	r.tsig = validatedKey(t, o.TSIG)
+	checkRole(t, fmt.Sprintf("NSD %q", o.Name), r.primary, r.primaryAddr,
+		len(r.notifyTo) > 0 || len(r.provideXFR) > 0 || r.notifyRetry != 0,
+		"NotifyTo, ProvideXFRTo and NotifyRetry", r.notifyTo)
+	r.primaryPort, r.provideXFR = roleDefaults(r.primaryPort, r.provideXFR)
 	return r
 }
 
@@ -377,20 +425,7 @@ func (r *nsdRole) writeZoneFiles(t testing.TB, n *NSD) {
 // NSD reloads a zone file on SIGHUP only if its mtime changed.
 func (r *nsdRole) writeZone(t testing.TB, dir string, z ZoneSpec, server string) {
 	t.Helper()
-	path := filepath.Join(dir, zoneFileName(z.Name))
-	if err := os.WriteFile(path, []byte(ZoneText(z, server)), 0o644); err != nil {
-		t.Fatalf("testpeer: write zone %s: %v", z.Name, err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	mt := time.Now()
-	if last, ok := r.mtimes[z.Name]; ok && !mt.After(last.Add(time.Second)) {
-		mt = last.Add(time.Second)
-	}
-	if err := os.Chtimes(path, mt, mt); err != nil {
-		t.Fatalf("testpeer: zone %s: set mtime: %v", z.Name, err)
-	}
-	r.mtimes[z.Name] = mt
+	writeZoneFile(t, dir, z, server, &r.mu, r.mtimes)
 }
 
 // zone returns the index of zone in r.zones, or -1.

@@ -131,81 +131,72 @@ func testKey() *TSIGKey {
 // .13 show the NOTIFYs: UDP from the primary's address, answered NOERROR.
 func TestNotifyPrimaryToSecondaries(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		key  *TSIGKey
-	}{{"nokey", nil}, {"tsig", testKey()}} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var names []string
-			var pids []int
-			requireGone(t, &names, &pids)
-			var to []netip.AddrPort
-			for _, a := range labSec {
-				to = append(to, ap53(a))
-			}
-			l := newNotifyLab(t, "nt"+tc.name[:1], tc.key, to, &names, &pids)
-			capNSD := l.secs[0].Capture(t, "eth0", "port 53")
-			capKnot := l.secs[2].Capture(t, "eth0", "port 53")
+	forEachKey(t, func(t *testing.T, tc keyCase, names *[]string, pids *[]int) {
+		var to []netip.AddrPort
+		for _, a := range labSec {
+			to = append(to, ap53(a))
+		}
+		l := newNotifyLab(t, "nt"+tc.name[:1], tc.key, to, names, pids)
+		capNSD := l.secs[0].Capture(t, "eth0", "port 53")
+		capKnot := l.secs[2].Capture(t, "eth0", "port 53")
 
-			t0 := time.Now()
-			l.primary.SetSerial(t, labZoneA, labSerialA0+1)
-			l.primary.SetSerial(t, labZoneB, labSerialB0+1)
-			t.Logf("SetSerial x2 took %v", time.Since(t0).Round(time.Millisecond))
-			for i, a := range labSec {
-				for _, z := range []struct {
-					name   string
-					serial uint32
-				}{{labZoneA, labSerialA0 + 1}, {labZoneB, labSerialB0 + 1}} {
-					WaitSerial(t, l.secs[i], ap53(a), z.name, z.serial, 5*time.Second)
-					t.Logf("%v: %s serial %d %v after the first SetSerial", a, z.name, z.serial, time.Since(t0).Round(time.Millisecond))
-				}
+		t0 := time.Now()
+		l.primary.SetSerial(t, labZoneA, labSerialA0+1)
+		l.primary.SetSerial(t, labZoneB, labSerialB0+1)
+		t.Logf("SetSerial x2 took %v", time.Since(t0).Round(time.Millisecond))
+		for i, a := range labSec {
+			for _, z := range []struct {
+				name   string
+				serial uint32
+			}{{labZoneA, labSerialA0 + 1}, {labZoneB, labSerialB0 + 1}} {
+				WaitSerial(t, l.secs[i], ap53(a), z.name, z.serial, 5*time.Second)
+				t.Logf("%v: %s serial %d %v after the first SetSerial", a, z.name, z.serial, time.Since(t0).Round(time.Millisecond))
 			}
-			l.prim.Do(t, func() {
-				if got := Whoami(t, ap53(labPrimary)); got != "primary" {
-					t.Errorf("primary's whoami = %q", got)
-				}
-				r := Query(t, ap53(labPrimary), "www."+labZoneA, dns.TypeA)
-				if len(r.Answer) != 1 || !r.Authoritative {
-					t.Errorf("primary: www.%s A: %v", labZoneA, r)
-				}
-			})
-
-			for _, c := range []struct {
-				name string
-				cap  *Capture
-				dst  netip.Addr
-			}{{"nsd1", capNSD, labSec[0]}, {"knot3", capKnot, labSec[2]}} {
-				msgs := DNSMessages(ReadPackets(t, c.cap.Stop(t)))
-				for _, zone := range []string{labZoneA, labZoneB} {
-					ns := Notifies(msgs, zone, c.dst)
-					if len(ns) == 0 {
-						t.Errorf("%s: no NOTIFY for %s captured", c.name, zone)
-						continue
-					}
-					for _, n := range ns {
-						t.Logf("%s: %v", c.name, n)
-						if n.Transport != "udp" || n.Src.Addr() != labPrimary || n.Dst.Port() != 53 {
-							t.Errorf("%s: NOTIFY %v: want udp from %v to port 53", c.name, n, labPrimary)
-						}
-						if (n.Msg.IsTsig() != nil) != (tc.key != nil) {
-							t.Errorf("%s: NOTIFY %v: TSIG %v, want %v", c.name, n, n.Msg.IsTsig() != nil, tc.key != nil)
-						}
-					}
-					acked := false
-					for _, m := range msgs {
-						if m.IsNotifyReply() && m.Src.Addr() == c.dst && m.Msg.Rcode == dns.RcodeSuccess &&
-							len(m.Msg.Question) > 0 && m.Msg.Question[0].Name == zone {
-							acked = true
-						}
-					}
-					if !acked {
-						t.Errorf("%s: no NOERROR reply to a NOTIFY for %s captured", c.name, zone)
-					}
-				}
+		}
+		l.prim.Do(t, func() {
+			if got := Whoami(t, ap53(labPrimary)); got != "primary" {
+				t.Errorf("primary's whoami = %q", got)
+			}
+			r := Query(t, ap53(labPrimary), "www."+labZoneA, dns.TypeA)
+			if len(r.Answer) != 1 || !r.Authoritative {
+				t.Errorf("primary: www.%s A: %v", labZoneA, r)
 			}
 		})
-	}
+
+		for _, c := range []struct {
+			name string
+			cap  *Capture
+			dst  netip.Addr
+		}{{"nsd1", capNSD, labSec[0]}, {"knot3", capKnot, labSec[2]}} {
+			msgs := DNSMessages(ReadPackets(t, c.cap.Stop(t)))
+			for _, zone := range []string{labZoneA, labZoneB} {
+				ns := Notifies(msgs, zone, c.dst)
+				if len(ns) == 0 {
+					t.Errorf("%s: no NOTIFY for %s captured", c.name, zone)
+					continue
+				}
+				for _, n := range ns {
+					t.Logf("%s: %v", c.name, n)
+					if n.Transport != "udp" || n.Src.Addr() != labPrimary || n.Dst.Port() != 53 {
+						t.Errorf("%s: NOTIFY %v: want udp from %v to port 53", c.name, n, labPrimary)
+					}
+					if (n.Msg.IsTsig() != nil) != (tc.key != nil) {
+						t.Errorf("%s: NOTIFY %v: TSIG %v, want %v", c.name, n, n.Msg.IsTsig() != nil, tc.key != nil)
+					}
+				}
+				acked := false
+				for _, m := range msgs {
+					if m.IsNotifyReply() && m.Src.Addr() == c.dst && m.Msg.Rcode == dns.RcodeSuccess &&
+						len(m.Msg.Question) > 0 && m.Msg.Question[0].Name == zone {
+						acked = true
+					}
+				}
+				if !acked {
+					t.Errorf("%s: no NOERROR reply to a NOTIFY for %s captured", c.name, zone)
+				}
+			}
+		}
+	})
 }
 
 // TestNotifyFromStrangerRefused: the primary notifies nobody. After a
@@ -219,98 +210,84 @@ func TestNotifyPrimaryToSecondaries(t *testing.T) {
 // catches up.
 func TestNotifyFromStrangerRefused(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		key  *TSIGKey
-	}{{"nokey", nil}, {"tsig", testKey()}} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var names []string
-			var pids []int
-			requireGone(t, &names, &pids)
-			l := newNotifyLab(t, "ns"+tc.name[:1], tc.key, nil, &names, &pids)
-			want := labSerialA0 + 1
-			l.primary.SetSerial(t, labZoneA, want)
+	forEachKey(t, func(t *testing.T, tc keyCase, names *[]string, pids *[]int) {
+		l := newNotifyLab(t, "ns"+tc.name[:1], tc.key, nil, names, pids)
+		want := labSerialA0 + 1
+		l.primary.SetSerial(t, labZoneA, want)
 
-			wantRcode := []int{dns.RcodeRefused, dns.RcodeRefused, dns.RcodeNotAuth} // NSD, NSD, Knot
-			check := func(what string, from *NetNS, key *TSIGKey) {
-				t.Helper()
-				for i, a := range labSec {
-					for _, network := range []string{"udp", "tcp"} {
-						r := sendNotify(t, from, ap53(a), network, labZoneA, want, key)
-						tsig := "none"
-						if ts := r.IsTsig(); ts != nil {
-							tsig = "error " + dns.RcodeToString[int(ts.Error)]
-						}
-						t.Logf("%s over %s to %v: %s (AA=%v, question %d, TSIG %s)", what, network, a,
-							dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Question), tsig)
-						if r.Rcode != wantRcode[i] {
-							t.Errorf("%s over %s to %v: rcode %s, want %s", what, network, a,
-								dns.RcodeToString[r.Rcode], dns.RcodeToString[wantRcode[i]])
-						}
+		wantRcode := []int{dns.RcodeRefused, dns.RcodeRefused, dns.RcodeNotAuth} // NSD, NSD, Knot
+		check := func(what string, from *NetNS, key *TSIGKey) {
+			t.Helper()
+			for i, a := range labSec {
+				for _, network := range []string{"udp", "tcp"} {
+					r := sendNotify(t, from, ap53(a), network, labZoneA, want, key)
+					tsig := "none"
+					if ts := r.IsTsig(); ts != nil {
+						tsig = "error " + dns.RcodeToString[int(ts.Error)]
+					}
+					t.Logf("%s over %s to %v: %s (AA=%v, question %d, TSIG %s)", what, network, a,
+						dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Question), tsig)
+					if r.Rcode != wantRcode[i] {
+						t.Errorf("%s over %s to %v: rcode %s, want %s", what, network, a,
+							dns.RcodeToString[r.Rcode], dns.RcodeToString[wantRcode[i]])
 					}
 				}
 			}
-			check("NOTIFY from the stranger", l.vip, tc.key)
-			// A zone nobody serves, from the primary's address.
-			for i, a := range labSec {
-				r := sendNotify(t, l.prim, ap53(a), "udp", "other.test.", 1, nil)
-				t.Logf("NOTIFY for other.test. to %v: %s (AA=%v, question %d)", a, dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Question))
-				if want := []int{dns.RcodeNameError, dns.RcodeNameError, dns.RcodeNotAuth}[i]; r.Rcode != want {
-					t.Errorf("NOTIFY for other.test. to %v: rcode %s, want %s", a, dns.RcodeToString[r.Rcode], dns.RcodeToString[want])
-				}
+		}
+		check("NOTIFY from the stranger", l.vip, tc.key)
+		// A zone nobody serves, from the primary's address.
+		for i, a := range labSec {
+			r := sendNotify(t, l.prim, ap53(a), "udp", "other.test.", 1, nil)
+			t.Logf("NOTIFY for other.test. to %v: %s (AA=%v, question %d)", a, dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Question))
+			if want := []int{dns.RcodeNameError, dns.RcodeNameError, dns.RcodeNotAuth}[i]; r.Rcode != want {
+				t.Errorf("NOTIFY for other.test. to %v: rcode %s, want %s", a, dns.RcodeToString[r.Rcode], dns.RcodeToString[want])
 			}
-			if tc.key != nil {
-				check("unsigned NOTIFY from the primary's address", l.prim, nil)
-				bad := *tc.key
-				bad.Secret = NewTSIGKey(bad.Name).Secret
-				wantRcode = []int{dns.RcodeNotAuth, dns.RcodeNotAuth, dns.RcodeNotAuth}
-				check("NOTIFY with a wrong secret from the primary's address", l.prim, &bad)
+		}
+		if tc.key != nil {
+			check("unsigned NOTIFY from the primary's address", l.prim, nil)
+			bad := *tc.key
+			bad.Secret = NewTSIGKey(bad.Name).Secret
+			wantRcode = []int{dns.RcodeNotAuth, dns.RcodeNotAuth, dns.RcodeNotAuth}
+			check("NOTIFY with a wrong secret from the primary's address", l.prim, &bad)
+		}
+		// Had any secondary accepted, it would transfer within ms.
+		time.Sleep(1500 * time.Millisecond)
+		for i, a := range labSec {
+			if got, ok := SOASerial(t, l.secs[i], ap53(a), labZoneA); !ok || got != labSerialA0 {
+				t.Errorf("%v: serial %d (ok %v) after refused NOTIFYs, want %d", a, got, ok, labSerialA0)
 			}
-			// Had any secondary accepted, it would transfer within ms.
-			time.Sleep(1500 * time.Millisecond)
-			for i, a := range labSec {
-				if got, ok := SOASerial(t, l.secs[i], ap53(a), labZoneA); !ok || got != labSerialA0 {
-					t.Errorf("%v: serial %d (ok %v) after refused NOTIFYs, want %d", a, got, ok, labSerialA0)
-				}
+		}
+		// WaitSerial's timeout names the server and shows its log.
+		ft := &fatalTB{TB: t}
+		goexitSafe(func() { WaitSerial(ft, l.prim, ap53(labSec[0]), labZoneA, want, 300*time.Millisecond) })
+		if !ft.fatal || !strings.Contains(ft.msg, "serial 101 not reached") || !strings.Contains(ft.msg, "nsd-nsd1.log") {
+			t.Errorf("WaitSerial for a serial never sent: fatal %v, message:\n%s", ft.fatal, ft.msg)
+		}
+		if got, _ := SOASerial(t, l.prim, ap53(labPrimary), labZoneA); got != want {
+			t.Fatalf("primary serves %d, want %d", got, want)
+		}
+		for _, n := range l.nsd {
+			b, _ := readFile(n.LogPath)
+			if !strings.Contains(b, "notify for example.test. from 10.78.0.53 refused") {
+				t.Errorf("%s's log lacks the refusal:\n%s", n.Name, n.logTail())
 			}
-			// WaitSerial's timeout names the server and shows its log.
-			ft := &fatalTB{TB: t}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				WaitSerial(ft, l.prim, ap53(labSec[0]), labZoneA, want, 300*time.Millisecond)
-			}()
-			<-done
-			if !ft.fatal || !strings.Contains(ft.msg, "serial 101 not reached") || !strings.Contains(ft.msg, "nsd-nsd1.log") {
-				t.Errorf("WaitSerial for a serial never sent: fatal %v, message:\n%s", ft.fatal, ft.msg)
-			}
-			if got, _ := SOASerial(t, l.prim, ap53(labPrimary), labZoneA); got != want {
-				t.Fatalf("primary serves %d, want %d", got, want)
-			}
-			for _, n := range l.nsd {
-				b, _ := readFile(n.LogPath)
-				if !strings.Contains(b, "notify for example.test. from 10.78.0.53 refused") {
-					t.Errorf("%s's log lacks the refusal:\n%s", n.Name, n.logTail())
-				}
-			}
-			// Knot logs refused NOTIFYs at debug level only.
-			if strings.Contains(l.knot.Log(), "10.78.0.53") {
-				t.Logf("Knot logged the stranger after all:\n%s", l.knot.logTail())
-			}
+		}
+		// Knot logs refused NOTIFYs at debug level only.
+		if strings.Contains(l.knot.Log(), "10.78.0.53") {
+			t.Logf("Knot logged the stranger after all:\n%s", l.knot.logTail())
+		}
 
-			// The primary's address (and key) is allowed; over TCP too
-			// (the primary notifies over UDP, Knot primaries over TCP).
-			for i, a := range labSec {
-				r := sendNotify(t, l.prim, ap53(a), "tcp", labZoneA, want, tc.key)
-				if r.Rcode != dns.RcodeSuccess {
-					t.Errorf("NOTIFY from the primary's address to %v: rcode %s, want NOERROR", a, dns.RcodeToString[r.Rcode])
-				}
-				d := WaitSerial(t, l.secs[i], ap53(a), labZoneA, want, 5*time.Second)
-				t.Logf("%v: serial %d %v after an allowed NOTIFY", a, want, d.Round(time.Millisecond))
+		// The primary's address (and key) is allowed; over TCP too
+		// (the primary notifies over UDP, Knot primaries over TCP).
+		for i, a := range labSec {
+			r := sendNotify(t, l.prim, ap53(a), "tcp", labZoneA, want, tc.key)
+			if r.Rcode != dns.RcodeSuccess {
+				t.Errorf("NOTIFY from the primary's address to %v: rcode %s, want NOERROR", a, dns.RcodeToString[r.Rcode])
 			}
-		})
-	}
+			d := WaitSerial(t, l.secs[i], ap53(a), labZoneA, want, 5*time.Second)
+			t.Logf("%v: serial %d %v after an allowed NOTIFY", a, want, d.Round(time.Millisecond))
+		}
+	})
 }
 
 // TestNSDNotifyRetries: NSD 4.6.1's NOTIFY retries with the default
@@ -323,23 +300,21 @@ func TestNotifyFromStrangerRefused(t *testing.T) {
 // the give-up 15s after the first take too long for a test).
 func TestNSDNotifyRetries(t *testing.T) {
 	t.Parallel()
-	var names []string
-	var pids []int
-	requireGone(t, &names, &pids)
+	names, pids := trackGone(t)
 	RequireTool(t, "nsd")
 	lan := NewLAN(t, "nr")
 	prim := lan.AddHost(t, "p", netip.PrefixFrom(labPrimary, 24))
 	vip := lan.AddHost(t, "lb", netip.PrefixFrom(labVIP, 24))
 	sec := lan.AddHost(t, "s1", netip.PrefixFrom(labSec[0], 24))
-	names = append(names, lan.Switch().Name(), prim.Name(), vip.Name(), sec.Name())
+	*names = append(*names, lan.Switch().Name(), prim.Name(), vip.Name(), sec.Name())
 	zones := []ZoneSpec{{Name: labZoneA, Serial: labSerialA0}}
 	refuser := StartNSD(t, NSDOptions{Name: "refuser", Addr: ap53(labSec[0]), NetNS: sec.Name(),
 		Zones: zones, PrimaryAddr: netip.MustParseAddr("10.78.0.99"), Verbosity: 2})
-	pids = append(pids, refuser.PID)
+	*pids = append(*pids, refuser.PID)
 	capP := prim.Capture(t, "eth0", "udp port 53")
 	p := StartNSD(t, NSDOptions{Name: "primary", Addr: ap53(labPrimary), NetNS: prim.Name(),
 		Zones: zones, Primary: true, NotifyTo: []netip.AddrPort{ap53(labVIP), ap53(labSec[0])}})
-	pids = append(pids, p.PID)
+	*pids = append(*pids, p.PID)
 
 	const giveUp = "max notify send count reached, 10.78.0.11@53 unreachable"
 	t0 := time.Now()
@@ -428,16 +403,7 @@ func TestNSDRoleOptionsRejected(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Addr = netip.MustParseAddrPort("127.0.0.1:0")
-			ft := &fatalTB{TB: t}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				StartNSD(ft, tc.o)
-			}()
-			<-done
-			if !ft.fatal || !strings.Contains(ft.msg, tc.want) {
-				t.Errorf("fatal %v %q, want one containing %q", ft.fatal, ft.msg, tc.want)
-			}
+			wantFatal(t, tc.want, func(tb testing.TB) { StartNSD(tb, tc.o) })
 		})
 	}
 }
@@ -493,9 +459,7 @@ func TestSOASerialStaysLocal(t *testing.T) {
 // or the secondary's ACL refuses it.
 func TestDNSRolesOnLoopback(t *testing.T) {
 	t.Parallel()
-	var names []string
-	var pids []int
-	requireGone(t, &names, &pids)
+	_, pids := trackGone(t)
 	RequireTool(t, "nsd")
 	RequireTool(t, "knotd")
 	ip := netip.MustParseAddr
@@ -511,7 +475,7 @@ func TestDNSRolesOnLoopback(t *testing.T) {
 		Zones: zones, Primary: true, NotifyTo: []netip.AddrPort{nsdSec}})
 	s := StartNSD(t, NSDOptions{Name: "lo-nsd-secondary", Addr: nsdSec, Zones: zones,
 		PrimaryAddr: kp.Addr.Addr(), PrimaryPort: kp.Addr.Port(), Verbosity: 2})
-	pids = append(pids, p.PID, k.PID, kp.PID, s.PID)
+	*pids = append(*pids, p.PID, k.PID, kp.PID, s.PID)
 	t.Logf("NSD primary %v -> Knot %v; Knot primary %v -> NSD %v", p.Addr, k.Addr, kp.Addr, s.Addr)
 
 	WaitSerial(t, nil, k.Addr, labZoneA, 5, 5*time.Second)

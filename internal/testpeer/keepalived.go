@@ -213,24 +213,16 @@ func StartKeepalived(t testing.TB, o KeepalivedOptions) *Keepalived {
 		t.Fatalf("testpeer: netns %s: start %s: %v", ns.name, strings.Join(args, " "), err)
 	}
 	k.p, k.PID = p, p.pid
-	ns.mu.Lock()
-	ns.procs = append(ns.procs, p)
-	ns.mu.Unlock()
+	ns.track(p)
 	t.Cleanup(func() {
 		t0 := time.Now()
 		k.stop(keepalivedStopGrace)
 		if d := time.Since(t0); d >= keepalivedStopGrace {
 			t.Logf("testpeer: netns %s: keepalived (pid %d) took %v to stop (SIGKILLed after %v)", ns.name, k.PID, d.Round(time.Millisecond), keepalivedStopGrace)
 		}
-		k.mu.Lock()
-		err := k.stopErr
-		k.mu.Unlock()
-		if err != nil {
-			t.Errorf("testpeer: netns %s: stop keepalived: %v", ns.name, err)
-		}
-		if t.Failed() {
-			t.Logf("testpeer: netns %s: keepalived (pid %d) log %s:\n%s", ns.name, k.PID, k.LogPath, tail(k.LogPath, 40))
-		}
+		reportStop(t, &k.mu, &k.stopErr, "testpeer: netns "+ns.name+": stop keepalived", func() string {
+			return fmt.Sprintf("testpeer: netns %s: keepalived (pid %d) log %s:\n%s", ns.name, k.PID, k.LogPath, tail(k.LogPath, 40))
+		})
 	})
 
 	deadline := time.Now().Add(keepalivedReadyTimeout)
@@ -282,15 +274,8 @@ func (k *Keepalived) Kill(t testing.TB) {
 }
 
 func (k *Keepalived) stop(grace time.Duration) error {
-	err := k.p.stop(grace)
-	if gerr := waitGroupGone(k.p.pid, killWait); err == nil {
-		err = gerr
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err != nil && k.stopErr == nil {
-		k.stopErr = err
-	}
+	err := k.p.stopGroup(grace)
+	keepFirstErr(&k.mu, &k.stopErr, err)
 	return err
 }
 

@@ -131,10 +131,8 @@ func handover(ads []VRRPAdvert, from, to netip.Addr) time.Duration {
 // (priority 0) hands over to the other within ~1s.
 func TestKeepalivedFailover(t *testing.T) {
 	t.Parallel()
-	var names []string
-	var pids []int
-	requireGone(t, &names, &pids)
-	p := startPair(t, "tpka", &names, &pids, nil,
+	names, pids := trackGone(t)
+	p := startPair(t, "tpka", names, pids, nil,
 		KeepalivedInstance{VRID: 51, Version: 3, VIPs: []netip.Prefix{vip4}})
 	vip := vip4.Addr()
 	p.waitMaster(t, vip)
@@ -208,10 +206,8 @@ func TestKeepalivedVariants(t *testing.T) {
 	t.Parallel()
 	t.Run("v2-ipv4-kill", func(t *testing.T) {
 		t.Parallel()
-		var names []string
-		var pids []int
-		requireGone(t, &names, &pids)
-		p := startPair(t, "tpkv2", &names, &pids, nil,
+		names, pids := trackGone(t)
+		p := startPair(t, "tpkv2", names, pids, nil,
 			KeepalivedInstance{VRID: 52, Version: 2, VIPs: []netip.Prefix{vip4}})
 		vip := vip4.Addr()
 		p.waitMaster(t, vip)
@@ -255,11 +251,9 @@ func TestKeepalivedVariants(t *testing.T) {
 
 	t.Run("v3-ipv6-stop", func(t *testing.T) {
 		t.Parallel()
-		var names []string
-		var pids []int
-		requireGone(t, &names, &pids)
+		names, pids := trackGone(t)
 		// No Version: IPv6 instances are always VRRPv3.
-		p := startPair(t, "tpkv6", &names, &pids, nil,
+		p := startPair(t, "tpkv6", names, pids, nil,
 			KeepalivedInstance{VRID: 53, VIPs: []netip.Prefix{vip6}})
 		vip := vip6.Addr()
 		p.waitMaster(t, vip)
@@ -286,10 +280,8 @@ func TestKeepalivedVariants(t *testing.T) {
 
 	t.Run("v3-ipv4-linkdown", func(t *testing.T) {
 		t.Parallel()
-		var names []string
-		var pids []int
-		requireGone(t, &names, &pids)
-		p := startPair(t, "tpkld", &names, &pids, []string{"vrrp_version 3"},
+		names, pids := trackGone(t)
+		p := startPair(t, "tpkld", names, pids, []string{"vrrp_version 3"},
 			KeepalivedInstance{VRID: 54, VIPs: []netip.Prefix{vip4}})
 		vip := vip4.Addr()
 		p.waitMaster(t, vip)
@@ -348,12 +340,7 @@ func TestRequireKeepalivedKeyword(t *testing.T) {
 		{"vrrp_garp_master_delay 1", false},
 	} {
 		st := &skipTB{TB: t}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			RequireKeepalivedKeyword(st, c.keyword)
-		}()
-		<-done
+		goexitSafe(func() { RequireKeepalivedKeyword(st, c.keyword) })
 		if st.skipped != c.skip || st.fatal {
 			t.Errorf("RequireKeepalivedKeyword(%q): skipped %v fatal %v (%s), want skipped %v", c.keyword, st.skipped, st.fatal, st.msg, c.skip)
 		}
@@ -365,12 +352,10 @@ func TestRequireKeepalivedKeyword(t *testing.T) {
 func TestStartKeepalivedBadConfigFails(t *testing.T) {
 	t.Parallel()
 	RequireTool(t, "keepalived")
-	var names []string
-	var pids []int
-	requireGone(t, &names, &pids)
+	names, pids := trackGone(t)
 	lan := NewLAN(t, "tpkbad")
 	h := lan.AddHost(t, "a", v4A)
-	names = append(names, lan.Switch().Name(), h.Name())
+	*names = append(*names, lan.Switch().Name(), h.Name())
 	conf := KeepalivedConf("tp_bad", []string{"tp_no_such_keyword_xyz"},
 		KeepalivedInstance{VRID: 56, Priority: 100, VIPs: []netip.Prefix{vip4}})
 	ft := &fatalTB{TB: t}
@@ -391,7 +376,7 @@ func TestStartKeepalivedBadConfigFails(t *testing.T) {
 
 	// AllowConfigErrors starts it anyway; keepalived ignores the line.
 	k := StartKeepalived(t, KeepalivedOptions{NetNS: h, Config: conf, AllowConfigErrors: true})
-	pids = append(pids, k.PID)
+	*pids = append(*pids, k.PID)
 	if !strings.Contains(k.Log(), "Unknown keyword 'tp_no_such_keyword_xyz'") {
 		t.Errorf("keepalived's log lacks the unknown keyword:\n%s", k.Log())
 	}

@@ -89,51 +89,16 @@ func StartKnot(t testing.TB, o KnotOptions) *Knot {
 	t.Helper()
 	RequireTool(t, "knotd")
 	RequireTool(t, "knotc")
-	if o.NetNS != nil {
-		RequireRoot(t)
-		RequireTool(t, "ip")
-	}
-	if o.Name == "" {
-		o.Name = "knot"
-	}
-	if !validName.MatchString(o.Name) {
-		t.Fatalf("testpeer: Knot name %q: want %s", o.Name, validName)
-	}
-	if !o.Addr.Addr().IsValid() {
-		t.Fatalf("testpeer: Knot %q: Addr %v has no IP address", o.Name, o.Addr)
-	}
+	o.Name = checkServer(t, "Knot", o.NetNS != nil, o.Name, "knot", o.Addr)
 	if len(o.Zones) == 0 {
 		t.Fatalf("testpeer: Knot %q: no Zones", o.Name)
 	}
-	switch {
-	case o.Primary && o.PrimaryAddr.IsValid():
-		t.Fatalf("testpeer: Knot %q: Primary and PrimaryAddr both set", o.Name)
-	case !o.Primary && !o.PrimaryAddr.IsValid():
-		t.Fatalf("testpeer: Knot %q: Zones need Primary or PrimaryAddr", o.Name)
-	case !o.Primary && (len(o.NotifyTo) > 0 || len(o.ProvideXFRTo) > 0):
-		t.Fatalf("testpeer: Knot %q: NotifyTo and ProvideXFRTo are for primaries", o.Name)
-	}
-	for _, a := range o.NotifyTo {
-		if !a.IsValid() || a.Port() == 0 {
-			t.Fatalf("testpeer: Knot %q: NotifyTo %v: want ADDR:PORT", o.Name, a)
-		}
-	}
-	if o.TSIG != nil {
-		k := *o.TSIG
-		k.validate(t)
-		k.Name = dns.Fqdn(k.Name)
-		o.TSIG = &k
-	}
-	if o.PrimaryPort == 0 {
-		o.PrimaryPort = 53
-	}
-	if len(o.ProvideXFRTo) == 0 {
-		o.ProvideXFRTo = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
-	}
-	nsName := ""
-	if o.NetNS != nil {
-		nsName = o.NetNS.name
-	}
+	checkRole(t, fmt.Sprintf("Knot %q", o.Name), o.Primary, o.PrimaryAddr,
+		len(o.NotifyTo) > 0 || len(o.ProvideXFRTo) > 0,
+		"NotifyTo and ProvideXFRTo", o.NotifyTo)
+	o.TSIG = validatedKey(t, o.TSIG)
+	o.PrimaryPort, o.ProvideXFRTo = roleDefaults(o.PrimaryPort, o.ProvideXFRTo)
+	nsName := o.NetNS.nameOrEmpty()
 
 	dir := t.TempDir()
 	k := &Knot{
@@ -195,22 +160,12 @@ func StartKnot(t testing.TB, o KnotOptions) *Knot {
 		t.Fatalf("testpeer: Knot %q: start %s: %v", k.Name, strings.Join(args, " "), err)
 	}
 	k.p, k.PID = p, p.pid
-	if o.NetNS != nil {
-		o.NetNS.mu.Lock()
-		o.NetNS.procs = append(o.NetNS.procs, p)
-		o.NetNS.mu.Unlock()
-	}
+	o.NetNS.track(p)
 	t.Cleanup(func() {
 		k.Stop()
-		k.mu.Lock()
-		err := k.stopErr
-		k.mu.Unlock()
-		if err != nil {
-			t.Errorf("testpeer: Knot %q: stop: %v", k.Name, err)
-		}
-		if t.Failed() {
-			t.Logf("testpeer: Knot %q on %v (pid %d, dir %s):\n%s", k.Name, k.Addr, k.PID, k.Dir, k.logTail())
-		}
+		reportStop(t, &k.mu, &k.stopErr, fmt.Sprintf("testpeer: Knot %q: stop", k.Name), func() string {
+			return fmt.Sprintf("testpeer: Knot %q on %v (pid %d, dir %s):\n%s", k.Name, k.Addr, k.PID, k.Dir, k.logTail())
+		})
 	})
 	registerServer(t, k, nsName, func() netip.AddrPort { return k.Addr }, k.logTail)
 
@@ -251,15 +206,7 @@ func (k *Knot) waitReady(nsName string) error {
 // Stop stops knotd (SIGTERM, SIGKILL to its process group after 3s) and
 // waits for it. It is idempotent.
 func (k *Knot) Stop() {
-	err := k.p.stop(knotStopGrace)
-	if gerr := waitGroupGone(k.p.pid, killWait); err == nil {
-		err = gerr
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err != nil && k.stopErr == nil {
-		k.stopErr = err
-	}
+	keepFirstErr(&k.mu, &k.stopErr, k.p.stopGroup(knotStopGrace))
 }
 
 // Running reports whether knotd is alive.
@@ -312,10 +259,7 @@ func (k *Knot) SetSerial(t testing.TB, zone string, serial uint32) {
 	if out, err := runBounded("knotc", "-s", k.SockPath, "-t", "10", "-b", "zone-reload", z.Name); err != nil {
 		t.Fatalf("testpeer: Knot %q: knotc zone-reload %s: %v\n%s\n%s", k.Name, z.Name, err, strings.TrimSpace(out), k.logTail())
 	}
-	nsName := ""
-	if k.ns != nil {
-		nsName = k.ns.name
-	}
+	nsName := k.ns.nameOrEmpty()
 	deadline := time.Now().Add(setSerialTimeout)
 	for {
 		got, err := soaSerialIn(nsName, k.Addr, z.Name)
@@ -344,20 +288,7 @@ func (k *Knot) Knotc(t testing.TB, args ...string) string {
 // writeZone writes z's zone file with an mtime later than before.
 func (k *Knot) writeZone(t testing.TB, z ZoneSpec) {
 	t.Helper()
-	path := filepath.Join(k.Dir, zoneFileName(z.Name))
-	if err := os.WriteFile(path, []byte(ZoneText(z, k.Name)), 0o644); err != nil {
-		t.Fatalf("testpeer: write zone %s: %v", z.Name, err)
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	mt := time.Now()
-	if last, ok := k.mtimes[z.Name]; ok && !mt.After(last.Add(time.Second)) {
-		mt = last.Add(time.Second)
-	}
-	if err := os.Chtimes(path, mt, mt); err != nil {
-		t.Fatalf("testpeer: zone %s: set mtime: %v", z.Name, err)
-	}
-	k.mtimes[z.Name] = mt
+	writeZoneFile(t, k.Dir, z, k.Name, &k.mu, k.mtimes)
 }
 
 // conf returns knot.conf for Knot 3.2 (items checked against knot.conf(5)

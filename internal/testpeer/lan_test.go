@@ -13,6 +13,15 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
+// trackGone returns empty lists of namespace names and PIDs, already
+// registered with requireGone: call it first in a test and append what the
+// test creates.
+func trackGone(t *testing.T) (names *[]string, pids *[]int) {
+	names, pids = new([]string), new([]int)
+	requireGone(t, names, pids)
+	return names, pids
+}
+
 // requireGone registers (call it first, before creating anything, so it
 // runs last) a cleanup that checks no namespace in *names is still listed
 // and no pid in *pids is alive.
@@ -82,11 +91,9 @@ func newTwoHostLAN(t *testing.T, prefix string, names *[]string) (*LAN, *NetNS, 
 
 func TestLAN(t *testing.T) {
 	t.Parallel()
-	var names []string
-	var pids []int
-	requireGone(t, &names, &pids)
+	names, pids := trackGone(t)
 	RequireTool(t, "ping")
-	lan, a, b := newTwoHostLAN(t, "tplan", &names)
+	lan, a, b := newTwoHostLAN(t, "tplan", names)
 	t.Logf("switch %s, hosts %s %s", lan.Switch().Name(), a.Name(), b.Name())
 	if !strings.HasPrefix(lan.Switch().Name(), "tplansw-") || !strings.HasPrefix(a.Name(), "tplana-") {
 		t.Errorf("names %s, %s: want tplansw-*, tplana-*", lan.Switch().Name(), a.Name())
@@ -159,7 +166,7 @@ func TestLAN(t *testing.T) {
 	}
 	// The switch sees the hosts' traffic (tcpdump makes br0 promiscuous).
 	c := lan.Switch().Capture(t, "br0", "icmp or icmp6")
-	pids = append(pids, c.p.pid)
+	*pids = append(*pids, c.p.pid)
 	reach(true, "initially")
 	var echo bool
 	for _, p := range ReadPackets(t, c.Stop(t)) {
@@ -197,13 +204,52 @@ func TestSysctlRefusesHostKeys(t *testing.T) {
 	t.Parallel()
 	ns := NewNetNS(t, "tpsysctl")
 	ft := &fatalTB{TB: t}
+	goexitSafe(func() { ns.Sysctl(ft, "kernel.core_pattern", "x") })
+	if !ft.fatal || !strings.Contains(ft.msg, "only net/* keys") {
+		t.Errorf("Sysctl(kernel.core_pattern): fatal=%v %q", ft.fatal, ft.msg)
+	}
+}
+
+// keyCase is one TSIG variant of a DNS role test: name "nokey" with no key,
+// or "tsig" with a fresh key.
+type keyCase struct {
+	name string
+	key  *TSIGKey
+}
+
+// forEachKey runs f as parallel subtests of t, once per keyCase ("nokey",
+// "tsig"). Each subtest first registers requireGone (so that check runs
+// after every other cleanup; see trackGone) for the namespace names and
+// PIDs f appends to *names and *pids.
+func forEachKey(t *testing.T, f func(t *testing.T, tc keyCase, names *[]string, pids *[]int)) {
+	for _, tc := range []keyCase{{"nokey", nil}, {"tsig", testKey()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			names, pids := trackGone(t)
+			f(t, tc, names, pids)
+		})
+	}
+}
+
+// goexitSafe runs f in a goroutine of its own and waits until it returns
+// or ends it with runtime.Goexit (as fatalTB's and skipTB's Fatalf do).
+func goexitSafe(f func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ns.Sysctl(ft, "kernel.core_pattern", "x")
+		f()
 	}()
 	<-done
-	if !ft.fatal || !strings.Contains(ft.msg, "only net/* keys") {
-		t.Errorf("Sysctl(kernel.core_pattern): fatal=%v %q", ft.fatal, ft.msg)
+}
+
+// wantFatal runs f with a fatalTB standing in for t (in a goroutine of its
+// own, see goexitSafe) and fails t unless f called Fatalf with a message
+// containing want.
+func wantFatal(t *testing.T, want string, f func(tb testing.TB)) {
+	t.Helper()
+	ft := &fatalTB{TB: t}
+	goexitSafe(func() { f(ft) })
+	if !ft.fatal || !strings.Contains(ft.msg, want) {
+		t.Errorf("fatal %v %q, want one containing %q", ft.fatal, ft.msg, want)
 	}
 }

@@ -87,6 +87,25 @@ func NewNetNS(t testing.TB, prefix string) *NetNS {
 // Name returns the namespace's name, as used by `ip netns exec`.
 func (ns *NetNS) Name() string { return ns.name }
 
+// nameOrEmpty is Name, or "" (the test's own namespace) for a nil ns.
+func (ns *NetNS) nameOrEmpty() string {
+	if ns == nil {
+		return ""
+	}
+	return ns.name
+}
+
+// track adds p to the processes ns's cleanup kills; a nil ns (the test's
+// own namespace) tracks nothing.
+func (ns *NetNS) track(p *proc) {
+	if ns == nil {
+		return
+	}
+	ns.mu.Lock()
+	ns.procs = append(ns.procs, p)
+	ns.mu.Unlock()
+}
+
 // Run runs a command inside the namespace (ip netns exec), waits at most a
 // minute, and returns its combined output. A non-zero exit fails the test
 // with the output.
@@ -126,9 +145,7 @@ func (ns *NetNS) Start(t testing.TB, args ...string) *exec.Cmd {
 	if err != nil {
 		t.Fatalf("testpeer: netns %s: start %s: %v", ns.name, strings.Join(args, " "), err)
 	}
-	ns.mu.Lock()
-	ns.procs = append(ns.procs, p)
-	ns.mu.Unlock()
+	ns.track(p)
 	t.Cleanup(func() {
 		if err := p.stop(termGrace); err != nil {
 			t.Errorf("testpeer: netns %s: %v", ns.name, err)

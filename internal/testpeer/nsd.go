@@ -30,6 +30,29 @@ const (
 // file, nsd.conf and file names unescaped.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// checkServer does the checks StartNSD and StartKnot share: for a server
+// in a namespace (inNetNS) it skips unless running as root with ip
+// installed; it returns name, or def if name is empty, after checking that
+// it matches validName and that addr has an IP address. kind ("NSD",
+// "Knot") names the server software in messages.
+func checkServer(t testing.TB, kind string, inNetNS bool, name, def string, addr netip.AddrPort) string {
+	t.Helper()
+	if inNetNS {
+		RequireRoot(t)
+		RequireTool(t, "ip")
+	}
+	if name == "" {
+		name = def
+	}
+	if !validName.MatchString(name) {
+		t.Fatalf("testpeer: %s name %q: want %s", kind, name, validName)
+	}
+	if !addr.Addr().IsValid() {
+		t.Fatalf("testpeer: %s %q: Addr %v has no IP address", kind, name, addr)
+	}
+	return name
+}
+
 // NSDOptions configures StartNSD. The zero value of every field but Addr is
 // a safe default.
 type NSDOptions struct {
@@ -113,19 +136,7 @@ type NSD struct {
 func StartNSD(t testing.TB, o NSDOptions) *NSD {
 	t.Helper()
 	RequireTool(t, "nsd")
-	if o.NetNS != "" {
-		RequireRoot(t)
-		RequireTool(t, "ip")
-	}
-	if o.Name == "" {
-		o.Name = "nsd"
-	}
-	if !validName.MatchString(o.Name) {
-		t.Fatalf("testpeer: NSD name %q: want %s", o.Name, validName)
-	}
-	if !o.Addr.Addr().IsValid() {
-		t.Fatalf("testpeer: NSD %q: Addr %v has no IP address", o.Name, o.Addr)
-	}
+	o.Name = checkServer(t, "NSD", o.NetNS != "", o.Name, "nsd", o.Addr)
 
 	dir := t.TempDir()
 	file := "nsd-" + o.Name
@@ -308,15 +319,9 @@ func (n *NSD) probe(m *dns.Msg) error {
 
 func (n *NSD) cleanup(t testing.TB) {
 	n.Stop()
-	n.mu.Lock()
-	err := n.stopErr
-	n.mu.Unlock()
-	if err != nil {
-		t.Errorf("testpeer: stop NSD %q: %v", n.Name, err)
-	}
-	if t.Failed() {
-		t.Logf("testpeer: NSD %q on %v (dir %s):\n%s", n.Name, n.Addr, n.Dir, n.logTail())
-	}
+	reportStop(t, &n.mu, &n.stopErr, fmt.Sprintf("testpeer: stop NSD %q", n.Name), func() string {
+		return fmt.Sprintf("testpeer: NSD %q on %v (dir %s):\n%s", n.Name, n.Addr, n.Dir, n.logTail())
+	})
 }
 
 // bindFailed reports whether NSD's output says the address was taken.

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -97,5 +98,40 @@ func (p *proc) doStop(grace time.Duration) error {
 		return nil
 	case <-time.After(killWait):
 		return fmt.Errorf("pid %d (%s) still running %v after SIGKILL", p.pid, p.cmd.Path, killWait)
+	}
+}
+
+// stopGroup stops p (see stop), then waits at most killWait until no
+// process of its group is left. It returns the first error.
+func (p *proc) stopGroup(grace time.Duration) error {
+	err := p.stop(grace)
+	if gerr := waitGroupGone(p.pid, killWait); err == nil {
+		err = gerr
+	}
+	return err
+}
+
+// keepFirstErr stores err in *first, under mu, if err is the first error.
+func keepFirstErr(mu *sync.Mutex, first *error, err error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil && *first == nil {
+		*first = err
+	}
+}
+
+// reportStop ends a server's cleanup: it fails t if stopping the server
+// recorded an error (*stopErr, under mu), as "stopMsg: error", and, if t
+// has failed, logs failLog() (e.g. the server's log tail).
+func reportStop(t testing.TB, mu *sync.Mutex, stopErr *error, stopMsg string, failLog func() string) {
+	t.Helper()
+	mu.Lock()
+	err := *stopErr
+	mu.Unlock()
+	if err != nil {
+		t.Errorf("%s: %v", stopMsg, err)
+	}
+	if t.Failed() {
+		t.Logf("%s", failLog())
 	}
 }
