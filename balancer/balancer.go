@@ -42,6 +42,17 @@ type Settings struct {
 	// and question) to a source inside one of these prefixes, REFUSED to
 	// anyone else. The copies to every backend are made by notifydup.
 	NotifyPrimaries []netip.Prefix
+	// NotifyKeys are TSIG keys: a primary's NOTIFY signed with one of them
+	// (and verified) is answered with a signed answer, as a primary that
+	// signs its NOTIFYs expects.
+	NotifyKeys []TSIGKey
+}
+
+// TSIGKey is a TSIG key shared with the zone primaries.
+type TSIGKey struct {
+	Name      string // fully qualified, lower case
+	Algorithm string // miekg/dns constant, e.g. "hmac-sha256."
+	Secret    string // base64
 }
 
 func (s Settings) withDefaults() Settings {
@@ -87,17 +98,18 @@ type Options struct {
 // Create it with New, give it backends with Apply, then Start it; Shutdown
 // stops it.
 type Balancer struct {
-	listen   []netip.AddrPort
-	log      *slog.Logger
-	settings atomic.Pointer[Settings]
-	pool     *pool
-	epoch    time.Time
-	drops    [numDropReasons]atomic.Uint64
-	latency  *prometheus.HistogramVec
-	passive  func(backend string, consecutive int64)
-	onNotify func(msg []byte, src, dst netip.AddrPort)
-	notifies [2]atomic.Uint64 // answered: [0] NOERROR, [1] REFUSED
-	expired  []pending        // sweeper's scratch space
+	listen         []netip.AddrPort
+	log            *slog.Logger
+	settings       atomic.Pointer[Settings]
+	pool           *pool
+	epoch          time.Time
+	drops          [numDropReasons]atomic.Uint64
+	latency        *prometheus.HistogramVec
+	passive        func(backend string, consecutive int64)
+	onNotify       func(msg []byte, src, dst netip.AddrPort)
+	notifies       [2]atomic.Uint64 // answered: [0] NOERROR, [1] REFUSED
+	signedNotifies atomic.Uint64    // NOERROR answers signed with TSIG
+	expired        []pending        // sweeper's scratch space
 
 	udp []*udpFrontend
 	tcp []*tcpFrontend

@@ -38,13 +38,15 @@ var (
 		"Packets or connections dropped instead of relayed, by reason.", []string{"reason"}, nil)
 	descNotify = prometheus.NewDesc("dnslb_frontend_notify_answered_total",
 		"DNS NOTIFYs answered by the balancer itself (notify enabled): NOERROR to primaries, REFUSED to others.", []string{"rcode"}, nil)
+	descNotifySigned = prometheus.NewDesc("dnslb_frontend_notify_signed_total",
+		"NOERROR answers to TSIG-signed NOTIFYs that the balancer signed with the request's key.", nil, nil)
 	descTCP = prometheus.NewDesc("dnslb_tcp_connections",
 		"Open client TCP connections.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
-		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descNotify, descTCP} {
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descNotify, descNotifySigned, descTCP} {
 		ch <- d
 	}
 }
@@ -118,6 +120,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[0].Load()), "NOERROR")
 	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[1].Load()), "REFUSED")
+	ch <- prometheus.MustNewConstMetric(descNotifySigned, prometheus.CounterValue, float64(c.b.signedNotifies.Load()))
 	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpConns.Load()))
 }
 

@@ -72,3 +72,46 @@ func TestNotifyAnsweredByBalancer(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedNotifyAnswer: a NOTIFY signed with a configured key gets a
+// signed answer that the primary's TSIG check accepts, over UDP and TCP;
+// with an unknown key the answer is plain.
+func TestSignedNotifyAnswer(t *testing.T) {
+	f := startFake(t, "one")
+	const name, secret = "notify-key.", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
+	s := Settings{
+		NotifyPrimaries: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		NotifyKeys:      []TSIGKey{{Name: name, Algorithm: dns.HmacSHA256, Secret: secret}},
+	}
+	listen := freeAddr(t)
+	b, err := New(Options{Listen: listen1(listen), Settings: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply([]BackendSpec{{Name: "one", Addr: f.addr, Weight: 1}}, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	for _, network := range []string{"udp", "tcp"} {
+		for _, keyName := range []string{name, "other-key."} {
+			m := new(dns.Msg)
+			m.SetNotify("example.test.")
+			m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+			c := &dns.Client{Net: network, Timeout: time.Second, TsigSecret: map[string]string{keyName: secret}}
+			r, _, err := c.Exchange(m, listen.String())
+			if keyName == name {
+				if err != nil || r.Rcode != dns.RcodeSuccess || r.IsTsig() == nil || !r.Authoritative {
+					t.Fatalf("%s: signed NOTIFY: %v %v", network, r, err)
+				}
+			} else if r == nil || r.IsTsig() != nil {
+				t.Fatalf("%s: unknown key: want a plain (unsigned) answer, got %v %v", network, r, err)
+			}
+		}
+	}
+	if b.signedNotifies.Load() != 2 {
+		t.Fatalf("signed answers %d, want 2", b.signedNotifies.Load())
+	}
+}

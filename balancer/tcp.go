@@ -170,9 +170,11 @@ func (s *tcpSession) serveNotifies(msg []byte, m message, bufp *[]byte) {
 		if ok && b.onNotify != nil {
 			b.onNotify(append([]byte(nil), msg[2:]...), remote, local)
 		}
-		r := notifyAnswer(msg[2:], m, ok)
-		msg[0], msg[1] = byte(len(r)>>8), byte(len(r))
-		if _, err := s.client.Write(msg[:2+len(r)]); err != nil {
+		r := b.notifyReply(msg[2:], m, ok, b.settings.Load())
+		out := make([]byte, 2+len(r))
+		out[0], out[1] = byte(len(r)>>8), byte(len(r))
+		copy(out[2:], r)
+		if _, err := s.client.Write(out); err != nil {
 			return
 		}
 		var err error

@@ -52,7 +52,7 @@ func (b *Balancer) forwardQuery(f *udpFrontend, pkt []byte, client netip.AddrPor
 	}
 	s := b.settings.Load()
 	if m.opcode == opcodeNotify && len(s.NotifyPrimaries) > 0 {
-		r := notifyAnswer(pkt, m, b.notifyAllowed(s, client.Addr()))
+		r := b.notifyReply(pkt, m, b.notifyAllowed(s, client.Addr()), s)
 		if _, err := f.conn.WriteToUDPAddrPort(r, client); err != nil {
 			b.drop(dropSendError)
 		}
