@@ -144,6 +144,10 @@ func TestLoadValid(t *testing.T) {
 			MaxPerSecond: 200,
 			DedupWindow:  30 * time.Second,
 			Retries:      0,
+			TSIGKeys: []TSIGKey{
+				{Name: "notify-key.", Algorithm: dns.HmacSHA256, Secret: "MDEyMzQ1Njc4OWFiY2RlZg=="},
+				{Name: "transfer.example.", Algorithm: dns.HmacSHA512, Secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+			},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -11,7 +11,7 @@ import (
 // change of the section, see [VRRP.Equal], unless it is disabled before and
 // after), "notify.interface" (unless notify is disabled before and after)
 // and "notify.enabled". The other notify keys (primaries, max_per_second,
-// dedup_window, retries) may change on a reload. It returns nil if none
+// dedup_window, retries, tsig_keys) may change on a reload. It returns nil if none
 // differ. Both configurations must be non-nil.
 func RestartOnly(old, new *Config) []string {
 	var keys []string

@@ -103,6 +103,13 @@
 // as a problem rather than silently ignored. Per-backend health_check
 // overrides therefore come only from the file.
 //
+// notify.tsig_keys cannot come from the environment either: it is a list
+// of mappings, and its secrets belong in the file (readable by dnslb only),
+// not in a process environment. Setting DNSLB_NOTIFY_TSIG_KEYS is
+// reported as a problem; DNSLB_NOTIFY_ENABLED and the other DNSLB_NOTIFY_*
+// variables leave the file's keys as they are, and DNSLB_NOTIFY does not
+// hide them.
+//
 // # Health checks
 //
 // Whether checks are on is health_check.enabled, whose default is whether
@@ -205,10 +212,21 @@
 // interface than the one the copy arrives on needs loose reverse-path
 // filtering (net.ipv4.conf.<if>.rp_filter=2); this is not checked.
 //
+// tsig_keys optionally lists TSIG keys (RFC 8945), each a mapping of name,
+// algorithm and secret: a NOTIFY signed with one of them has its signature
+// checked and is answered signed with the same key. A name is a domain
+// name, stored in lower case and fully qualified, unique in the list;
+// algorithm is hmac-sha1, hmac-sha224, hmac-sha256 (the default),
+// hmac-sha384 or hmac-sha512 in any case, with or without the final dot,
+// stored as the miekg/dns constant (dns.HmacSHA256, "hmac-sha256."); the
+// secret is standard base64, padded, of at least 16 bytes, stored as
+// written. No problem message ever quotes a secret. The keys come from
+// the file only (see Environment variables).
+//
 // [RestartOnly] reports "notify.enabled" when it changes and
 // "notify.interface" when it changes while notify is enabled before or
-// after; primaries, max_per_second, dedup_window and retries apply on a
-// reload.
+// after; primaries, max_per_second, dedup_window, retries and tsig_keys
+// apply on a reload.
 //
 // # Defaults
 //
@@ -270,6 +288,10 @@
 //	max_per_second  1000  1-1000000 NOTIFYs accepted per second from each primary
 //	dedup_window    5s    [0s, 1h]; a NOTIFY for the same (primary, zone, serial) within it is not copied again; 0s disables
 //	retries         5     0-20 re-sends per backend until its SOA serial reaches the NOTIFY's; 0 disables this tracking
+//	tsig_keys       []    TSIG keys {name, algorithm, secret}; file only, no environment variable
+//	tsig_keys[].name       -            a domain name, unique; required
+//	tsig_keys[].algorithm  hmac-sha256  hmac-sha1|hmac-sha224|hmac-sha256|hmac-sha384|hmac-sha512
+//	tsig_keys[].secret     -            standard base64 of at least 16 bytes; required
 //
 // listen and backends have no default and are required.
 package config

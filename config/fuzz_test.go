@@ -27,6 +27,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal + "vrrp: {enabled: false, vips: '2001:db8::1/64 fe80::1%eth0', checksum_mode: rfc9568, garp_refresh: 0s}\n"))
 	f.Add([]byte(minimal + "notify: {interface: eth0, primaries: [192.0.2.1, '2001:db8::/64', '::ffff:192.0.2.0/120'], max_per_second: 10, dedup_window: 0s, retries: 20}\n"))
 	f.Add([]byte(minimal + "notify: {enabled: false, primaries: '192.0.2.1/24 fe80::1%eth0 ff02::1', dedup_window: 1}\n"))
+	f.Add([]byte(minimal + "notify: {enabled: false, tsig_keys: [{name: K, algorithm: HMAC-SHA1., secret: 'MDEyMzQ1Njc4OWFiY2RlZg=='}, {name: k., secret: 'eA=='}, x]}\n"))
 	f.Add([]byte("- a\n"))
 	f.Add([]byte("a.b: {c: [1, {d: ~}]}\n"))
 	f.Add([]byte("\"a\\nb\": 1\nbackends: [{\"x\\ry\": 1}]\n"))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // notifySection is the smallest enabled notify section.
@@ -23,6 +25,7 @@ func enabledNotify() Notify {
 // cloneNotify returns a copy of n that shares no memory with it.
 func cloneNotify(n Notify) Notify {
 	n.Primaries = slices.Clone(n.Primaries)
+	n.TSIGKeys = slices.Clone(n.TSIGKeys)
 	return n
 }
 
@@ -427,19 +430,47 @@ func TestNotifyEnvProblems(t *testing.T) {
 
 // TestNotifySectionVariable checks that DNSLB_NOTIFY hides every key of
 // the section rather than letting them fall back to their defaults.
+// tsig_keys comes from the file only, so nothing hides it.
 func TestNotifySectionVariable(t *testing.T) {
-	checkSectionHidden(t, "notify", notifySection, len(notifyKeys()))
+	checkSectionHidden(t, "notify", notifySection, len(notifyKeys())-1)
 }
 
 // TestNotifyEqual checks that Equal sees a change of every field, so that
 // a field added later cannot be forgotten.
 func TestNotifyEqual(t *testing.T) {
-	a := withNotify(func(n *Notify) { n.Primaries = prefixes("192.0.2.1/32", "2001:db8::/64") })
+	a := withNotify(func(n *Notify) {
+		n.Primaries = prefixes("192.0.2.1/32", "2001:db8::/64")
+		n.TSIGKeys = []TSIGKey{
+			{Name: "a.", Algorithm: dns.HmacSHA256, Secret: testSecret},
+			{Name: "b.", Algorithm: dns.HmacSHA512, Secret: testSecret},
+		}
+	})
 	checkEqualSeesFields(t, a, cloneNotify, Notify.Equal)
 	c := cloneNotify(a)
 	slices.Reverse(c.Primaries)
 	if a.Equal(c) {
 		t.Error("Primaries reordered: change not seen by Equal")
+	}
+	c = cloneNotify(a)
+	slices.Reverse(c.TSIGKeys)
+	if a.Equal(c) {
+		t.Error("TSIGKeys reordered: change not seen by Equal")
+	}
+	for i, edit := range []func(*TSIGKey){
+		func(k *TSIGKey) { k.Name = "c." },
+		func(k *TSIGKey) { k.Algorithm = dns.HmacSHA1 },
+		func(k *TSIGKey) { k.Secret = testSecret2 },
+	} {
+		c = cloneNotify(a)
+		edit(&c.TSIGKeys[1])
+		if a.Equal(c) || c.Equal(a) {
+			t.Errorf("TSIGKeys field %d changed: change not seen by Equal", i)
+		}
+	}
+	c = cloneNotify(a)
+	c.TSIGKeys = nil
+	if a.Equal(c) {
+		t.Error("TSIGKeys removed: change not seen by Equal")
 	}
 }
 

@@ -403,6 +403,7 @@ func settings(cfg *config.Config) balancer.Settings {
 		RefuseWhenAllDown:    cfg.HealthCheck.Enabled && cfg.HealthCheck.AllDown == "refuse",
 		PassiveMaxTimeouts:   passiveLimit(cfg),
 		NotifyPrimaries:      notifyPrimaries(cfg),
+		NotifyKeys:           notifyKeys(cfg),
 	}
 }
 
@@ -431,4 +432,16 @@ func notifyPrimaries(cfg *config.Config) []netip.Prefix {
 		return nil
 	}
 	return cfg.Notify.Primaries
+}
+
+// notifyKeys are the TSIG keys the balancer signs its NOTIFY answers with.
+func notifyKeys(cfg *config.Config) []balancer.TSIGKey {
+	if !cfg.Notify.Enabled {
+		return nil
+	}
+	var keys []balancer.TSIGKey
+	for _, k := range cfg.Notify.TSIGKeys {
+		keys = append(keys, balancer.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
+	}
+	return keys
 }

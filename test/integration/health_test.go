@@ -108,6 +108,7 @@ func TestBackendKilledDetectedAndRecovered(t *testing.T) {
 func TestZoneRemovedMarksDown(t *testing.T) {
 	l, _, b, _ := startPairWith(t, healthConfig(200*time.Millisecond, 150*time.Millisecond, time.Second, ""), nil)
 	listen := l.listen
+	l.waitHealth("ns1", "up", 3*time.Second)
 	l.waitHealth("ns2", "up", 3*time.Second)
 	b.RemoveZone(t)
 	d := l.waitHealth("ns2", "down", 3*time.Second)
@@ -152,6 +153,7 @@ func TestPerBackendProbeOverride(t *testing.T) {
 func TestBlackholePassiveBeforeActive(t *testing.T) {
 	l, _, b, _ := startPairWith(t, healthConfig(time.Second, 500*time.Millisecond, 300*time.Millisecond, ""), nil)
 	listen := l.listen
+	l.waitHealth("ns1", "up", 5*time.Second)
 	l.waitHealth("ns2", "up", 5*time.Second)
 
 	stop := make(chan struct{})

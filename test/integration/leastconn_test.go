@@ -24,6 +24,7 @@ func TestSlowBackendGetsLessTraffic(t *testing.T) {
 	cfg := lbConfig([]netip.AddrPort{listen}, "127.0.0.1:9053", [][2]string{{"ns1", fast.Addr.String()}, {"ns2", slow.Addr.String()}},
 		healthConfig(500*time.Millisecond, 400*time.Millisecond, time.Second, ""))
 	l := startLB(t, ns, cfg, listen, "127.0.0.1:9053")
+	l.waitLog("backend=ns1 from=pending to=up", 5*time.Second)
 	l.waitLog("backend=ns2 from=pending to=up", 5*time.Second)
 
 	// equal backends first: both get a fair share
