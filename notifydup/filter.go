@@ -159,12 +159,6 @@ func (p *filterAsm) jump(cond bpf.JumpTest, val uint32, t, f filterLabel) {
 	p.emit(bpf.JumpIf{Cond: cond, Val: val})
 }
 
-// goTo emits an unconditional jump.
-func (p *filterAsm) goTo(l filterLabel) {
-	p.jumps[len(p.ins)] = [2]filterLabel{l, lNext}
-	p.emit(bpf.Jump{})
-}
-
 func (p *filterAsm) label(l filterLabel) { p.labels[l] = len(p.ins) }
 
 func (p *filterAsm) skip(from int, l filterLabel) (uint32, error) {
