@@ -22,6 +22,7 @@ const (
 	Disabled
 )
 
+// String returns the state as written in the configuration.
 func (s AdminState) String() string {
 	switch s {
 	case Active:
@@ -47,6 +48,7 @@ const (
 	Down
 )
 
+// String returns "up", "pending" or "down".
 func (h Health) String() string {
 	switch h {
 	case Up:

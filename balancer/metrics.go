@@ -44,6 +44,7 @@ var (
 		"Open client TCP connections.", nil, nil)
 )
 
+// Describe sends every metric description (prometheus.Collector).
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
 		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descNotify, descNotifySigned, descTCP} {
@@ -51,6 +52,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect sends the current values (prometheus.Collector).
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	// A backend whose address changed is, for a moment, both retiring and
 	// configured under one name: sum them so each label set appears once.

@@ -25,6 +25,7 @@ const (
 	Down
 )
 
+// String returns "pending", "up" or "down".
 func (s State) String() string {
 	return [...]string{"pending", "up", "down"}[s]
 }

@@ -81,6 +81,7 @@ const (
 	MissingAnswer
 )
 
+// String returns the result's metric label.
 func (r Result) String() string {
 	return [...]string{"ok", "timeout", "error", "malformed", "mismatch", "rcode", "not_authoritative", "missing_answer"}[r]
 }

@@ -29,6 +29,7 @@ const (
 	Fault
 )
 
+// String returns "init", "backup", "master" or "fault".
 func (s State) String() string {
 	return [...]string{"init", "backup", "master", "fault"}[s]
 }
