@@ -3,7 +3,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build demo test test-short fuzz bench clean
+.PHONY: help build demo test test-short lint fuzz bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -20,6 +20,11 @@ test: ## go vet + all tests with the race detector (integration tests need root,
 
 test-short: ## unit tests only (no root, no NSD)
 	$(GO) test -short -count=1 ./...
+
+lint: ## go vet, gofmt and staticcheck (fetched through the Go module proxy)
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && false)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test -run XXX -fuzz FuzzParseQuery -fuzztime $(or $(FUZZTIME),20s) ./balancer/
