@@ -198,23 +198,6 @@ func (ns *NetNS) AddLoopbackAddr(t testing.TB, prefix string) {
 	}
 }
 
-// Netem runs `tc qdisc replace dev DEV root netem ARGS...` inside the
-// namespace, e.g. Netem(t, "lo", "delay", "50ms", "loss", "1%"). It skips
-// loudly if the kernel has no netem qdisc (CONFIG_NET_SCH_NETEM unset).
-func (ns *NetNS) Netem(t testing.TB, dev string, args ...string) {
-	t.Helper()
-	RequireTool(t, "tc")
-	cmd := append([]string{"tc", "-n", ns.name, "qdisc", "replace", "dev", dev, "root", "netem"}, args...)
-	out, err := runBounded(cmd...)
-	if err == nil {
-		return
-	}
-	if strings.Contains(out, "qdisc kind is unknown") {
-		t.Skipf("SKIP: kernel has no netem qdisc (CONFIG_NET_SCH_NETEM / modprobe sch_netem): %s", strings.TrimSpace(out))
-	}
-	t.Fatalf("testpeer: netns %s: %s: %v\n%s", ns.name, strings.Join(cmd, " "), err, out)
-}
-
 func (ns *NetNS) cleanup(t testing.TB) {
 	ns.mu.Lock()
 	if ns.deleted {

@@ -347,16 +347,6 @@ func TestNetNS(t *testing.T) {
 	}
 }
 
-func TestNetem(t *testing.T) {
-	t.Parallel()
-	ns := NewNetNS(t, "tpnetem")
-	ns.Netem(t, "lo", "delay", "20ms") // skips if the kernel has no netem
-	out := ns.Run(t, "tc", "qdisc", "show", "dev", "lo")
-	if !strings.Contains(out, "netem") {
-		t.Errorf("no netem qdisc on lo:\n%s", out)
-	}
-}
-
 // TestStaleNetNSSwept fakes a namespace left by a killed test binary (its
 // marker names a process that has exited) and checks NewNetNS removes it.
 func TestStaleNetNSSwept(t *testing.T) {
