@@ -1,13 +1,12 @@
 package balancer
 
 import (
-	"fmt"
-	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // AdminState is the operator's wish for a backend, from the configuration.
@@ -72,9 +71,6 @@ type BackendSpec struct {
 	Checked bool
 }
 
-// upstreamReadBuffer is the receive buffer asked for upstream sockets.
-const upstreamReadBuffer = 4 << 20
-
 // numRcodes is how many response codes fit the 4-bit header field.
 const numRcodes = 16
 
@@ -103,47 +99,27 @@ type Backend struct {
 	rcodes      [numRcodes]atomic.Uint64
 	latencyHist prometheus.Observer // nil without metrics
 
-	ups []*upstream
-	rr  atomic.Uint32
+	family int      // unix.AF_INET or unix.AF_INET6: which upstream sockets carry its queries
+	sa     sockaddr // addr in kernel format for sendmmsg
 }
 
-// upstream is one connected UDP socket to a backend with its in-flight table.
-type upstream struct {
-	be    *Backend
-	conn  *net.UDPConn
-	table *inflight
-	buf   []byte // read buffer, owned by the reader goroutine
-}
-
-func newBackend(spec BackendSpec, sockets int, seed uint64) (*Backend, error) {
-	be := &Backend{name: spec.Name, addr: spec.Addr}
+func newBackend(spec BackendSpec) *Backend {
+	be := &Backend{name: spec.Name, addr: spec.Addr, family: familyOf(spec.Addr)}
+	be.sa.set(spec.Addr, be.family)
 	be.weight.Store(int64(max(spec.Weight, 1)))
 	be.admin.Store(uint32(spec.State))
 	if spec.Checked {
 		be.health.Store(uint32(Pending))
 	}
-	for i := 0; i < sockets; i++ {
-		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(spec.Addr))
-		if err != nil {
-			be.closeSockets()
-			return nil, fmt.Errorf("backend %s (%s): open upstream socket: %w", spec.Name, spec.Addr, err)
-		}
-		// Answers arrive in bursts; best effort, capped by net.core.rmem_max.
-		_ = conn.SetReadBuffer(upstreamReadBuffer)
-		be.ups = append(be.ups, &upstream{
-			be:    be,
-			conn:  conn,
-			table: newInflight(seed + uint64(i)*0x9e3779b97f4a7c15),
-			buf:   make([]byte, 65535),
-		})
-	}
-	return be, nil
+	return be
 }
 
-func (be *Backend) closeSockets() {
-	for _, u := range be.ups {
-		u.conn.Close()
+// familyOf returns the address family of the upstream sockets that reach ap.
+func familyOf(ap netip.AddrPort) int {
+	if ap.Addr().Unmap().Is4() {
+		return unix.AF_INET
 	}
+	return unix.AF_INET6
 }
 
 // Name returns the backend's configured name.
@@ -198,14 +174,6 @@ func (be *Backend) fold(d time.Duration, shift uint) {
 			return
 		}
 	}
-}
-
-// pickUpstream returns the next upstream socket, round-robin.
-func (be *Backend) pickUpstream() *upstream {
-	if len(be.ups) == 1 {
-		return be.ups[0]
-	}
-	return be.ups[int(be.rr.Add(1))%len(be.ups)]
 }
 
 // BackendStats is a point-in-time view of one backend.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,9 +79,19 @@ type Options struct {
 	Listen []netip.AddrPort
 	// Settings are the initial tunables; see Apply to change them.
 	Settings Settings
-	// UpstreamSockets is the number of UDP sockets per backend, each with
-	// its own in-flight table of up to 4096 queries. Default 2.
+	// UDPWorkers is the number of UDP sockets (SO_REUSEPORT) and reader
+	// goroutines per listen address. Default runtime.GOMAXPROCS(0).
+	UDPWorkers int
+	// UpstreamSockets is the number of UDP sockets towards the backends per
+	// address family, shared by all backends, each with its own reader and
+	// in-flight table of up to 4096 queries. Default 4.
 	UpstreamSockets int
+	// BatchSize is how many datagrams one recvmmsg/sendmmsg call moves at
+	// most. Default 32.
+	BatchSize int
+	// SocketBuffer is the receive and send buffer size in bytes asked for
+	// every UDP socket. Default 4 MiB.
+	SocketBuffer int
 	// Logger receives state changes and limit warnings; default slog.Default().
 	Logger *slog.Logger
 	// Registerer, if set, receives the balancer's Prometheus metrics.
@@ -111,7 +122,13 @@ type Balancer struct {
 	signedNotifies atomic.Uint64    // NOERROR answers signed with TSIG
 	expired        []pending        // sweeper's scratch space
 
-	udp []*udpFrontend
+	udpWorkers   int // per listen address
+	batch        int
+	sockBuf      int
+	bufferWarned atomic.Bool
+	upstreams    upstreams
+
+	udp []*udpWorker
 	tcp []*tcpFrontend
 
 	tcpConns  atomic.Int64
@@ -132,23 +149,36 @@ func New(o Options) (*Balancer, error) {
 	if len(o.Listen) == 0 {
 		return nil, errors.New("balancer: no listen address")
 	}
+	if o.UDPWorkers <= 0 {
+		o.UDPWorkers = runtime.GOMAXPROCS(0)
+	}
 	if o.UpstreamSockets <= 0 {
-		o.UpstreamSockets = 2
+		o.UpstreamSockets = 4
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 32
+	}
+	if o.SocketBuffer <= 0 {
+		o.SocketBuffer = 4 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	b := &Balancer{
-		listen:    append([]netip.AddrPort(nil), o.Listen...),
-		log:       o.Logger,
-		pool:      newPool(o.UpstreamSockets),
-		epoch:     time.Now(),
-		perClient: map[netip.Addr]int{},
-		sessions:  map[*tcpSession]struct{}{},
-		stop:      make(chan struct{}),
-		passive:   o.OnPassiveFailure,
-		onNotify:  o.OnTCPNotify,
+		listen:     append([]netip.AddrPort(nil), o.Listen...),
+		log:        o.Logger,
+		pool:       newPool(),
+		udpWorkers: o.UDPWorkers,
+		batch:      o.BatchSize,
+		sockBuf:    o.SocketBuffer,
+		epoch:      time.Now(),
+		perClient:  map[netip.Addr]int{},
+		sessions:   map[*tcpSession]struct{}{},
+		stop:       make(chan struct{}),
+		passive:    o.OnPassiveFailure,
+		onNotify:   o.OnTCPNotify,
 	}
+	b.upstreams.size = o.UpstreamSockets
 	s := o.Settings.withDefaults()
 	b.settings.Store(&s)
 	if o.Registerer != nil {
@@ -174,12 +204,17 @@ func (b *Balancer) drop(r dropReason) { b.drops[r].Add(1) }
 
 // Apply makes the backend set and settings match the arguments. New
 // backends start receiving queries at once; removed ones get nothing new
-// and are closed once their in-flight queries are answered or timed out,
-// so no query is lost. It fails without changing anything when a new
-// backend's sockets cannot be opened.
+// and are forgotten once their in-flight queries are answered or timed out,
+// so no query is lost. It fails without changing anything when the upstream
+// sockets for a new backend's address family cannot be opened.
 func (b *Balancer) Apply(specs []BackendSpec, s Settings) error {
 	if b.stopping.Load() {
 		return errors.New("balancer: shutting down")
+	}
+	for _, spec := range specs {
+		if err := b.ensureUpstreams(familyOf(spec.Addr)); err != nil {
+			return fmt.Errorf("backend %s (%s): %w", spec.Name, spec.Addr, err)
+		}
 	}
 	res, err := b.pool.apply(specs)
 	if err != nil {
@@ -190,10 +225,6 @@ func (b *Balancer) Apply(specs []BackendSpec, s Settings) error {
 	for _, be := range res.added {
 		if b.latency != nil {
 			be.latencyHist = b.latency.WithLabelValues(be.name)
-		}
-		for _, u := range be.ups {
-			b.workers.Add(1)
-			go b.upstreamLoop(u)
 		}
 		b.log.Info("backend added", "backend", be.name, "address", be.addr.String(), "weight", be.weight.Load(), "state", AdminState(be.admin.Load()).String())
 	}
@@ -206,7 +237,7 @@ func (b *Balancer) Apply(specs []BackendSpec, s Settings) error {
 }
 
 // retire waits until a removed backend has no query in flight (the sweeper
-// guarantees that within the UDP timeout), then closes its sockets.
+// guarantees that within the UDP timeout), then forgets it.
 func (b *Balancer) retire(be *Backend) {
 	defer b.sessionWG.Done()
 	t := time.NewTicker(20 * time.Millisecond)
@@ -220,7 +251,6 @@ func (b *Balancer) retire(be *Backend) {
 			break
 		}
 	}
-	be.closeSockets()
 	b.pool.finishRetired(be)
 	if b.latency != nil && b.pool.byName(be.name) == nil {
 		b.latency.DeleteLabelValues(be.name)
@@ -235,13 +265,10 @@ func (b *Balancer) Start() error {
 	if !b.started.CompareAndSwap(false, true) {
 		return errors.New("balancer: already started")
 	}
+	// TCP first: its listener has no SO_REUSEPORT, so a second instance on
+	// the same address fails here, before its UDP sockets (which do share
+	// the port) could take a share of the queries.
 	for _, a := range b.listen {
-		uc, err := listenUDP(a)
-		if err != nil {
-			b.closeFrontends()
-			return err
-		}
-		b.udp = append(b.udp, &udpFrontend{b: b, addr: a, conn: uc, buf: make([]byte, 65535)})
 		ln, err := listenTCP(a)
 		if err != nil {
 			b.closeFrontends()
@@ -249,9 +276,26 @@ func (b *Balancer) Start() error {
 		}
 		b.tcp = append(b.tcp, &tcpFrontend{addr: a, ln: ln})
 	}
-	for _, f := range b.udp {
+	for _, a := range b.listen {
+		for i := 0; i < b.udpWorkers; i++ {
+			uc, err := listenUDP(a, b.udpWorkers > 1)
+			if err != nil {
+				b.closeFrontends()
+				return err
+			}
+			b.setBuffers(uc)
+			sock, err := newUDPSock(uc, isV6(a))
+			if err != nil {
+				uc.Close()
+				b.closeFrontends()
+				return err
+			}
+			b.udp = append(b.udp, b.newUDPWorker(a, sock))
+		}
+	}
+	for _, w := range b.udp {
 		b.workers.Add(1)
-		go b.udpLoop(f)
+		go w.run()
 	}
 	for _, f := range b.tcp {
 		b.workers.Add(1)
@@ -260,14 +304,14 @@ func (b *Balancer) Start() error {
 	b.workers.Add(1)
 	go b.sweepLoop()
 	for _, a := range b.listen {
-		b.log.Info("serving", "address", a.String(), "transports", "udp,tcp")
+		b.log.Info("serving", "address", a.String(), "transports", "udp,tcp", "udp_workers", b.udpWorkers)
 	}
 	return nil
 }
 
 func (b *Balancer) closeFrontends() {
-	for _, f := range b.udp {
-		f.conn.Close()
+	for _, w := range b.udp {
+		w.sock.conn.Close()
 	}
 	for _, f := range b.tcp {
 		f.ln.Close()
@@ -283,8 +327,8 @@ func (b *Balancer) Shutdown(ctx context.Context) error {
 	}
 	// Stop reading new UDP queries but keep the sockets open for answers.
 	past := time.Unix(1, 0)
-	for _, f := range b.udp {
-		f.conn.SetReadDeadline(past)
+	for _, w := range b.udp {
+		w.sock.conn.SetReadDeadline(past)
 	}
 	for _, f := range b.tcp {
 		f.ln.Close()
@@ -307,11 +351,11 @@ wait:
 	}
 	b.tcpMu.Unlock()
 	close(b.stop)
-	for _, f := range b.udp {
-		f.conn.Close()
+	for _, w := range b.udp {
+		w.sock.conn.Close()
 	}
-	for _, be := range b.pool.all() {
-		be.closeSockets()
+	for _, u := range b.upstreams.all() {
+		u.sock.conn.Close()
 	}
 	b.sessionWG.Wait()
 	b.workers.Wait()

@@ -29,9 +29,10 @@ type pending struct {
 	origID  uint16 // the client's ID
 	qlen    uint16 // bytes of query kept for a retry, 0 if none
 	qhash   uint64
-	sent    int64 // monotonic nanoseconds since the balancer's epoch
-	client  netip.AddrPort
-	front   *udpFrontend
+	sent    int64    // monotonic nanoseconds since the balancer's epoch
+	be      *Backend // the backend the query went to
+	client  sockaddr // as the kernel gave it, IPv6 scope included
+	front   *udpWorker
 	query   [maxRetryQuery]byte
 }
 
@@ -39,11 +40,13 @@ type pending struct {
 type match struct {
 	origID uint16
 	sent   int64
-	client netip.AddrPort
-	front  *udpFrontend
+	be     *Backend
+	client sockaddr
+	front  *udpWorker
 }
 
-// inflight is the in-flight table of one upstream socket. The table grows
+// inflight is the in-flight table of one upstream socket, shared by every
+// backend of the socket's address family. The table grows
 // (by doubling, up to maxInflight) only when it is full, so steady state
 // allocates nothing.
 type inflight struct {
@@ -91,7 +94,7 @@ func (t *inflight) nextRandom() uint16 {
 
 // add stores a query and returns the ID to send upstream; ok is false when
 // the table is full. query, if not nil, is kept for a retry.
-func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front *udpFrontend, now int64, query []byte, retried bool) (id uint16, ok bool) {
+func (t *inflight) add(be *Backend, origID uint16, qhash uint64, client *sockaddr, front *udpWorker, now int64, query []byte, retried bool) (id uint16, ok bool) {
 	t.mu.Lock()
 	if len(t.free) == 0 {
 		t.grow(len(t.slots) * 2)
@@ -104,7 +107,7 @@ func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front
 	t.free = t.free[:len(t.free)-1]
 	id = t.nextRandom()&^idIndexMask | idx
 	p := &t.slots[idx]
-	p.used, p.retried, p.id, p.origID, p.qhash, p.sent, p.client, p.front = true, retried, id, origID, qhash, now, client, front
+	p.used, p.retried, p.id, p.origID, p.qhash, p.sent, p.be, p.client, p.front = true, retried, id, origID, qhash, now, be, *client, front
 	p.qlen = 0
 	if len(query) <= maxRetryQuery {
 		p.qlen = uint16(copy(p.query[:], query))
@@ -114,24 +117,31 @@ func (t *inflight) add(origID uint16, qhash uint64, client netip.AddrPort, front
 	return id, true
 }
 
-// take removes and returns the entry that an answer with this ID and
-// question hash belongs to; ok is false when nothing matches.
-func (t *inflight) take(id uint16, qhash uint64) (m match, ok bool) {
+// take removes and returns the entry that an answer from src with this ID
+// and question hash belongs to; ok is false when nothing matches. When the
+// ID is in use by a query to src but the question differs, owner is that
+// query's backend (the answer is counted against it).
+func (t *inflight) take(id uint16, qhash uint64, src netip.AddrPort) (m match, owner *Backend, ok bool) {
 	idx := id & idIndexMask
 	t.mu.Lock()
 	if int(idx) >= len(t.slots) {
 		t.mu.Unlock()
-		return m, false
+		return m, nil, false
 	}
 	s := &t.slots[idx]
-	if !s.used || s.id != id || s.qhash != qhash {
+	if !s.used || s.id != id || s.be.addr != src {
 		t.mu.Unlock()
-		return m, false
+		return m, nil, false
 	}
-	m = match{origID: s.origID, sent: s.sent, client: s.client, front: s.front}
+	if s.qhash != qhash {
+		owner := s.be
+		t.mu.Unlock()
+		return m, owner, false
+	}
+	m = match{origID: s.origID, sent: s.sent, be: s.be, client: s.client, front: s.front}
 	t.release(idx)
 	t.mu.Unlock()
-	return m, true
+	return m, m.be, true
 }
 
 // remove frees the entry with this upstream ID (a failed send) and
@@ -149,7 +159,7 @@ func (t *inflight) remove(id uint16) bool {
 
 func (t *inflight) release(idx uint16) {
 	s := &t.slots[idx]
-	s.used, s.front = false, nil
+	s.used, s.front, s.be = false, nil, nil
 	t.free = append(t.free, idx)
 	t.inUse--
 }

@@ -3,26 +3,37 @@ package balancer
 import (
 	"net/netip"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
+
+func testBackend(name, addr string) *Backend {
+	return newBackend(BackendSpec{Name: name, Addr: netip.MustParseAddrPort(addr), Weight: 1})
+}
 
 func TestInflightAddTake(t *testing.T) {
 	tab := newInflight(42)
-	client := netip.MustParseAddrPort("127.0.0.1:5353")
-	id, ok := tab.add(0x1234, 99, client, nil, 10, nil, false)
+	var client sockaddr
+	client.set(netip.MustParseAddrPort("127.0.0.1:5353"), unix.AF_INET)
+	be := testBackend("be", "127.0.0.2:53")
+	id, ok := tab.add(be, 0x1234, 99, &client, nil, 10, nil, false)
 	if !ok {
 		t.Fatal("add failed")
 	}
-	if _, ok := tab.take(id, 98); ok {
-		t.Fatal("matched with wrong question hash")
+	if _, owner, ok := tab.take(id, 98, be.addr); ok || owner != be {
+		t.Fatal("matched with wrong question hash, or not counted against its backend")
 	}
-	if _, ok := tab.take(id^0x8000, 99); ok {
+	if _, _, ok := tab.take(id^0x8000, 99, be.addr); ok {
 		t.Fatal("matched with wrong random ID bits")
 	}
-	p, ok := tab.take(id, 99)
-	if !ok || p.origID != 0x1234 || p.client != client {
+	if _, owner, ok := tab.take(id, 99, netip.MustParseAddrPort("127.0.0.3:53")); ok || owner != nil {
+		t.Fatal("matched an answer from another source")
+	}
+	p, _, ok := tab.take(id, 99, be.addr)
+	if !ok || p.origID != 0x1234 || p.client.addrPort() != client.addrPort() || p.be != be {
 		t.Fatalf("take = %+v, %v", p, ok)
 	}
-	if _, ok := tab.take(id, 99); ok {
+	if _, _, ok := tab.take(id, 99, be.addr); ok {
 		t.Fatal("answer matched twice")
 	}
 	if tab.len() != 0 {
@@ -32,9 +43,10 @@ func TestInflightAddTake(t *testing.T) {
 
 func TestInflightGrowsAndFills(t *testing.T) {
 	tab := newInflight(1)
+	be := testBackend("be", "127.0.0.2:53")
 	seen := map[uint16]bool{}
 	for i := 0; i < maxInflight; i++ {
-		id, ok := tab.add(uint16(i), uint64(i), netip.AddrPort{}, nil, 0, nil, false)
+		id, ok := tab.add(be, uint16(i), uint64(i), &sockaddr{}, nil, 0, nil, false)
 		if !ok {
 			t.Fatalf("add %d failed", i)
 		}
@@ -43,7 +55,7 @@ func TestInflightGrowsAndFills(t *testing.T) {
 		}
 		seen[id&idIndexMask] = true
 	}
-	if _, ok := tab.add(0, 0, netip.AddrPort{}, nil, 0, nil, false); ok {
+	if _, ok := tab.add(be, 0, 0, &sockaddr{}, nil, 0, nil, false); ok {
 		t.Fatal("add beyond capacity succeeded")
 	}
 	n := 0
@@ -55,17 +67,18 @@ func TestInflightGrowsAndFills(t *testing.T) {
 
 func TestInflightExpireKeepsRecent(t *testing.T) {
 	tab := newInflight(7)
-	old, _ := tab.add(1, 1, netip.AddrPort{}, nil, 100, nil, false)
-	recent, _ := tab.add(2, 2, netip.AddrPort{}, nil, 500, nil, false)
+	be := testBackend("be", "127.0.0.2:53")
+	old, _ := tab.add(be, 1, 1, &sockaddr{}, nil, 100, nil, false)
+	recent, _ := tab.add(be, 2, 2, &sockaddr{}, nil, 500, nil, false)
 	var expired []uint16
 	tab.expire(300, func(p *pending) { expired = append(expired, p.origID) })
 	if len(expired) != 1 || expired[0] != 1 {
 		t.Fatalf("expired %v", expired)
 	}
-	if _, ok := tab.take(old, 1); ok {
+	if _, _, ok := tab.take(old, 1, be.addr); ok {
 		t.Fatal("expired entry still matches")
 	}
-	if _, ok := tab.take(recent, 2); !ok {
+	if _, _, ok := tab.take(recent, 2, be.addr); !ok {
 		t.Fatal("recent entry lost")
 	}
 }

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,12 +16,11 @@ type pool struct {
 	current  atomic.Pointer[[]*Backend] // configured backends, in config order
 	retiring map[*Backend]struct{}      // removed, finishing in-flight work
 	rr       atomic.Uint32
-	sockets  int
-	seed     uint64
+	seed     uint64 // seeds the upstream sockets' random ID bits
 }
 
-func newPool(sockets int) *pool {
-	p := &pool{retiring: map[*Backend]struct{}{}, sockets: max(sockets, 1), seed: uint64(time.Now().UnixNano())}
+func newPool() *pool {
+	p := &pool{retiring: map[*Backend]struct{}{}, seed: uint64(time.Now().UnixNano())}
 	empty := []*Backend{}
 	p.current.Store(&empty)
 	return p
@@ -45,8 +45,8 @@ type applyResult struct {
 	retired []*Backend
 }
 
-// apply makes the pool match specs: new names are added (their sockets are
-// opened first, so a failure changes nothing), removed names and names whose
+// apply makes the pool match specs: new names are added (a failure
+// changes nothing), removed names and names whose
 // address changed are retired, weights and states are updated in place.
 func (p *pool) apply(specs []BackendSpec) (applyResult, error) {
 	p.mu.Lock()
@@ -60,7 +60,6 @@ func (p *pool) apply(specs []BackendSpec) (applyResult, error) {
 	next := make([]*Backend, 0, len(specs))
 	for _, s := range specs {
 		if seen[s.Name] {
-			closeAll(res.added)
 			return applyResult{}, fmt.Errorf("backend %q listed twice", s.Name)
 		}
 		seen[s.Name] = true
@@ -68,12 +67,7 @@ func (p *pool) apply(specs []BackendSpec) (applyResult, error) {
 			next = append(next, be)
 			continue
 		}
-		p.seed++
-		be, err := newBackend(s, p.sockets, p.seed*0x2545f4914f6cdd1d)
-		if err != nil {
-			closeAll(res.added)
-			return applyResult{}, err
-		}
+		be := newBackend(s)
 		res.added = append(res.added, be)
 		next = append(next, be)
 	}
@@ -104,12 +98,6 @@ func findByName(list []*Backend, name string) *Backend {
 		}
 	}
 	return nil
-}
-
-func closeAll(list []*Backend) {
-	for _, be := range list {
-		be.closeSockets()
-	}
 }
 
 // finishRetired forgets a retired backend once it has nothing in flight.
@@ -190,3 +178,14 @@ func clearlyFaster(a, b *Backend) bool {
 
 // byName returns the configured backend with this name, or nil.
 func (p *pool) byName(name string) *Backend { return findByName(p.list(), name) }
+
+// byAddr returns a configured backend with this address, or nil (a linear
+// scan: only unmatched answers need it).
+func (p *pool) byAddr(addr netip.AddrPort) *Backend {
+	for _, be := range p.list() {
+		if be.addr == addr {
+			return be
+		}
+	}
+	return nil
+}

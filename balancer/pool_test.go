@@ -8,11 +8,10 @@ import (
 
 func testPool(t *testing.T, specs ...BackendSpec) *pool {
 	t.Helper()
-	p := newPool(1)
+	p := newPool()
 	if _, err := p.apply(specs); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { closeAll(p.list()) })
 	return p
 }
 
@@ -121,7 +120,6 @@ func TestApplyDiff(t *testing.T) {
 	if len(res.added) != 1 || res.retired[0] != a {
 		t.Fatalf("address change not handled: %+v", res)
 	}
-	closeAll(res.retired)
 	if _, err := p.apply([]BackendSpec{spec("x", 1, 1), spec("x", 2, 1)}); err == nil {
 		t.Fatal("duplicate names accepted")
 	}
@@ -131,14 +129,13 @@ func pickU(p *pool) *Backend { be, _ := p.pickUDP(false); return be }
 func pickT(p *pool) *Backend { be, _ := p.pickTCP(false); return be }
 
 func TestPickHealthAndFailOpen(t *testing.T) {
-	p := newPool(1)
+	p := newPool()
 	if _, err := p.apply([]BackendSpec{
 		{Name: "a", Addr: netip.MustParseAddrPort("127.0.0.1:1"), Weight: 1, Checked: true},
 		{Name: "b", Addr: netip.MustParseAddrPort("127.0.0.1:2"), Weight: 1, Checked: true},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer closeAll(p.list())
 	a, b := p.list()[0], p.list()[1]
 	if Health(a.health.Load()) != Pending {
 		t.Fatal("checked backend does not start pending")

@@ -13,8 +13,9 @@ import (
 
 // listenConfig returns a ListenConfig whose sockets bind with
 // IP_FREEBIND/IPV6_FREEBIND, so that a standby node can bind the VIP before
-// it is configured on an interface, and with SO_REUSEADDR.
-func listenConfig(v6 bool, rcvbuf int) net.ListenConfig {
+// it is configured on an interface, and with SO_REUSEADDR (plus
+// SO_REUSEPORT when asked).
+func listenConfig(v6, reusePort bool) net.ListenConfig {
 	return net.ListenConfig{
 		Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
@@ -32,9 +33,11 @@ func listenConfig(v6 bool, rcvbuf int) net.ListenConfig {
 					serr = fmt.Errorf("set SO_REUSEADDR: %w", serr)
 					return
 				}
-				if rcvbuf > 0 {
-					// best effort: the kernel caps it at net.core.rmem_max
-					_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+				if reusePort {
+					if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
+						serr = fmt.Errorf("set SO_REUSEPORT: %w", serr)
+						return
+					}
 				}
 			})
 			if err != nil {
@@ -45,9 +48,13 @@ func listenConfig(v6 bool, rcvbuf int) net.ListenConfig {
 	}
 }
 
-// listenUDP binds a UDP socket on addr.
-func listenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
-	lc := listenConfig(addr.Addr().Is6() && !addr.Addr().Is4In6(), 4<<20)
+// isV6 reports whether addr needs an IPv6 socket.
+func isV6(addr netip.AddrPort) bool { return addr.Addr().Is6() && !addr.Addr().Is4In6() }
+
+// listenUDP binds a UDP socket on addr, with SO_REUSEPORT when reusePort
+// (several workers share the address).
+func listenUDP(addr netip.AddrPort, reusePort bool) (*net.UDPConn, error) {
+	lc := listenConfig(isV6(addr), reusePort)
 	pc, err := lc.ListenPacket(context.Background(), "udp", addr.String())
 	if err != nil {
 		return nil, explainBindError("udp", addr, err)
@@ -57,7 +64,7 @@ func listenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
 
 // listenTCP binds a TCP listener on addr.
 func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
-	lc := listenConfig(addr.Addr().Is6() && !addr.Addr().Is4In6(), 0)
+	lc := listenConfig(isV6(addr), false)
 	ln, err := lc.Listen(context.Background(), "tcp", addr.String())
 	if err != nil {
 		return nil, explainBindError("tcp", addr, err)

@@ -1,67 +1,111 @@
 package balancer
 
 import (
-	"errors"
-	"net"
 	"net/netip"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// udpFrontend is one client-facing UDP socket and its worker's buffer. A
-// later change can run several per address with SO_REUSEPORT, and read in
-// batches, without touching forwardQuery.
-type udpFrontend struct {
-	b    *Balancer
-	addr netip.AddrPort
-	conn *net.UDPConn
-	buf  []byte // owned by the worker goroutine
+// udpWorker serves one client-facing UDP socket. Each listen address has
+// Options.UDPWorkers of them, bound with SO_REUSEPORT so the kernel spreads
+// clients over them; each has its own goroutine, receive batch and outbox.
+type udpWorker struct {
+	b      *Balancer
+	addr   netip.AddrPort
+	sock   *udpSock
+	in     *recvBatch
+	out    *outbox
+	readFn func(fd uintptr) bool
+	err    syscall.Errno // why readFn stopped, read by run
 }
 
-func (b *Balancer) udpLoop(f *udpFrontend) {
-	defer b.workers.Done()
+func (b *Balancer) newUDPWorker(addr netip.AddrPort, sock *udpSock) *udpWorker {
+	w := &udpWorker{b: b, addr: addr, sock: sock, in: newRecvBatch(b.batch)}
+	w.out = newOutbox(2*b.batch, b)
+	w.readFn = w.readReady
+	return w
+}
+
+// run reads until the socket is closed or the balancer stops.
+func (w *udpWorker) run() {
+	defer w.b.workers.Done()
 	for {
-		if err := f.serveOne(); err != nil {
-			if b.stopping.Load() || isClosed(err) {
-				return
-			}
-			// Transient errors (e.g. ICMP-reported ones) must not kill the loop.
-			b.log.Debug("udp read error", "address", f.addr.String(), "err", err)
+		err := w.sock.rc.Read(w.readFn)
+		if w.b.stopping.Load() || (err != nil && isClosed(err)) {
+			return
+		}
+		if err != nil || w.err != 0 {
+			// Transient errors must not kill the loop.
+			w.b.log.Debug("udp read error", "address", w.addr.String(), "err", err, "errno", w.err)
+			w.err = 0
 			time.Sleep(time.Millisecond)
 		}
 	}
 }
 
-// serveOne reads one query and forwards it.
-func (f *udpFrontend) serveOne() error {
-	n, client, err := f.conn.ReadFromUDPAddrPort(f.buf)
-	if err != nil {
-		return err
+// readReady is the RawConn.Read callback: it serves batches until the
+// socket is empty, then returns false so that Go's poller waits for the
+// next datagram (a datagram queued after an incomplete batch wakes it).
+func (w *udpWorker) readReady(fd uintptr) bool {
+	for {
+		if w.b.stopping.Load() {
+			return true
+		}
+		n, e := w.in.recv(fd)
+		if e == unix.EAGAIN {
+			return false
+		}
+		if e != 0 {
+			w.err = e
+			return true
+		}
+		w.serveBatch(n)
+		if n < len(w.in.hdrs) {
+			return false
+		}
 	}
-	f.b.forwardQuery(f, f.buf[:n], client)
-	return nil
 }
 
-// forwardQuery validates a client query, picks a backend and sends the
+// serveBatch forwards the n datagrams of the last receive and sends what
+// they produced.
+func (w *udpWorker) serveBatch(n int) {
+	s := w.b.settings.Load()
+	for i := 0; i < n; i++ {
+		pkt, from, ok := w.in.datagram(i)
+		if !ok {
+			w.b.drop(dropTruncated)
+			continue
+		}
+		w.forwardQuery(s, pkt, from)
+	}
+	w.out.flush()
+}
+
+// forwardQuery validates a client query, picks a backend and queues the
 // query upstream with a fresh ID. pkt is modified in place.
-func (b *Balancer) forwardQuery(f *udpFrontend, pkt []byte, client netip.AddrPort) {
+func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddrInet6) {
+	b := w.b
 	m, r := parseQuery(pkt)
 	if r != dropNone {
 		b.drop(r)
 		return
 	}
-	s := b.settings.Load()
+	tolen := uint32(unix.SizeofSockaddrInet4)
+	if w.sock.family == unix.AF_INET6 {
+		tolen = unix.SizeofSockaddrInet6
+	}
 	if m.opcode == opcodeNotify && len(s.NotifyPrimaries) > 0 {
-		r := b.notifyReply(pkt, m, b.notifyAllowed(s, client.Addr()), s)
-		if _, err := f.conn.WriteToUDPAddrPort(r, client); err != nil {
-			b.drop(dropSendError)
-		}
+		r := b.notifyReply(pkt, m, b.notifyAllowed(s, rawAddrPort(from).Addr()), s)
+		w.out.add(w.sock, r, from, tolen, sendRef{})
 		return
 	}
 	be, allDown := b.pool.pickUDP(!s.RefuseWhenAllDown)
 	if be == nil {
 		if allDown && s.RefuseWhenAllDown {
-			b.refuse(f, pkt, m, client)
+			b.drop(dropAllDownRefused)
+			w.out.add(w.sock, refusal(pkt, m), from, tolen, sendRef{})
 			return
 		}
 		b.drop(dropNoBackend)
@@ -71,50 +115,47 @@ func (b *Balancer) forwardQuery(f *udpFrontend, pkt []byte, client netip.AddrPor
 	if s.UDPRetry {
 		keep = pkt
 	}
-	b.send(be, pkt, m.id, m.qhash, client, f, keep, false)
+	var client sockaddr
+	client.raw, client.len = *from, tolen
+	b.send(w.out, be, pkt, m.id, m.qhash, &client, w, keep, false)
 }
 
-// send tracks a query on one of be's upstream sockets and sends it with a
-// fresh ID written into pkt. keep, if not nil, is stored for a retry.
-func (b *Balancer) send(be *Backend, pkt []byte, origID uint16, qhash uint64, client netip.AddrPort, f *udpFrontend, keep []byte, retried bool) bool {
+// send tracks a query on one of the upstream sockets for be's address
+// family and queues it in out with a fresh ID written into pkt. keep, if
+// not nil, is stored for a retry.
+func (b *Balancer) send(out *outbox, be *Backend, pkt []byte, origID uint16, qhash uint64, client *sockaddr, w *udpWorker, keep []byte, retried bool) bool {
 	now := b.now()
-	for range be.ups {
-		u := be.pickUpstream()
-		id, ok := u.table.add(origID, qhash, client, f, now, keep, retried)
+	ups := b.upstreams.forFamily(be.family)
+	for range ups {
+		u := ups[int(b.upstreams.rr.Add(1))%len(ups)]
+		id, ok := u.table.add(be, origID, qhash, client, w, now, keep, retried)
 		if !ok {
 			continue
 		}
 		be.outstanding.Add(1)
-		setID(pkt, id)
-		_, err := u.conn.Write(pkt)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			// A connected socket reports an earlier ICMP port unreachable
-			// on the next send; the datagram was not sent, try again.
-			_, err = u.conn.Write(pkt)
-		}
-		if err != nil {
-			if u.table.remove(id) {
-				be.outstanding.Add(-1)
-			}
-			be.sendErrors.Add(1)
-			b.drop(dropSendError)
-			return false
-		}
 		be.queries.Add(1)
+		setID(pkt, id)
+		out.add(u.sock, pkt, &be.sa.raw, be.sa.len, sendRef{up: u, be: be, id: id})
 		return true
 	}
 	b.drop(dropBackendFull)
-	b.logLimited(dropBackendFull, "backend in-flight table full, query dropped", "backend", be.name)
+	b.logLimited(dropBackendFull, "upstream in-flight tables full, query dropped", "backend", be.name)
 	return false
 }
 
-// refuse answers the client REFUSED itself (all_down: refuse): the header
-// and question of its query with QR set and no records.
-func (b *Balancer) refuse(f *udpFrontend, pkt []byte, m message, client netip.AddrPort) {
-	b.drop(dropAllDownRefused)
-	if _, err := f.conn.WriteToUDPAddrPort(refusal(pkt, m), client); err != nil {
-		b.drop(dropSendError)
+// sendFailed undoes a datagram the kernel would not send: a query's
+// in-flight entry is freed and counted as a send error.
+func (b *Balancer) sendFailed(ref sendRef, err syscall.Errno) {
+	b.drop(dropSendError)
+	if ref.up == nil {
+		return
 	}
+	if ref.up.table.remove(ref.id) {
+		ref.be.outstanding.Add(-1)
+	}
+	ref.be.queries.Add(^uint64(0))
+	ref.be.sendErrors.Add(1)
+	b.logLimited(dropSendError, "cannot send to backend", "backend", ref.be.name, "err", err.Error())
 }
 
 // notifyAllowed reports whether a NOTIFY from src is from a primary, and
@@ -154,53 +195,10 @@ func refusal(pkt []byte, m message) []byte {
 	return r
 }
 
-func (b *Balancer) upstreamLoop(u *upstream) {
-	defer b.workers.Done()
-	for {
-		n, err := u.conn.Read(u.buf)
-		if err != nil {
-			if isClosed(err) {
-				return
-			}
-			// ECONNREFUSED: the backend's port is closed; the queries
-			// will time out and be counted. Keep reading.
-			continue
-		}
-		b.relayAnswer(u, u.buf[:n])
-	}
-}
-
-// relayAnswer matches an answer from a backend to its query and sends it
-// to the client with the original ID restored.
-func (b *Balancer) relayAnswer(u *upstream, pkt []byte) {
-	be := u.be
-	m, r := parseAnswer(pkt)
-	if r != dropNone {
-		be.unmatched.Add(1)
-		b.drop(r)
-		return
-	}
-	p, ok := u.table.take(m.id, m.qhash)
-	if !ok {
-		be.unmatched.Add(1)
-		b.drop(dropAnswerUnmatched)
-		return
-	}
-	be.outstanding.Add(-1)
-	if be.consecutive.Load() != 0 {
-		be.consecutive.Store(0)
-	}
-	be.rcodes[m.rcode].Add(1)
-	be.observeLatency(time.Duration(b.now() - p.sent))
-	setID(pkt, p.origID)
-	if _, err := p.front.conn.WriteToUDPAddrPort(pkt, p.client); err != nil {
-		b.drop(dropSendError)
-	}
-}
-
 // sweepLoop frees in-flight entries whose answer is overdue.
 func (b *Balancer) sweepLoop() {
 	defer b.workers.Done()
+	out := newOutbox(64, b)
 	for {
 		timeout := b.settings.Load().UDPTimeout
 		tick := min(max(timeout/8, 5*time.Millisecond), 100*time.Millisecond)
@@ -209,26 +207,27 @@ func (b *Balancer) sweepLoop() {
 			return
 		case <-time.After(tick):
 		}
-		b.sweep(b.now() - int64(b.settings.Load().UDPTimeout))
+		b.sweep(b.now()-int64(b.settings.Load().UDPTimeout), out)
 	}
 }
 
-func (b *Balancer) sweep(deadline int64) {
+func (b *Balancer) sweep(deadline int64, out *outbox) {
 	s := b.settings.Load()
-	for _, be := range b.pool.all() {
-		for _, u := range be.ups {
-			b.expired = b.expired[:0]
-			u.table.expire(deadline, func(p *pending) { b.expired = append(b.expired, *p) })
-			for i := range b.expired {
-				b.timedOut(be, &b.expired[i], s)
-			}
+	for _, u := range b.upstreams.all() {
+		b.expired = b.expired[:0]
+		u.table.expire(deadline, func(p *pending) { b.expired = append(b.expired, *p) })
+		for i := range b.expired {
+			b.timedOut(&b.expired[i], s, out)
 		}
+		// The retries refer to b.expired: send them before it is reused.
+		out.flush()
 	}
 }
 
 // timedOut accounts for one unanswered query: a timeout for the backend, a
 // passive failure signal after too many in a row, and one retry elsewhere.
-func (b *Balancer) timedOut(be *Backend, p *pending, s *Settings) {
+func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
+	be := p.be
 	be.outstanding.Add(-1)
 	be.timeouts.Add(1)
 	be.foldLatency(s.UDPTimeout)
@@ -243,7 +242,7 @@ func (b *Balancer) timedOut(be *Backend, p *pending, s *Settings) {
 	if other == nil {
 		return
 	}
-	if b.send(other, p.query[:p.qlen], p.origID, p.qhash, p.client, p.front, nil, true) {
+	if b.send(out, other, p.query[:p.qlen], p.origID, p.qhash, &p.client, p.front, nil, true) {
 		be.retried.Add(1)
 	}
 }

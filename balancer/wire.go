@@ -36,6 +36,7 @@ const (
 	dropTCPTimeout
 	dropTCPBackendConnect
 	dropAllDownRefused
+	dropTruncated // a datagram larger than a receive slot (cannot happen with 64 KiB slots)
 	numDropReasons
 )
 
@@ -57,6 +58,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropTCPTimeout:        "tcp_timeout",
 	dropTCPBackendConnect: "tcp_backend_connect",
 	dropAllDownRefused:    "all_down_refused",
+	dropTruncated:         "truncated",
 }
 
 func (r dropReason) String() string {

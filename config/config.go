@@ -31,6 +31,8 @@ type Config struct {
 	Admin Admin
 	// Log holds the key log.
 	Log Log
+	// Tuning holds the key tuning: data path performance settings.
+	Tuning Tuning
 
 	// HealthCheck holds the key health_check: the global health check
 	// settings and the defaults of every backend's check. When the section
@@ -116,6 +118,9 @@ type Admin struct {
 	// default "127.0.0.1:9053", "" disables it. When not empty it parses
 	// with [netip.ParseAddrPort].
 	Listen string
+	// PProf serves Go's profiler under /debug/pprof/ on the admin listener
+	// (admin.pprof); default false. Keep the listener on loopback.
+	PProf bool
 }
 
 // Log holds the logging settings.
@@ -174,8 +179,13 @@ func scalarDefaults() []struct {
 		{"limits.tcp_connections", defaultTCPConnections},
 		{"limits.tcp_connections_per_client", defaultTCPConnsPerClient},
 		{"admin.listen", defaultAdminListen},
+		{"admin.pprof", false},
 		{"log.level", defaultLogLevel},
 		{"log.format", defaultLogFormat},
+		{"tuning.udp_workers", defaultUDPWorkers},
+		{"tuning.upstream_sockets", defaultUpstreamSockets},
+		{"tuning.batch_size", defaultBatchSize},
+		{"tuning.socket_buffer", defaultSocketBuffer},
 		// health_check.enabled is not listed: its default depends on the
 		// file (see Parse).
 		{"health_check.query.name", ""},

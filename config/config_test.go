@@ -69,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		Limits:      Limits{TCPConnections: 10000, TCPConnectionsPerClient: 100},
 		Admin:       Admin{Listen: "127.0.0.1:9053"},
 		Log:         Log{Level: slog.LevelInfo, Format: "text"},
+		Tuning:      Tuning{UpstreamSockets: 4, BatchSize: 32, SocketBuffer: 4 << 20},
 		HealthCheck: defaultHC(),
 		VRRP:        defaultVRRP(),
 		Notify:      defaultNotify(),
@@ -116,8 +117,9 @@ func TestLoadValid(t *testing.T) {
 		},
 		Timeouts:    Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute, UDPRetry: false},
 		Limits:      Limits{TCPConnections: 2000, TCPConnectionsPerClient: 20},
-		Admin:       Admin{Listen: "[::1]:9153"},
+		Admin:       Admin{Listen: "[::1]:9153", PProf: true},
 		Log:         Log{Level: slog.LevelWarn, Format: "json"},
+		Tuning:      Tuning{UDPWorkers: 4, UpstreamSockets: 8, BatchSize: 64, SocketBuffer: 8 << 20},
 		HealthCheck: global,
 		VRRP: VRRP{
 			Enabled:        true,

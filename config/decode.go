@@ -15,12 +15,12 @@ import (
 
 // Known keys of each mapping, in schema order.
 func topKeys() []string {
-	return []string{"listen", "backends", "timeouts", "limits", "admin", "log", "health_check", "vrrp", "notify"}
+	return []string{"listen", "backends", "timeouts", "limits", "admin", "log", "tuning", "health_check", "vrrp", "notify"}
 }
 func backendKeys() []string  { return []string{"name", "address", "weight", "state", "health_check"} }
 func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "udp_retry"} }
 func limitsKeys() []string   { return []string{"tcp_connections", "tcp_connections_per_client"} }
-func adminKeys() []string    { return []string{"listen"} }
+func adminKeys() []string    { return []string{"listen", "pprof"} }
 func logKeys() []string      { return []string{"level", "format"} }
 
 // Allowed ranges.
@@ -80,11 +80,18 @@ func (d *decoder) decode() *Config {
 	}
 	if d.section("admin") {
 		cfg.Admin.Listen = d.adminListen()
+		if v, ok := d.scalar("admin.pprof"); ok {
+			cfg.Admin.PProf, _ = d.boolean("admin.pprof", v)
+		}
 		d.unknown("admin", d.file["admin"], adminKeys())
 	}
 	if d.section("log") {
 		cfg.Log = d.log()
 		d.unknown("log", d.file["log"], logKeys())
+	}
+	if d.section("tuning") {
+		cfg.Tuning = d.tuning()
+		d.unknown("tuning", d.file["tuning"], tuningKeys())
 	}
 	cfg.HealthCheck = hc.hc
 	d.problems = append(d.problems, hc.problems...)

@@ -7,7 +7,8 @@ import (
 
 // RestartOnly returns the key paths whose values differ between old and new
 // but cannot change on a live reload, in this order: "listen" (compared as
-// a set, so reordering is not a change), "admin.listen", "vrrp" (any
+// a set, so reordering is not a change), "admin.listen", "admin.pprof",
+// "tuning" (any key of the section), "vrrp" (any
 // change of the section, see [VRRP.Equal], unless it is disabled before and
 // after), "notify.interface" (unless notify is disabled before and after)
 // and "notify.enabled". The other notify keys (primaries, max_per_second,
@@ -20,6 +21,12 @@ func RestartOnly(old, new *Config) []string {
 	}
 	if old.Admin.Listen != new.Admin.Listen {
 		keys = append(keys, "admin.listen")
+	}
+	if old.Admin.PProf != new.Admin.PProf {
+		keys = append(keys, "admin.pprof")
+	}
+	if old.Tuning != new.Tuning {
+		keys = append(keys, "tuning")
 	}
 	if (old.VRRP.Enabled || new.VRRP.Enabled) && !old.VRRP.Equal(new.VRRP) {
 		keys = append(keys, "vrrp")

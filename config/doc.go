@@ -236,8 +236,13 @@
 //	limits.tcp_connections              10000  1-1000000
 //	limits.tcp_connections_per_client   100    1-1000000, at most tcp_connections
 //	admin.listen                        127.0.0.1:9053 ("" disables)
+//	admin.pprof                         false  serve /debug/pprof/ on admin.listen
 //	log.level                           info   debug|info|warn|error
 //	log.format                          text   text|json
+//	tuning.udp_workers                  0      0-1024 sockets per listen address; 0: one per CPU (GOMAXPROCS)
+//	tuning.upstream_sockets             4      1-64 per address family, shared by all backends
+//	tuning.batch_size                   32     1-1024 datagrams per recvmmsg/sendmmsg
+//	tuning.socket_buffer                4MiB   64KiB-1GiB, bytes or KiB|MiB|GiB
 //	backends[].weight                   1      1-1000
 //	backends[].state                    active active|drain|disabled
 //

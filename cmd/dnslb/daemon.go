@@ -105,10 +105,14 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		return nil, err
 	}
 	d.bal, err = balancer.New(balancer.Options{
-		Listen:     cfg.Listen,
-		Settings:   settings(cfg),
-		Logger:     d.log,
-		Registerer: d.registry,
+		Listen:          cfg.Listen,
+		Settings:        settings(cfg),
+		UDPWorkers:      cfg.Tuning.UDPWorkers,
+		UpstreamSockets: cfg.Tuning.UpstreamSockets,
+		BatchSize:       cfg.Tuning.BatchSize,
+		SocketBuffer:    cfg.Tuning.SocketBuffer,
+		Logger:          d.log,
+		Registerer:      d.registry,
 		OnPassiveFailure: func(name string, n int64) {
 			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive UDP timeouts", n))
 		},
@@ -132,7 +136,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	}
 	if cfg.Admin.Listen != "" {
 		d.adm = admin.New(admin.Options{
-			Listen: cfg.Admin.Listen, Gatherer: d.registry, Status: d.status, Logger: d.log,
+			Listen: cfg.Admin.Listen, PProf: cfg.Admin.PProf, Gatherer: d.registry, Status: d.status, Logger: d.log,
 			Healthy: func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.serving },
 		})
 	}
