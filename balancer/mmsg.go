@@ -15,6 +15,12 @@ import (
 // waiting. golang.org/x/net/ipv4's ReadBatch would do the same, but it
 // allocates a net.Addr per datagram; these helpers keep every address in
 // kernel format in preallocated arrays and allocate nothing per packet.
+//
+// Both calls are made with RawSyscall6, not Syscall6: they never block
+// (MSG_DONTWAIT), and Syscall6's entersyscall wakes the runtime's sysmon
+// thread from its deep sleep whenever the process was idle. At moderate
+// load (the process idles between most packets) those wake-ups cost about
+// a fifth of the CPU per query; see docs/performance.md.
 
 // maxDatagram is the largest UDP payload; every receive slot has room for
 // it (pages the kernel never writes to are never touched, so a slot costs
@@ -114,7 +120,7 @@ func (r *recvBatch) recv(fd uintptr) (int, syscall.Errno) {
 		r.hdrs[i].Hdr.Flags = 0
 	}
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EINTR {
 			continue
 		}
@@ -235,7 +241,7 @@ func (o *outbox) flush() {
 // refuses (e.g. no route) is reported and skipped.
 func (o *outbox) write(fd uintptr) bool {
 	for len(o.group) > 0 {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&o.group[0])), uintptr(len(o.group)), unix.MSG_DONTWAIT, 0, 0)
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&o.group[0])), uintptr(len(o.group)), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case e == unix.EINTR:
 			continue
