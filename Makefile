@@ -34,8 +34,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test -run XXX -fuzz FuzzUnmarshal -fuzztime $(or $(FUZZTIME),20s) ./vrrp/
 	$(GO) test -run XXX -fuzz FuzzParseFrame -fuzztime $(or $(FUZZTIME),20s) ./notifydup/
 
-bench: ## hot-path micro-benchmarks
-	$(GO) test -run XXX -bench . -benchmem ./balancer/
+bench: ## micro-benchmarks, then dnslb vs dnsdist with dnsperf (root; installs nsd/dnsperf/dnsdist; ~6 min)
+	./bench/bench.sh
 
 clean: ## remove build output
 	rm -rf bin

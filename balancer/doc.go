@@ -2,12 +2,18 @@
 // configured addresses (UDP and TCP), picks a backend with the
 // least-connection policy and relays the answer back to the client.
 //
-// UDP: every query gets a fresh DNS ID on one of the chosen backend's
-// connected upstream sockets. The socket's in-flight table remembers the
-// client, the original ID and a hash of the question; an answer is relayed
-// only when its ID, source (enforced by the connected socket) and question
-// match an in-flight entry, and the original ID is restored. Entries that
-// are not answered within the UDP timeout are freed and counted.
+// UDP: each listen address has Options.UDPWorkers sockets bound with
+// SO_REUSEPORT, each read by its own goroutine in batches (recvmmsg); what
+// a batch produces is sent in batches too (sendmmsg, one call per
+// destination socket). Every query gets a fresh DNS ID on one of a few
+// upstream sockets shared by all backends of its address family
+// (Options.UpstreamSockets). The socket's in-flight table remembers the
+// backend, the client, the original ID and a hash of the question; an
+// answer is relayed only when its ID, source address (the backend's) and
+// question match an in-flight entry, and the original ID is restored.
+// Entries that are not answered within the UDP timeout are freed and
+// counted. Nothing on this path allocates, takes a map lookup or starts a
+// goroutine per packet; see hotpath_test.go and docs/performance.md.
 //
 // TCP: each client connection is proxied to one backend connection, chosen
 // by the fewest active connections per weight. Both directions are framed

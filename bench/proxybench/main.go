@@ -43,19 +43,20 @@ const (
 )
 
 type options struct {
-	dnslb      string
-	rounds     int
-	seconds    int
-	loads      []int
-	proxyCPUs  string
-	loadCPUs   string
-	clients    int
-	outstand   int
-	dnslbYAML  string // extra YAML appended to dnslb's config
-	only       string
-	profile    string
-	keep       bool
-	workersFor int // udp_workers for dnslb; 0: dnslb's default
+	dnslb     string
+	rounds    int
+	seconds   int
+	loads     []int
+	proxyCPUs string
+	loadCPUs  string
+	clients   int
+	outstand  int
+	dnslbYAML string // extra YAML appended to dnslb's config
+	only      string
+	profile   string
+	keep      bool
+	scaling   string // ";"-separated CPU lists: dnslb's max throughput on each
+	nsdProcs  int    // NSD server-count per backend
 }
 
 func main() {
@@ -72,7 +73,9 @@ func main() {
 	flag.StringVar(&o.dnslbYAML, "dnslb-yaml", "", "YAML appended to dnslb's config (e.g. a tuning: section)")
 	flag.StringVar(&o.only, "only", "", "run only this target: dnslb | dnsdist | nsd")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of dnslb's max-throughput run in the last round here")
+	flag.IntVar(&o.nsdProcs, "nsd-procs", 1, "NSD server processes per backend (raise it with -load-cpus on bigger machines)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, dnsperf output)")
+	flag.StringVar(&o.scaling, "scaling", "", `instead of the comparison, measure dnslb's max throughput pinned to each of these ";"-separated CPU lists (e.g. "1;1-2;1-4"), with one UDP worker per CPU`)
 	flag.Parse()
 	log.SetFlags(0)
 	for _, s := range strings.Split(loads, ",") {
@@ -169,7 +172,7 @@ func run(o options) error {
 		return err
 	}
 	for i, addr := range []string{ns1Addr, ns2Addr} {
-		if err := startNSD(&ps, work, fmt.Sprintf("ns%d", i+1), addr, o.loadCPUs); err != nil {
+		if err := startNSD(&ps, work, fmt.Sprintf("ns%d", i+1), addr, o.loadCPUs, o.nsdProcs); err != nil {
 			return err
 		}
 	}
@@ -177,6 +180,9 @@ func run(o options) error {
 		if err := waitAnswer(addr, 5*time.Second); err != nil {
 			return fmt.Errorf("NSD %s: %w", addr, err)
 		}
+	}
+	if o.scaling != "" {
+		return runScaling(&ps, o, work, queries)
 	}
 	targets := []string{"dnslb", "dnsdist"}
 	if o.only != "" {
@@ -266,6 +272,9 @@ func runTarget(ps *procs, o options, work, queries, target string, last bool) ([
 	if err := measure("max", []string{"-c", strconv.Itoa(o.clients), "-q", strconv.Itoa(o.outstand), "-t", "1", "-l", secs}, false); err != nil {
 		return nil, err
 	}
+	if o.scaling != "" {
+		return out, nil
+	}
 	for _, qps := range o.loads {
 		args := []string{"-c", "8", "-q", "500", "-t", "1", "-Q", strconv.Itoa(qps), "-l", secs}
 		if err := measure(strconv.Itoa(qps), args, true); err != nil {
@@ -273,6 +282,73 @@ func runTarget(ps *procs, o options, work, queries, target string, last bool) ([
 		}
 	}
 	return out, nil
+}
+
+// runScaling measures dnslb's max throughput on each CPU list of
+// o.scaling, with tuning.udp_workers set to the number of CPUs (GOMAXPROCS
+// follows the CPU affinity), o.rounds times each.
+func runScaling(ps *procs, o options, work, queries string) error {
+	type point struct {
+		cpus    string
+		workers int
+		res     []result
+	}
+	var points []point
+	for _, cpus := range strings.Split(o.scaling, ";") {
+		n, err := countCPUs(cpus)
+		if err != nil {
+			return err
+		}
+		points = append(points, point{cpus: cpus, workers: n})
+	}
+	for r := 0; r < o.rounds; r++ {
+		for i := range points {
+			p := &points[i]
+			oo := o
+			oo.proxyCPUs = p.cpus
+			oo.dnslbYAML = fmt.Sprintf("tuning:\n  udp_workers: %d\n%s", p.workers, o.dnslbYAML)
+			log.Printf("round %d/%d: dnslb on CPUs %s, %d workers", r+1, o.rounds, p.cpus, p.workers)
+			res, err := runTarget(ps, oo, work, queries, "dnslb", false)
+			if err != nil {
+				return err
+			}
+			log.Printf("  %8.0f qps  %6.2f µs/q  lost %d", res[0].qps, res[0].cpuUS, res[0].lost)
+			p.res = append(p.res, res[0])
+		}
+	}
+	fmt.Printf("\n### dnslb scaling: max throughput (dnsperf -c %d -q %d), load on CPU %s, %d rounds of %ds\n\n", o.clients, o.outstand, o.loadCPUs, o.rounds, o.seconds)
+	fmt.Println("| dnslb CPUs | workers | qps | CPU µs/query | lost |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, p := range points {
+		lost := 0
+		for _, r := range p.res {
+			lost += r.lost
+		}
+		fmt.Printf("| %s | %d | %s | %s | %d of %d |\n", p.cpus, p.workers,
+			spread(p.res, func(r result) float64 { return r.qps }, "%.0f"),
+			spread(p.res, func(r result) float64 { return r.cpuUS }, "%.2f"), lost, sum(p.res))
+	}
+	return nil
+}
+
+// countCPUs counts the CPUs in a taskset list such as "1", "0,1" or "2-5".
+func countCPUs(list string) (int, error) {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return 0, fmt.Errorf("-scaling: %q is not a CPU list", list)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0, fmt.Errorf("-scaling: %q is not a CPU list", list)
+			}
+		}
+		n += b - a + 1
+	}
+	return n, nil
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat;

@@ -45,9 +45,9 @@ func writeZoneAndQueries(work, queries string) error {
 	return qw.Flush()
 }
 
-// startNSD runs one NSD server (one process, rate limiting off) serving the
-// bench zone on addr, pinned to cpus.
-func startNSD(ps *procs, work, name, addr, cpus string) error {
+// startNSD runs one NSD server (procs processes, rate limiting off) serving
+// the bench zone on addr, pinned to cpus.
+func startNSD(ps *procs, work, name, addr, cpus string, procs int) error {
 	dir := filepath.Join(work, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -58,7 +58,7 @@ func startNSD(ps *procs, work, name, addr, cpus string) error {
 	}
 	conf := fmt.Sprintf(`server:
   ip-address: %s@%s
-  server-count: 1
+  server-count: %d
   username: ""
   chroot: ""
   zonesdir: %q
@@ -75,7 +75,7 @@ remote-control:
 zone:
   name: %s
   zonefile: %q
-`, host, port, dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "xfrd.state"), filepath.Join(dir, "zone.list"),
+`, host, port, max(procs, 1), dir, filepath.Join(dir, "nsd.pid"), filepath.Join(dir, "xfrd.state"), filepath.Join(dir, "zone.list"),
 		dir, filepath.Join(dir, "nsd.log"), zoneName, filepath.Join(work, "bench.test.zone"))
 	path := filepath.Join(dir, "nsd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {

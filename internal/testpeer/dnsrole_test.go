@@ -140,15 +140,16 @@ func TestNotifyPrimaryToSecondaries(t *testing.T) {
 		capNSD := l.secs[0].Capture(t, "eth0", "port 53")
 		capKnot := l.secs[2].Capture(t, "eth0", "port 53")
 
+		// One zone at a time: SetSerial reloads NSD (SIGHUP), and a
+		// reload while a secondary is transferring the other zone resets
+		// that transfer, which Knot retries only after 15 minutes.
 		t0 := time.Now()
-		l.primary.SetSerial(t, labZoneA, labSerialA0+1)
-		l.primary.SetSerial(t, labZoneB, labSerialB0+1)
-		t.Logf("SetSerial x2 took %v", time.Since(t0).Round(time.Millisecond))
-		for i, a := range labSec {
-			for _, z := range []struct {
-				name   string
-				serial uint32
-			}{{labZoneA, labSerialA0 + 1}, {labZoneB, labSerialB0 + 1}} {
+		for _, z := range []struct {
+			name   string
+			serial uint32
+		}{{labZoneA, labSerialA0 + 1}, {labZoneB, labSerialB0 + 1}} {
+			l.primary.SetSerial(t, z.name, z.serial)
+			for i, a := range labSec {
 				WaitSerial(t, l.secs[i], ap53(a), z.name, z.serial, 5*time.Second)
 				t.Logf("%v: %s serial %d %v after the first SetSerial", a, z.name, z.serial, time.Since(t0).Round(time.Millisecond))
 			}
