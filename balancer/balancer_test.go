@@ -429,3 +429,48 @@ func TestTCPLimitLogged(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// TestSendErrorUndone: a query the kernel refuses to send (here to port
+// 0 on loopback: EINVAL, nothing is sent) is counted as a send error and its in-flight entry freed, so the
+// backend's outstanding count does not leak.
+func TestSendErrorUndone(t *testing.T) {
+	listen := freeAddr(t)
+	b, err := New(Options{Listen: []netip.AddrPort{listen}, UDPWorkers: 1, Settings: Settings{UDPRetry: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply([]BackendSpec{{Name: "port0", Addr: netip.MustParseAddrPort("127.0.0.1:0"), Weight: 1}}, Settings{UDPRetry: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q := packQuery(t, "www.example.test.", dns.TypeA, nil)
+	for i := 0; i < 3; i++ {
+		if _, err := c.Write(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	be := b.Backend("port0")
+	for deadline := time.Now().Add(2 * time.Second); b.Dropped()["send_error"] < 3 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := b.Dropped()["send_error"]; got != 3 {
+		t.Fatalf("send_error drops = %d, want 3", got)
+	}
+	if be.sendErrors.Load() != 3 || be.outstanding.Load() != 0 || be.queries.Load() != 0 {
+		t.Fatalf("sendErrors=%d outstanding=%d queries=%d, want 3 0 0", be.sendErrors.Load(), be.outstanding.Load(), be.queries.Load())
+	}
+}

@@ -99,6 +99,7 @@ func (b *Balancer) openUpstreams(family int) ([]*upstream, error) {
 			return nil, fmt.Errorf("open upstream socket (%s): %w", network, err)
 		}
 		b.setBuffers(conn)
+		noBroadcast(conn)
 		sock, err := newUDPSock(conn, family == unix.AF_INET6)
 		if err != nil {
 			conn.Close()
@@ -186,6 +187,15 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 	be.observeLatency(time.Duration(b.now() - p.sent))
 	setID(pkt, p.origID)
 	u.out.add(p.front.sock, pkt, &p.client.raw, p.client.len, sendRef{})
+}
+
+// noBroadcast clears SO_BROADCAST, which Go sets on every UDP socket: a
+// backend address that turns out to be a broadcast address must fail
+// (EACCES, counted as a send error), not flood the link.
+func noBroadcast(conn *net.UDPConn) {
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 0) })
+	}
 }
 
 // setBuffers asks for Options.SocketBuffer-byte receive and send buffers,

@@ -340,6 +340,9 @@ func (d *decoder) backendAddress(path string, v any) (netip.AddrPort, bool) {
 	case ap.Addr().IsUnspecified():
 		d.add(path, "%q: unspecified address not allowed", s)
 		return netip.AddrPort{}, false
+	case ap.Addr().IsMulticast() || ap.Addr() == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		d.add(path, "%q: multicast or broadcast address not allowed", s)
+		return netip.AddrPort{}, false
 	}
 	return ap, true
 }

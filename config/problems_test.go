@@ -37,6 +37,10 @@ func TestProblems(t *testing.T) {
 		// backends: addresses
 		{"address missing port", "backends:\n- {name: a, address: '10.0.0.1:53'}\n- {name: b, address: 10.0.0.1}\n",
 			[]string{"backends[1].address: missing port"}},
+		{"address broadcast, multicast, port 0", "backends:\n- {name: a, address: '255.255.255.255:53'}\n- {name: b, address: '[ff02::1]:53'}\n- {name: c, address: '10.0.0.1:0'}\n",
+			[]string{`backends[0].address: "255.255.255.255:53": multicast or broadcast address not allowed`,
+				`backends[1].address: "[ff02::1]:53": multicast or broadcast address not allowed`,
+				`backends[2].address: port 0 out of range 1-65535`}},
 		{"address IPv6 missing port", "backends: [{name: a, address: '[::1]'}]\n",
 			[]string{"backends[0].address: missing port"}},
 		{"address IPv6 without brackets", "backends: [{name: a, address: '2001:db8::1'}]\n",
