@@ -78,14 +78,21 @@ func freeAddr(t *testing.T) netip.AddrPort {
 
 func startBalancer(t *testing.T, s Settings, backends ...*fakeBackend) (*Balancer, netip.AddrPort) {
 	t.Helper()
+	var specs []BackendSpec
+	for _, f := range backends {
+		specs = append(specs, BackendSpec{Name: f.name, Addr: f.addr, Weight: 1})
+	}
+	return startSpecs(t, s, specs...)
+}
+
+// startSpecs starts a Balancer on a free loopback port with these backends
+// and shuts it down when the test ends.
+func startSpecs(t *testing.T, s Settings, specs ...BackendSpec) (*Balancer, netip.AddrPort) {
+	t.Helper()
 	listen := freeAddr(t)
 	b, err := New(Options{Listen: []netip.AddrPort{listen}, Settings: s})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var specs []BackendSpec
-	for _, f := range backends {
-		specs = append(specs, BackendSpec{Name: f.name, Addr: f.addr, Weight: 1})
 	}
 	if err := b.Apply(specs, s); err != nil {
 		t.Fatal(err)
@@ -434,24 +441,7 @@ func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 // 0 on loopback: EINVAL, nothing is sent) is counted as a send error and its in-flight entry freed, so the
 // backend's outstanding count does not leak.
 func TestSendErrorUndone(t *testing.T) {
-	listen := freeAddr(t)
-	b, err := New(Options{Listen: []netip.AddrPort{listen}, UDPWorkers: 1, Settings: Settings{UDPRetry: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Apply([]BackendSpec{{Name: "port0", Addr: netip.MustParseAddrPort("127.0.0.1:0"), Weight: 1}}, Settings{UDPRetry: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	b, listen := startSpecs(t, Settings{UDPRetry: true}, BackendSpec{Name: "port0", Addr: netip.MustParseAddrPort("127.0.0.1:0"), Weight: 1})
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(listen))
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -128,6 +129,33 @@ func (r *recvBatch) recv(fd uintptr) (int, syscall.Errno) {
 			return 0, e
 		}
 		return int(n), 0
+	}
+}
+
+// drain is the body of a RawConn.Read callback: it receives batches and
+// hands each to serve until the socket is empty, then returns false so that
+// Go's poller waits for the next datagram. An incomplete batch proves the
+// queue was empty at some point during the call, so a datagram queued
+// later raises a new readiness event and nothing is left waiting. It
+// returns true (stop reading) when stop is set or on an error other than
+// EAGAIN, which it stores in *errp.
+func (r *recvBatch) drain(fd uintptr, serve func(n int), stop *atomic.Bool, errp *syscall.Errno) bool {
+	for {
+		if stop.Load() {
+			return true
+		}
+		n, e := r.recv(fd)
+		if e == unix.EAGAIN {
+			return false
+		}
+		if e != 0 {
+			*errp = e
+			return true
+		}
+		serve(n)
+		if n < len(r.hdrs) {
+			return false
+		}
 	}
 }
 

@@ -12,19 +12,20 @@ import (
 // Options.UDPWorkers of them, bound with SO_REUSEPORT so the kernel spreads
 // clients over them; each has its own goroutine, receive batch and outbox.
 type udpWorker struct {
-	b      *Balancer
-	addr   netip.AddrPort
-	sock   *udpSock
-	in     *recvBatch
-	out    *outbox
-	readFn func(fd uintptr) bool
-	err    syscall.Errno // why readFn stopped, read by run
+	b       *Balancer
+	addr    netip.AddrPort
+	sock    *udpSock
+	in      *recvBatch
+	out     *outbox
+	readFn  func(fd uintptr) bool // w.readReady, made once: no allocation per read
+	serveFn func(n int)           // w.serveBatch
+	err     syscall.Errno         // why readFn stopped, read by run
 }
 
 func (b *Balancer) newUDPWorker(addr netip.AddrPort, sock *udpSock) *udpWorker {
 	w := &udpWorker{b: b, addr: addr, sock: sock, in: newRecvBatch(b.batch)}
 	w.out = newOutbox(2*b.batch, b)
-	w.readFn = w.readReady
+	w.readFn, w.serveFn = w.readReady, w.serveBatch
 	return w
 }
 
@@ -45,27 +46,9 @@ func (w *udpWorker) run() {
 	}
 }
 
-// readReady is the RawConn.Read callback: it serves batches until the
-// socket is empty, then returns false so that Go's poller waits for the
-// next datagram (a datagram queued after an incomplete batch wakes it).
+// readReady is the RawConn.Read callback (see recvBatch.drain).
 func (w *udpWorker) readReady(fd uintptr) bool {
-	for {
-		if w.b.stopping.Load() {
-			return true
-		}
-		n, e := w.in.recv(fd)
-		if e == unix.EAGAIN {
-			return false
-		}
-		if e != 0 {
-			w.err = e
-			return true
-		}
-		w.serveBatch(n)
-		if n < len(w.in.hdrs) {
-			return false
-		}
-	}
+	return w.in.drain(fd, w.serveFn, &w.b.stopping, &w.err)
 }
 
 // serveBatch forwards the n datagrams of the last receive and sends what

@@ -17,13 +17,15 @@ import (
 // need not be connected to one backend; the number of sockets is fixed
 // (Options.UpstreamSockets per family), however many backends there are.
 type upstream struct {
-	b      *Balancer
-	sock   *udpSock
-	table  *inflight
-	in     *recvBatch
-	out    *outbox
-	readFn func(fd uintptr) bool
-	err    syscall.Errno
+	b       *Balancer
+	sock    *udpSock
+	table   *inflight
+	in      *recvBatch
+	out     *outbox
+	readFn  func(fd uintptr) bool // u.readReady, made once: no allocation per read
+	serveFn func(n int)           // u.serveBatch
+	closed  atomic.Bool           // never set: upstream readers stop when the socket closes
+	err     syscall.Errno
 }
 
 // upstreams holds the upstream sockets of each address family. A family's
@@ -108,7 +110,7 @@ func (b *Balancer) openUpstreams(family int) ([]*upstream, error) {
 		b.pool.seed++
 		u := &upstream{b: b, sock: sock, table: newInflight(b.pool.seed * 0x9e3779b97f4a7c15), in: newRecvBatch(b.batch)}
 		u.out = newOutbox(b.batch, b)
-		u.readFn = u.readReady
+		u.readFn, u.serveFn = u.readReady, u.serveBatch
 		list = append(list, u)
 	}
 	return list, nil
@@ -129,30 +131,24 @@ func (u *upstream) run() {
 	}
 }
 
-// readReady is the RawConn.Read callback; see udpWorker.readReady.
+// readReady is the RawConn.Read callback (see recvBatch.drain). An
+// upstream socket is read until it is closed, also while shutting down:
+// the answers to the queries still in flight must get through.
 func (u *upstream) readReady(fd uintptr) bool {
-	for {
-		n, e := u.in.recv(fd)
-		if e == unix.EAGAIN {
-			return false
+	return u.in.drain(fd, u.serveFn, &u.closed, &u.err)
+}
+
+// serveBatch relays the n answers of the last receive.
+func (u *upstream) serveBatch(n int) {
+	for i := 0; i < n; i++ {
+		pkt, from, ok := u.in.datagram(i)
+		if !ok {
+			u.b.drop(dropTruncated)
+			continue
 		}
-		if e != 0 {
-			u.err = e
-			return true
-		}
-		for i := 0; i < n; i++ {
-			pkt, from, ok := u.in.datagram(i)
-			if !ok {
-				u.b.drop(dropTruncated)
-				continue
-			}
-			u.relayAnswer(pkt, from)
-		}
-		u.out.flush()
-		if n < len(u.in.hdrs) {
-			return false
-		}
+		u.relayAnswer(pkt, from)
 	}
+	u.out.flush()
 }
 
 // relayAnswer matches an answer from a backend to its query and queues it
