@@ -47,6 +47,16 @@ type Settings struct {
 	// (and verified) is answered with a signed answer, as a primary that
 	// signs its NOTIFYs expects.
 	NotifyKeys []TSIGKey
+	// Allow and Deny are the client ACL: a client in a Deny prefix, or not
+	// in a non-empty Allow list, gets no answer over UDP and has its TCP
+	// connections closed.
+	Allow, Deny []netip.Prefix
+	// QPSPerClient limits the UDP queries served per second to one client
+	// address (bursts of up to one second's worth); 0 disables it.
+	QPSPerClient int
+	// RefuseOverLimit answers REFUSED to a query over QPSPerClient instead
+	// of dropping it.
+	RefuseOverLimit bool
 }
 
 // TSIGKey is a TSIG key shared with the zone primaries.
@@ -121,6 +131,8 @@ type Balancer struct {
 	notifies       [2]atomic.Uint64 // answered: [0] NOERROR, [1] REFUSED
 	signedNotifies atomic.Uint64    // NOERROR answers signed with TSIG
 	expired        []pending        // sweeper's scratch space
+	limiter        *clientLimiter   // allocated on first use of QPSPerClient
+	limiterOnce    sync.Once
 
 	udpWorkers   int // per listen address
 	batch        int
@@ -396,11 +408,18 @@ func (b *Balancer) Dropped() map[string]uint64 {
 // TCPConnections returns the number of open client TCP connections.
 func (b *Balancer) TCPConnections() int64 { return b.tcpConns.Load() }
 
-// logLimited logs at most one warning per reason every 10 seconds.
-func (b *Balancer) logLimited(r dropReason, msg string, args ...any) {
+// logDue reports whether a warning for reason r may be logged now: at
+// most one per reason every 10 seconds. Checking it first keeps the
+// arguments of a suppressed line from being built.
+func (b *Balancer) logDue(r dropReason) bool {
 	now := time.Now().UnixNano()
 	last := b.limitLog[r].Load()
-	if now-last < int64(10*time.Second) || !b.limitLog[r].CompareAndSwap(last, now) {
+	return now-last >= int64(10*time.Second) && b.limitLog[r].CompareAndSwap(last, now)
+}
+
+// logLimited logs at most one warning per reason every 10 seconds.
+func (b *Balancer) logLimited(r dropReason, msg string, args ...any) {
+	if !b.logDue(r) {
 		return
 	}
 	args = append(args, "reason", r.String(), "dropped_total", b.drops[r].Load())

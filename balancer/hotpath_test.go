@@ -232,3 +232,23 @@ func BenchmarkBalancerParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestHotPathWithACLAndRateLimitAllocatesNothing: the client ACL and the
+// per-client rate limiter add no allocation either.
+func TestHotPathWithACLAndRateLimitAllocatesNothing(t *testing.T) {
+	h := newHotPath(t)
+	s := *h.b.settings.Load()
+	s.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	s.Deny = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	s.QPSPerClient = 1000000
+	h.b.settings.Store(&s)
+	for i := 0; i < 200; i++ {
+		h.round(t)
+	}
+	if allocs := testing.AllocsPerRun(2000, func() { h.round(t) }); allocs != 0 {
+		t.Fatalf("UDP round trip with ACL and rate limit allocates %.2f objects per query, want 0", allocs)
+	}
+	if d := h.b.Dropped(); d["acl_denied"]+d["rate_limited"] != 0 {
+		t.Fatalf("dropped %v", d)
+	}
+}

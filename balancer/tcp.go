@@ -44,6 +44,11 @@ func (b *Balancer) acceptLoop(f *tcpFrontend) {
 func (b *Balancer) admitTCP(c *net.TCPConn, f *tcpFrontend) {
 	client := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	s := b.settings.Load()
+	if !s.permitted(client) {
+		c.Close()
+		b.drop(dropACL)
+		return
+	}
 	b.tcpMu.Lock()
 	if b.tcpConns.Load() >= int64(s.MaxTCPConns) {
 		b.tcpMu.Unlock()

@@ -70,6 +70,14 @@ func (w *udpWorker) serveBatch(n int) {
 // query upstream with a fresh ID. pkt is modified in place.
 func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddrInet6) {
 	b := w.b
+	var src netip.Addr
+	if len(s.Allow)+len(s.Deny) > 0 || s.QPSPerClient > 0 || len(s.NotifyPrimaries) > 0 {
+		src = rawAddrPort(from).Addr()
+	}
+	if !s.permitted(src) {
+		b.drop(dropACL)
+		return
+	}
 	m, r := parseQuery(pkt)
 	if r != dropNone {
 		b.drop(r)
@@ -79,8 +87,21 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 	if w.sock.family == unix.AF_INET6 {
 		tolen = unix.SizeofSockaddrInet6
 	}
+	if s.QPSPerClient > 0 && !b.clientLimiter().allow(src, b.now(), s.QPSPerClient) {
+		if s.RefuseOverLimit {
+			b.drop(dropRateLimitedRefused)
+			w.out.add(w.sock, refusal(pkt, m), from, tolen, sendRef{})
+		} else {
+			b.drop(dropRateLimited)
+		}
+		if b.logDue(dropRateLimited) {
+			b.log.Warn("client over limits.qps_per_client", "client", src.String(), "limit", s.QPSPerClient,
+				"dropped_total", b.drops[dropRateLimited].Load(), "refused_total", b.drops[dropRateLimitedRefused].Load())
+		}
+		return
+	}
 	if m.opcode == opcodeNotify && len(s.NotifyPrimaries) > 0 {
-		r := b.notifyReply(pkt, m, b.notifyAllowed(s, rawAddrPort(from).Addr()), s)
+		r := b.notifyReply(pkt, m, b.notifyAllowed(s, src), s)
 		w.out.add(w.sock, r, from, tolen, sendRef{})
 		return
 	}
@@ -101,6 +122,13 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 	var client sockaddr
 	client.raw, client.len = *from, tolen
 	b.send(w.out, be, pkt, m.id, m.qhash, &client, w, keep, false)
+}
+
+// clientLimiter returns the per-client rate limiter, allocating its table
+// (about 2 MB) the first time limits.qps_per_client is on.
+func (b *Balancer) clientLimiter() *clientLimiter {
+	b.limiterOnce.Do(func() { b.limiter = new(clientLimiter) })
+	return b.limiter
 }
 
 // send tracks a query on one of the upstream sockets for be's address

@@ -36,29 +36,35 @@ const (
 	dropTCPTimeout
 	dropTCPBackendConnect
 	dropAllDownRefused
-	dropTruncated // a datagram larger than a receive slot (cannot happen with 64 KiB slots)
+	dropTruncated          // a datagram larger than a receive slot (cannot happen with 64 KiB slots)
+	dropACL                // client refused by acl.allow/acl.deny
+	dropRateLimited        // over limits.qps_per_client, dropped
+	dropRateLimitedRefused // over limits.qps_per_client, answered REFUSED
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{
-	dropNone:              "none",
-	dropShort:             "short",
-	dropResponse:          "response_as_query",
-	dropOpcode:            "opcode",
-	dropQDCount:           "qdcount",
-	dropBadQuestion:       "bad_question",
-	dropNoBackend:         "no_backend",
-	dropBackendFull:       "backend_full",
-	dropSendError:         "send_error",
-	dropAnswerMalformed:   "answer_malformed",
-	dropAnswerUnmatched:   "answer_unmatched",
-	dropTCPMalformed:      "tcp_malformed",
-	dropTCPLimit:          "tcp_limit",
-	dropTCPClientLimit:    "tcp_client_limit",
-	dropTCPTimeout:        "tcp_timeout",
-	dropTCPBackendConnect: "tcp_backend_connect",
-	dropAllDownRefused:    "all_down_refused",
-	dropTruncated:         "truncated",
+	dropNone:               "none",
+	dropShort:              "short",
+	dropResponse:           "response_as_query",
+	dropOpcode:             "opcode",
+	dropQDCount:            "qdcount",
+	dropBadQuestion:        "bad_question",
+	dropNoBackend:          "no_backend",
+	dropBackendFull:        "backend_full",
+	dropSendError:          "send_error",
+	dropAnswerMalformed:    "answer_malformed",
+	dropAnswerUnmatched:    "answer_unmatched",
+	dropTCPMalformed:       "tcp_malformed",
+	dropTCPLimit:           "tcp_limit",
+	dropTCPClientLimit:     "tcp_client_limit",
+	dropTCPTimeout:         "tcp_timeout",
+	dropTCPBackendConnect:  "tcp_backend_connect",
+	dropAllDownRefused:     "all_down_refused",
+	dropTruncated:          "truncated",
+	dropACL:                "acl_denied",
+	dropRateLimited:        "rate_limited",
+	dropRateLimitedRefused: "rate_limited_refused",
 }
 
 func (r dropReason) String() string {

@@ -33,6 +33,8 @@ type Config struct {
 	Log Log
 	// Tuning holds the key tuning: data path performance settings.
 	Tuning Tuning
+	// ACL holds the key acl: which clients are served.
+	ACL ACL
 
 	// HealthCheck holds the key health_check: the global health check
 	// settings and the defaults of every backend's check. When the section
@@ -110,6 +112,15 @@ type Limits struct {
 	// (limits.tcp_connections_per_client), 1-1000000 and at most
 	// TCPConnections; default 100.
 	TCPConnectionsPerClient int
+	// QPSPerClient is the most UDP queries per second served to one client
+	// address (limits.qps_per_client), 0-1000000; 0, the default, means no
+	// limit. A client may burst up to one second's worth.
+	QPSPerClient int
+	// OverLimit is what happens to a UDP query over QPSPerClient
+	// (limits.over_limit): "drop" (default: no answer, so the limit cannot
+	// be used to reflect traffic at a spoofed source) or "refuse" (answer
+	// REFUSED, no larger than the query).
+	OverLimit string
 }
 
 // Admin holds the admin (metrics and health) listener settings.
@@ -178,6 +189,10 @@ func scalarDefaults() []struct {
 		{"timeouts.udp_retry", defaultUDPRetry},
 		{"limits.tcp_connections", defaultTCPConnections},
 		{"limits.tcp_connections_per_client", defaultTCPConnsPerClient},
+		{"limits.qps_per_client", 0},
+		{"limits.over_limit", "drop"},
+		{"acl.allow", nil},
+		{"acl.deny", nil},
 		{"admin.listen", defaultAdminListen},
 		{"admin.pprof", false},
 		{"log.level", defaultLogLevel},

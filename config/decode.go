@@ -15,13 +15,15 @@ import (
 
 // Known keys of each mapping, in schema order.
 func topKeys() []string {
-	return []string{"listen", "backends", "timeouts", "limits", "admin", "log", "tuning", "health_check", "vrrp", "notify"}
+	return []string{"listen", "backends", "timeouts", "limits", "acl", "admin", "log", "tuning", "health_check", "vrrp", "notify"}
 }
 func backendKeys() []string  { return []string{"name", "address", "weight", "state", "health_check"} }
 func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "udp_retry"} }
-func limitsKeys() []string   { return []string{"tcp_connections", "tcp_connections_per_client"} }
-func adminKeys() []string    { return []string{"listen", "pprof"} }
-func logKeys() []string      { return []string{"level", "format"} }
+func limitsKeys() []string {
+	return []string{"tcp_connections", "tcp_connections_per_client", "qps_per_client", "over_limit"}
+}
+func adminKeys() []string { return []string{"listen", "pprof"} }
+func logKeys() []string   { return []string{"level", "format"} }
 
 // Allowed ranges.
 const (
@@ -75,8 +77,20 @@ func (d *decoder) decode() *Config {
 		if okTotal && okPer && per > total {
 			d.add("limits.tcp_connections_per_client", "%d exceeds limits.tcp_connections (%d)", per, total)
 		}
-		cfg.Limits = Limits{TCPConnections: total, TCPConnectionsPerClient: per}
+		cfg.Limits = Limits{TCPConnections: total, TCPConnectionsPerClient: per, OverLimit: "drop"}
+		if v, ok := d.scalar("limits.qps_per_client"); ok {
+			cfg.Limits.QPSPerClient, _ = d.integer("limits.qps_per_client", v, 0, maxConnections)
+		}
+		if v, ok := d.scalar("limits.over_limit"); ok {
+			if w, ok := d.oneOf("limits.over_limit", v, "drop", "refuse"); ok {
+				cfg.Limits.OverLimit = w
+			}
+		}
 		d.unknown("limits", d.file["limits"], limitsKeys())
+	}
+	if d.section("acl") {
+		cfg.ACL = d.acl()
+		d.unknown("acl", d.file["acl"], aclKeys())
 	}
 	if d.section("admin") {
 		cfg.Admin.Listen = d.adminListen()

@@ -235,6 +235,10 @@
 //	timeouts.udp_retry                  true   retry a timed-out UDP query once on another backend
 //	limits.tcp_connections              10000  1-1000000
 //	limits.tcp_connections_per_client   100    1-1000000, at most tcp_connections
+//	limits.qps_per_client               0      0-1000000 UDP queries/s per client address; 0: no limit
+//	limits.over_limit                   drop   drop|refuse
+//	acl.allow                           []     IPs/CIDRs served; empty: everyone
+//	acl.deny                            []     IPs/CIDRs refused, checked first
 //	admin.listen                        127.0.0.1:9053 ("" disables)
 //	admin.pprof                         false  serve /debug/pprof/ on admin.listen
 //	log.level                           info   debug|info|warn|error

@@ -26,7 +26,9 @@ func TestEnvOverrides(t *testing.T) {
 		{"env beats default", file, map[string]string{"DNSLB_TIMEOUTS_TCP_IDLE": "45s", "DNSLB_LOG_FORMAT": "JSON"},
 			func(c *Config) bool { return c.Timeouts.TCPIdle == 45*time.Second && c.Log.Format == "json" }},
 		{"env beats file in absent section", minimal, map[string]string{"DNSLB_LIMITS_TCP_CONNECTIONS": "500", "DNSLB_LIMITS_TCP_CONNECTIONS_PER_CLIENT": " 5 "},
-			func(c *Config) bool { return c.Limits == Limits{TCPConnections: 500, TCPConnectionsPerClient: 5} }},
+			func(c *Config) bool {
+				return c.Limits == Limits{TCPConnections: 500, TCPConnectionsPerClient: 5, OverLimit: "drop"}
+			}},
 		{"listen with comma", file, map[string]string{"DNSLB_LISTEN": "127.0.0.1:5300,[::1]:5300"},
 			func(c *Config) bool {
 				return slices.Equal(c.Listen, []netip.AddrPort{

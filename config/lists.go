@@ -67,6 +67,9 @@ func parsePrefix(s, link string, notAddr func(port bool) string) (netip.Prefix, 
 		_, msg := parseAddrPort(t)
 		return netip.Prefix{}, notAddr(msg == "")
 	}
+	if a.Zone() != "" && link == "" {
+		return netip.Prefix{}, fmt.Sprintf("%q: zone not allowed", s)
+	}
 	if a.Zone() != "" {
 		return netip.Prefix{}, fmt.Sprintf("%q: zone not allowed (%s is the link)", s, link)
 	}

@@ -408,6 +408,10 @@ func settings(cfg *config.Config) balancer.Settings {
 		PassiveMaxTimeouts:   passiveLimit(cfg),
 		NotifyPrimaries:      notifyPrimaries(cfg),
 		NotifyKeys:           notifyKeys(cfg),
+		Allow:                cfg.ACL.Allow,
+		Deny:                 cfg.ACL.Deny,
+		QPSPerClient:         cfg.Limits.QPSPerClient,
+		RefuseOverLimit:      cfg.Limits.OverLimit == "refuse",
 	}
 }
 
