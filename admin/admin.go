@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,13 @@ type Options struct {
 	Listen string
 	// PProf serves net/http/pprof under /debug/pprof/ (admin.pprof).
 	PProf bool
+	// Token, when not empty, is required as "Authorization: Bearer
+	// <token>" on every endpoint but /healthz (admin.token).
+	Token string
+	// SetState, if set, serves POST /backends/{name}/{drain,enable,disable}
+	// and changes a backend's admin state at runtime; it returns
+	// ErrNoBackend for an unknown name.
+	SetState func(backend, state string) error
 	// Gatherer provides /metrics; nil serves an empty page.
 	Gatherer prometheus.Gatherer
 	// Status builds the /status document.
@@ -101,6 +109,9 @@ func New(o Options) *Server {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /status", s.status)
+	if o.SetState != nil {
+		mux.HandleFunc("POST /backends/{name}/{action}", s.setState)
+	}
 	if o.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -109,7 +120,11 @@ func New(o Options) *Server {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	// No WriteTimeout: a CPU profile streams for as long as it was asked to.
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	var h http.Handler = mux
+	if o.Token != "" {
+		h = s.requireToken(mux)
+	}
+	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
 
@@ -137,6 +152,50 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Shutdown stops the server.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// ErrNoBackend is returned by Options.SetState for an unknown backend.
+var ErrNoBackend = errors.New("no such backend")
+
+// requireToken rejects requests without the bearer token, except for
+// /healthz, which load balancers and systemd probe without credentials.
+func (s *Server) requireToken(next http.Handler) http.Handler {
+	want := []byte("Bearer " + s.o.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dnslb"`)
+			http.Error(w, "missing or wrong bearer token (admin.token)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// setState serves POST /backends/{name}/{drain|enable|disable}.
+func (s *Server) setState(w http.ResponseWriter, r *http.Request) {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	state, ok := map[string]string{"drain": "drain", "enable": "active", "disable": "disabled"}[action]
+	if !ok {
+		http.Error(w, fmt.Sprintf("unknown action %q (drain, enable or disable)", action), http.StatusBadRequest)
+		return
+	}
+	if err := s.o.SetState(name, state); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrNoBackend) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(StateChange{Backend: name, State: state})
+}
+
+// StateChange is the answer to a POST /backends/{name}/{action}.
+type StateChange struct {
+	Backend string `json:"backend"`
+	State   string `json:"state"` // the admin state now: active, drain or disabled
+}
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	if s.o.Healthy != nil && !s.o.Healthy() {

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -102,7 +103,7 @@ func TestHealthzAndStatus(t *testing.T) {
 	if code, body := get(t, "http://"+s.Addr()+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	st, err := Fetch(context.Background(), s.Addr())
+	st, err := Fetch(context.Background(), s.Addr(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestHealthzAndStatus(t *testing.T) {
 }
 
 func TestFetchErrorsSayWhere(t *testing.T) {
-	_, err := Fetch(context.Background(), "127.0.0.1:1")
+	_, err := Fetch(context.Background(), "127.0.0.1:1", "")
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("error %v does not name the address", err)
 	}
@@ -132,5 +133,52 @@ func TestListenInUse(t *testing.T) {
 	err := New(Options{Listen: s.Addr()}).Start()
 	if err == nil || !strings.Contains(err.Error(), "admin.listen") || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestTokenAndSetState: with a token, every endpoint but /healthz needs
+// it; POST /backends/NAME/ACTION reaches SetState and maps its errors.
+func TestTokenAndSetState(t *testing.T) {
+	const token = "0123456789abcdef-secret"
+	var got []string
+	s := startServer(t, Options{
+		Token: token,
+		SetState: func(name, state string) error {
+			if name != "ns1" {
+				return fmt.Errorf("%w %q", ErrNoBackend, name)
+			}
+			got = append(got, state)
+			return nil
+		},
+	})
+	if code, _ := get(t, "http://"+s.Addr()+"/healthz"); code != 200 {
+		t.Fatalf("/healthz without token: %d", code)
+	}
+	if _, err := Fetch(context.Background(), s.Addr(), ""); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("/status without token: %v", err)
+	}
+	if _, err := Fetch(context.Background(), s.Addr(), "wrong-token-0123456"); err == nil {
+		t.Fatal("/status with a wrong token answered")
+	}
+	if _, err := Fetch(context.Background(), s.Addr(), token); err != nil {
+		t.Fatalf("/status with the token: %v", err)
+	}
+	if _, err := SetState(context.Background(), s.Addr(), "", "ns1", "drain"); err == nil {
+		t.Fatal("drain without token accepted")
+	}
+	for action, want := range map[string]string{"drain": "drain", "enable": "active", "disable": "disabled"} {
+		st, err := SetState(context.Background(), s.Addr(), token, "ns1", action)
+		if err != nil || st != want {
+			t.Fatalf("%s: %q, %v", action, st, err)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("SetState called %d times, want 3", len(got))
+	}
+	if _, err := SetState(context.Background(), s.Addr(), token, "nope", "drain"); err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown backend: %v", err)
+	}
+	if _, err := SetState(context.Background(), s.Addr(), token, "ns1", "reboot"); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("unknown action: %v", err)
 	}
 }

@@ -6,32 +6,55 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// Fetch reads /status from the admin server at addr (host:port).
-func Fetch(ctx context.Context, addr string) (*Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
-	if err != nil {
+// Fetch reads /status from the admin server at addr (host:port); token,
+// if not empty, is sent as a bearer token (admin.token).
+func Fetch(ctx context.Context, addr, token string) (*Status, error) {
+	var st Status
+	if err := call(ctx, http.MethodGet, addr, "/status", token, &st); err != nil {
 		return nil, err
+	}
+	return &st, nil
+}
+
+// SetState asks the admin server at addr to drain, enable or disable a
+// backend (action) and returns the backend's new admin state.
+func SetState(ctx context.Context, addr, token, backend, action string) (string, error) {
+	var sc StateChange
+	if err := call(ctx, http.MethodPost, addr, "/backends/"+url.PathEscape(backend)+"/"+action, token, &sc); err != nil {
+		return "", err
+	}
+	return sc.State, nil
+}
+
+// call makes one admin API request and decodes the JSON answer into out.
+func call(ctx context.Context, method, addr, path, token string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("admin %s: %w (is dnslb running with admin.listen %s?)", addr, err, addr)
+		return fmt.Errorf("admin %s: %w (is dnslb running with admin.listen %s?)", addr, err, addr)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("admin %s: %s: %s", addr, resp.Status, strings.TrimSpace(string(b)))
+		return fmt.Errorf("admin %s: %s: %s", addr, resp.Status, strings.TrimSpace(string(b)))
 	}
-	var st Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("admin %s: bad /status document: %w", addr, err)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("admin %s: bad %s answer: %w", addr, path, err)
 	}
-	return &st, nil
+	return nil
 }
 
 // WriteTable prints a Status for people: one line per backend, then the

@@ -128,6 +128,14 @@ func (be *Backend) Name() string { return be.name }
 // Addr returns the backend's address.
 func (be *Backend) Addr() netip.AddrPort { return be.addr }
 
+// AdminState returns the backend's administrative state.
+func (be *Backend) AdminState() AdminState { return AdminState(be.admin.Load()) }
+
+// SetAdminState changes the administrative state at runtime (until the
+// next Apply sets it from the configuration again): Drain and Disabled
+// backends get no new queries; in-flight ones finish.
+func (be *Backend) SetAdminState(s AdminState) { be.admin.Store(uint32(s)) }
+
 // SetHealth records the health checks' verdict; only Up backends receive
 // new queries (unless none is up and all_down is fail-open).
 func (be *Backend) SetHealth(h Health) { be.health.Store(uint32(h)) }

@@ -132,6 +132,11 @@ type Admin struct {
 	// PProf serves Go's profiler under /debug/pprof/ on the admin listener
 	// (admin.pprof); default false. Keep the listener on loopback.
 	PProf bool
+	// Token, when not empty, is required as a bearer token on every admin
+	// endpoint but /healthz (admin.token): at least 16 characters. Set it
+	// when admin.listen is not on loopback (DNSLB_ADMIN_TOKEN keeps it out
+	// of the file).
+	Token string
 }
 
 // Log holds the logging settings.
@@ -195,6 +200,7 @@ func scalarDefaults() []struct {
 		{"acl.deny", nil},
 		{"admin.listen", defaultAdminListen},
 		{"admin.pprof", false},
+		{"admin.token", ""},
 		{"log.level", defaultLogLevel},
 		{"log.format", defaultLogFormat},
 		{"tuning.udp_workers", defaultUDPWorkers},

@@ -22,7 +22,7 @@ func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "udp_retry"} }
 func limitsKeys() []string {
 	return []string{"tcp_connections", "tcp_connections_per_client", "qps_per_client", "over_limit"}
 }
-func adminKeys() []string { return []string{"listen", "pprof"} }
+func adminKeys() []string { return []string{"listen", "pprof", "token"} }
 func logKeys() []string   { return []string{"level", "format"} }
 
 // Allowed ranges.
@@ -96,6 +96,13 @@ func (d *decoder) decode() *Config {
 		cfg.Admin.Listen = d.adminListen()
 		if v, ok := d.scalar("admin.pprof"); ok {
 			cfg.Admin.PProf, _ = d.boolean("admin.pprof", v)
+		}
+		if v, ok := d.scalar("admin.token"); ok {
+			if t, ok := d.text("admin.token", v); ok && t != "" && len(t) < 16 {
+				d.add("admin.token", "too short: %d characters, at least 16", len(t))
+			} else if ok {
+				cfg.Admin.Token = t
+			}
 		}
 		d.unknown("admin", d.file["admin"], adminKeys())
 	}

@@ -8,6 +8,7 @@ import (
 // RestartOnly returns the key paths whose values differ between old and new
 // but cannot change on a live reload, in this order: "listen" (compared as
 // a set, so reordering is not a change), "admin.listen", "admin.pprof",
+// "admin.token",
 // "tuning" (any key of the section), "vrrp" (any
 // change of the section, see [VRRP.Equal], unless it is disabled before and
 // after), "notify.interface" (unless notify is disabled before and after)
@@ -24,6 +25,9 @@ func RestartOnly(old, new *Config) []string {
 	}
 	if old.Admin.PProf != new.Admin.PProf {
 		keys = append(keys, "admin.pprof")
+	}
+	if old.Admin.Token != new.Admin.Token {
+		keys = append(keys, "admin.token")
 	}
 	if old.Tuning != new.Tuning {
 		keys = append(keys, "tuning")

@@ -241,6 +241,7 @@
 //	acl.deny                            []     IPs/CIDRs refused, checked first
 //	admin.listen                        127.0.0.1:9053 ("" disables)
 //	admin.pprof                         false  serve /debug/pprof/ on admin.listen
+//	admin.token                         ""     bearer token for every admin endpoint but /healthz (16+ characters)
 //	log.level                           info   debug|info|warn|error
 //	log.format                          text   text|json
 //	tuning.udp_workers                  0      0-1024 sockets per listen address; 0: one per CPU (GOMAXPROCS)

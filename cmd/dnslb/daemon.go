@@ -136,11 +136,37 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	}
 	if cfg.Admin.Listen != "" {
 		d.adm = admin.New(admin.Options{
-			Listen: cfg.Admin.Listen, PProf: cfg.Admin.PProf, Gatherer: d.registry, Status: d.status, Logger: d.log,
+			Listen: cfg.Admin.Listen, PProf: cfg.Admin.PProf, Token: cfg.Admin.Token, SetState: d.setState,
+			Gatherer: d.registry, Status: d.status, Logger: d.log,
 			Healthy: func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.serving },
 		})
 	}
 	return d, nil
+}
+
+// setState changes a backend's admin state at runtime (dnslb drain, enable,
+// disable through the admin API). It lasts until the next reload or
+// restart, which apply the file's state again.
+func (d *daemon) setState(name, state string) error {
+	be := d.bal.Backend(name)
+	if be == nil {
+		return fmt.Errorf("%w %q (see backends[].name)", admin.ErrNoBackend, name)
+	}
+	var st balancer.AdminState
+	switch state {
+	case "active":
+		st = balancer.Active
+	case "drain":
+		st = balancer.Drain
+	case "disabled":
+		st = balancer.Disabled
+	default:
+		return fmt.Errorf("unknown state %q", state)
+	}
+	from := be.AdminState()
+	be.SetAdminState(st)
+	d.log.Info("backend admin state changed through the admin API (until the next reload)", "backend", name, "from", from.String(), "to", st.String())
+	return nil
 }
 
 // serve starts everything, handles signals, and returns after a shutdown.
@@ -154,6 +180,10 @@ func (d *daemon) serve() error {
 	if d.adm != nil {
 		if err := d.adm.Start(); err != nil {
 			return err
+		}
+		if ap, err := netip.ParseAddrPort(cfg.Admin.Listen); err == nil && !ap.Addr().IsLoopback() && cfg.Admin.Token == "" {
+			d.log.Warn("admin.listen is not on loopback and admin.token is empty: anyone who reaches it can read the status and drain backends",
+				"address", cfg.Admin.Listen)
 		}
 	}
 	if err := d.bal.Start(); err != nil {

@@ -180,7 +180,7 @@ func (l *lb) status() *admin.Status {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	st, err := admin.Fetch(ctx, l.admin)
+	st, err := admin.Fetch(ctx, l.admin, "")
 	if err != nil {
 		l.t.Fatal(err)
 	}

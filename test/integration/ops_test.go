@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -76,5 +77,45 @@ func TestStatusCommandAndMetrics(t *testing.T) {
 	out, _ = bad.CombinedOutput()
 	if bad.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "/nonexistent.yaml") {
 		t.Fatalf("dnslb -config with a missing file: exit %d: %s", bad.ProcessState.ExitCode(), out)
+	}
+}
+
+// TestDrainEnableCommands: `dnslb drain ns1` stops new queries to ns1 at
+// once, `dnslb enable ns1` brings it back; with admin.token set, the
+// commands need the token (DNSLB_ADMIN_TOKEN) and fail clearly without it.
+func TestDrainEnableCommands(t *testing.T) {
+	const token = "integration-test-token-0123"
+	l, _, _, _ := startPairWith(t, "", func(cfg string) string {
+		return strings.Replace(cfg, "admin:\n", "admin:\n  token: "+token+"\n", 1)
+	})
+	run := func(env string, args ...string) (string, error) {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "DNSLB_ADMIN_TOKEN="+env)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("", "drain", "-admin", l.admin, "ns1"); err == nil || !strings.Contains(out, "401") {
+		t.Fatalf("drain without the token: %v\n%s", err, out)
+	}
+	if out, err := run(token, "drain", "-admin", l.admin, "nsX"); err == nil || !strings.Contains(out, `"nsX"`) {
+		t.Fatalf("drain of an unknown backend: %v\n%s", err, out)
+	}
+	if out, err := run(token, "drain", "-admin", l.admin, "ns1"); err != nil || !strings.Contains(out, "ns1: drain") {
+		t.Fatalf("drain ns1: %v\n%s", err, out)
+	}
+	res := stream(dialConns(t, nil, l.listen, 2), 50, nil)
+	if res.by["ns1"] != 0 || res.by["ns2"] != 100 || len(res.lost) != 0 {
+		t.Fatalf("while ns1 is drained: %v", res)
+	}
+	out, err := run(token, "status", "-admin", l.admin)
+	if err != nil || !strings.Contains(out, "drain") {
+		t.Fatalf("status after drain: %v\n%s", err, out)
+	}
+	if out, err := run(token, "enable", "-admin", l.admin, "ns1"); err != nil || !strings.Contains(out, "ns1: active") {
+		t.Fatalf("enable ns1: %v\n%s", err, out)
+	}
+	res = stream(dialConns(t, nil, l.listen, 2), 50, nil)
+	if res.by["ns1"] == 0 || len(res.lost) != 0 {
+		t.Fatalf("after enable: %v", res)
 	}
 }
