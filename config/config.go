@@ -23,6 +23,10 @@ type Config struct {
 	// Backends holds the DNS servers queries are forwarded to (key
 	// backends), in file order. At least one.
 	Backends []Backend
+	// ConfigWatch reloads the file when it changes (key config_watch),
+	// through the same validate-then-apply path as SIGHUP; default false.
+	// Changing it needs a restart.
+	ConfigWatch bool
 	// Timeouts holds the key timeouts.
 	Timeouts Timeouts
 	// Limits holds the key limits.
@@ -189,6 +193,7 @@ func scalarDefaults() []struct {
 		value any
 	}{
 		{"listen", nil},
+		{"config_watch", false},
 		{"timeouts.udp", defaultUDPTimeout},
 		{"timeouts.tcp_idle", defaultTCPIdleTimeout},
 		{"timeouts.udp_retry", defaultUDPRetry},

@@ -15,7 +15,7 @@ import (
 
 // Known keys of each mapping, in schema order.
 func topKeys() []string {
-	return []string{"listen", "backends", "timeouts", "limits", "acl", "admin", "log", "tuning", "health_check", "vrrp", "notify"}
+	return []string{"listen", "backends", "config_watch", "timeouts", "limits", "acl", "admin", "log", "tuning", "health_check", "vrrp", "notify"}
 }
 func backendKeys() []string  { return []string{"name", "address", "weight", "state", "health_check"} }
 func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "udp_retry"} }
@@ -63,6 +63,9 @@ func (d *decoder) decode() *Config {
 	hc := d.sub().healthCheck()
 	cfg.Listen = d.listen()
 	cfg.Backends = d.backends(&hc)
+	if v, ok := d.scalar("config_watch"); ok {
+		cfg.ConfigWatch, _ = d.boolean("config_watch", v)
+	}
 	if d.section("timeouts") {
 		cfg.Timeouts.UDP, _ = d.duration("timeouts.udp", maxUDPTimeout)
 		cfg.Timeouts.TCPIdle, _ = d.duration("timeouts.tcp_idle", maxTCPIdleTimeout)

@@ -7,7 +7,7 @@ import (
 
 // RestartOnly returns the key paths whose values differ between old and new
 // but cannot change on a live reload, in this order: "listen" (compared as
-// a set, so reordering is not a change), "admin.listen", "admin.pprof",
+// a set, so reordering is not a change), "config_watch", "admin.listen", "admin.pprof",
 // "admin.token",
 // "tuning" (any key of the section), "vrrp" (any
 // change of the section, see [VRRP.Equal], unless it is disabled before and
@@ -19,6 +19,9 @@ func RestartOnly(old, new *Config) []string {
 	var keys []string
 	if !sameAddrSet(old.Listen, new.Listen) {
 		keys = append(keys, "listen")
+	}
+	if old.ConfigWatch != new.ConfigWatch {
+		keys = append(keys, "config_watch")
 	}
 	if old.Admin.Listen != new.Admin.Listen {
 		keys = append(keys, "admin.listen")

@@ -230,6 +230,7 @@
 //
 // # Defaults
 //
+//	config_watch                        false  reload when the file changes (debounced 500ms)
 //	timeouts.udp                        1s     (0s, 30s]
 //	timeouts.tcp_idle                   10s    (0s, 1h]
 //	timeouts.udp_retry                  true   retry a timed-out UDP query once on another backend

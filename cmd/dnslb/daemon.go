@@ -217,8 +217,18 @@ func (d *daemon) serve() error {
 		"tcp_connections", cfg.Limits.TCPConnections, "tcp_connections_per_client", cfg.Limits.TCPConnectionsPerClient,
 		"admin", cfg.Admin.Listen)
 
+	watched := make(chan struct{}, 1)
+	if cfg.ConfigWatch {
+		wctx, stopWatch := context.WithCancel(context.Background())
+		defer stopWatch()
+		if err := watchConfig(wctx, d.path, watched, d.log); err != nil {
+			d.log.Error("config_watch: cannot watch the configuration file; SIGHUP still reloads", "file", d.path, "err", err)
+		}
+	}
 	for {
 		select {
+		case <-watched:
+			d.reloadIfChanged()
 		case err := <-vrrpErr:
 			d.log.Error("vrrp stopped, shutting down", "err", err)
 			d.shutdown(nil, nil)
@@ -272,6 +282,24 @@ func (d *daemon) shutdown(stopVRRP context.CancelFunc, vrrpDone <-chan error) er
 	}
 	d.log.Info("dnslb stopped")
 	return nil
+}
+
+// reloadIfChanged reloads when the file's content differs from the
+// running configuration's (config_watch also sees changes that rewrite the
+// same bytes, e.g. a touch or chmod).
+func (d *daemon) reloadIfChanged() {
+	data, err := os.ReadFile(d.path)
+	if err == nil {
+		sum := sha256.Sum256(data)
+		d.mu.Lock()
+		same := hex.EncodeToString(sum[:]) == d.hash
+		d.mu.Unlock()
+		if same {
+			return
+		}
+	}
+	d.log.Info("config_watch: configuration file changed, reloading", "file", d.path)
+	d.reload()
 }
 
 // reload validates the file and applies it; on any problem the running

@@ -87,3 +87,52 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Error("status does not show the refused reload")
 	}
 }
+
+// TestConfigWatch: with config_watch on, writing the file reloads it (no
+// SIGHUP) under a steady stream with nothing lost; rewriting the same
+// content does not reload; an invalid file is refused and the running
+// configuration keeps serving.
+func TestConfigWatch(t *testing.T) {
+	requirePeers(t)
+	a, b := twoNSD(t)
+	listen := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1"))
+	adm := testpeer.FreePort(t, netip.MustParseAddr("127.0.0.1")).String()
+	both := lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns1", a.Addr.String()}, {"ns2", b.Addr.String()}}, "config_watch: true\n")
+	l := startLB(t, nil, both, listen, adm)
+	l.waitLog("config_watch: reloading on changes", 5*time.Second)
+
+	stop := make(chan struct{})
+	done := make(chan *loadResult)
+	go func() { done <- stream(dialConns(t, nil, listen, 4), 20000, stop) }() // bounded: 4 x 20000
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	writeFile(t, l.config, lbConfig([]netip.AddrPort{listen}, adm, [][2]string{{"ns2", b.Addr.String()}}, "config_watch: true\n"))
+	l.waitLog("config reloaded", 5*time.Second)
+	t.Logf("reloaded %v after the write", time.Since(t0).Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	res := <-done
+	t.Logf("stream across the watched reload: %s", res)
+	if len(res.lost) > 0 || len(res.mismatched) > 0 || res.by["ns1"] == 0 {
+		t.Fatalf("across the watched reload: %s; first lost: %s", res, first(res.lost))
+	}
+	if post := stream(dialConns(t, nil, listen, 2), 25, nil); post.by["ns1"] != 0 || post.by["ns2"] != 50 {
+		t.Fatalf("after the watched reload: %s", post)
+	}
+	// the same bytes again (a touch): no reload
+	data, err := os.ReadFile(l.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, l.config, string(data))
+	time.Sleep(1200 * time.Millisecond)
+	if n := strings.Count(l.log.String(), "config reloaded"); n != 1 {
+		t.Fatalf("%d reloads after rewriting the same content, want 1", n)
+	}
+	// an invalid file: refused, still serving
+	writeFile(t, l.config, "listen: [\"127.0.0.1:53\"]\nbackends: []\n")
+	l.waitLog("reload refused", 5*time.Second)
+	if post := stream(dialConns(t, nil, listen, 2), 10, nil); post.answered != 20 {
+		t.Fatalf("after a refused watched reload: %s", post)
+	}
+}
