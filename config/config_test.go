@@ -115,8 +115,9 @@ func TestLoadValid(t *testing.T) {
 			{Name: "ns2.dc-b", Address: netip.MustParseAddrPort("[2001:db8::53]:5353"), Weight: 1, State: StateDrain, HealthCheck: ns2},
 			{Name: "ns_3", Address: netip.MustParseAddrPort("10.0.0.3:53"), Weight: 1000, State: StateDisabled, HealthCheck: ns3},
 		},
-		Timeouts: Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute, UDPRetry: false},
-		Limits:   Limits{TCPConnections: 2000, TCPConnectionsPerClient: 20, QPSPerClient: 500, OverLimit: "refuse"},
+		Timeouts:    Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute, UDPRetry: false},
+		ConfigWatch: true,
+		Limits:      Limits{TCPConnections: 2000, TCPConnectionsPerClient: 20, QPSPerClient: 500, OverLimit: "refuse"},
 		ACL: ACL{
 			Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")},
 			Deny:  []netip.Prefix{netip.MustParsePrefix("192.0.2.66/32")},
