@@ -23,6 +23,10 @@ type Settings struct {
 	// TCPIdleTimeout closes a TCP connection with no traffic either way
 	// for this long. Default 10s.
 	TCPIdleTimeout time.Duration
+	// TCPReadTimeout closes a client TCP connection whose message does not
+	// arrive whole within this long of its first byte (slowloris).
+	// Default 2s.
+	TCPReadTimeout time.Duration
 	// MaxTCPConns caps concurrent client TCP connections. Default 10000.
 	MaxTCPConns int
 	// MaxTCPConnsPerClient caps concurrent TCP connections from one client
@@ -72,6 +76,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.TCPIdleTimeout <= 0 {
 		s.TCPIdleTimeout = 10 * time.Second
+	}
+	if s.TCPReadTimeout <= 0 {
+		s.TCPReadTimeout = 2 * time.Second
 	}
 	if s.MaxTCPConns <= 0 {
 		s.MaxTCPConns = 10000

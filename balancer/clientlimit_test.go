@@ -177,3 +177,64 @@ func BenchmarkClientLimiter(b *testing.B) {
 		l.allow(a, now, 1000000)
 	}
 }
+
+// TestTCPSlowloris: a client that trickles a message (one byte every
+// 100ms) is closed once timeouts.tcp_read has passed since the message's
+// first byte, long before the idle timeout; a client that pauses between
+// whole messages is not.
+func TestTCPSlowloris(t *testing.T) {
+	f := startFake(t, "one")
+	b, lb := startBalancer(t, Settings{TCPReadTimeout: 300 * time.Millisecond, TCPIdleTimeout: 5 * time.Second}, f)
+	q := packQuery(t, "www.example.test.", dns.TypeA, nil)
+	msg := append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)
+
+	c, err := net.Dial("tcp", lb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	closedAfter := time.Duration(0)
+	for i := 0; i < len(msg) && closedAfter == 0; i++ { // bounded: one message, ~4s at most
+		if _, err := c.Write(msg[i : i+1]); err != nil {
+			closedAfter = time.Since(start)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
+			closedAfter = time.Since(start)
+		}
+	}
+	if closedAfter == 0 || closedAfter > 2*time.Second {
+		t.Fatalf("trickling client closed after %v, want about 300ms", closedAfter)
+	}
+	t.Logf("trickling client closed %v after its first byte", closedAfter.Round(time.Millisecond))
+	if got := b.Dropped()["tcp_slow"]; got != 1 {
+		t.Fatalf("tcp_slow = %d, want 1", got)
+	}
+
+	// whole messages with pauses longer than tcp_read between them: served
+	conn, err := dns.Dial("tcp", lb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := 0; i < 2; i++ {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.test.", dns.TypeA)
+		if err := conn.WriteMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if r, err := conn.ReadMsg(); err != nil || r.Id != m.Id {
+			t.Fatalf("message %d: %v %v", i, r, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}

@@ -64,7 +64,7 @@ func (b *Balancer) admitTCP(c *net.TCPConn, f *tcpFrontend) {
 		b.logLimited(dropTCPClientLimit, "tcp per-client connection limit reached, refusing connections", "limit", s.MaxTCPConnsPerClient, "key", "limits.tcp_connections_per_client", "client", client.String())
 		return
 	}
-	sess := &tcpSession{b: b, client: c, clientAddr: client, idle: s.TCPIdleTimeout}
+	sess := &tcpSession{b: b, client: c, clientAddr: client, idle: s.TCPIdleTimeout, readLimit: s.TCPReadTimeout}
 	sess.touch()
 	b.perClient[client]++
 	b.tcpConns.Add(1)
@@ -80,7 +80,8 @@ type tcpSession struct {
 	client     *net.TCPConn
 	clientAddr netip.Addr
 	idle       time.Duration
-	lastActive atomic.Int64 // unix nanoseconds of the last byte either way
+	readLimit  time.Duration // a client message must arrive whole within this of its first byte
+	lastActive atomic.Int64  // unix nanoseconds of the last byte either way
 
 	mu       sync.Mutex
 	upstream *net.TCPConn
@@ -292,19 +293,26 @@ func (s *tcpSession) pumpAnswers(be *Backend, up *net.TCPConn) {
 // errPartial marks a connection that went idle in the middle of a message.
 var errPartial = errors.New("idle in the middle of a message")
 
+// errSlow marks a client whose message did not arrive whole within
+// timeouts.tcp_read of its first byte (slowloris).
+var errSlow = errors.New("message not complete within timeouts.tcp_read")
+
 // readMsg reads one length-prefixed message into buf and returns it with
 // its prefix. The read deadline is the idle timeout counted from the last
 // activity in either direction, so a long zone transfer is not cut because
-// the client is silent.
+// the client is silent. A message from the client must also arrive whole
+// within readLimit of its first byte, so that a client trickling bytes
+// cannot hold a connection (and its buffer) for ever.
 func (s *tcpSession) readMsg(c *net.TCPConn, buf []byte) ([]byte, error) {
-	if err := s.readFull(c, buf[:2], true); err != nil {
+	var limit time.Time // zero until the first byte of a client message
+	if err := s.readFull(c, buf[:2], true, &limit); err != nil {
 		return nil, err
 	}
 	n := int(buf[0])<<8 | int(buf[1])
 	if n < headerLen {
 		return nil, errTooShort
 	}
-	if err := s.readFull(c, buf[2:2+n], false); err != nil {
+	if err := s.readFull(c, buf[2:2+n], false, &limit); err != nil {
 		return nil, err
 	}
 	return buf[:2+n], nil
@@ -312,15 +320,24 @@ func (s *tcpSession) readMsg(c *net.TCPConn, buf []byte) ([]byte, error) {
 
 var errTooShort = errors.New("message shorter than a DNS header")
 
-func (s *tcpSession) readFull(c *net.TCPConn, p []byte, atBoundary bool) error {
+// readFull fills p. For the client connection, *limit is set when the
+// message's first byte arrives and bounds the rest of it.
+func (s *tcpSession) readFull(c *net.TCPConn, p []byte, atBoundary bool, limit *time.Time) error {
 	got := 0
+	fromClient := c == s.client && s.readLimit > 0
 	for got < len(p) {
 		deadline := time.Unix(0, s.lastActive.Load()).Add(s.idle)
+		if fromClient && !limit.IsZero() && limit.Before(deadline) {
+			deadline = *limit
+		}
 		if err := c.SetReadDeadline(deadline); err != nil {
 			return err
 		}
 		n, err := c.Read(p[got:])
 		if n > 0 {
+			if fromClient && limit.IsZero() {
+				*limit = time.Now().Add(s.readLimit)
+			}
 			got += n
 			s.touch()
 		}
@@ -328,6 +345,9 @@ func (s *tcpSession) readFull(c *net.TCPConn, p []byte, atBoundary bool) error {
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if fromClient && !limit.IsZero() && !time.Now().Before(*limit) {
+				return errSlow
+			}
 			if time.Since(time.Unix(0, s.lastActive.Load())) < s.idle {
 				continue // the other direction was busy
 			}
@@ -349,6 +369,12 @@ func (s *tcpSession) noteReadError(err error) {
 	switch {
 	case errors.Is(err, errPartial):
 		s.b.drop(dropTCPTimeout)
+	case errors.Is(err, errSlow):
+		s.b.drop(dropTCPSlow)
+		if s.b.logDue(dropTCPSlow) {
+			s.b.log.Warn("tcp client too slow to send a whole message, closed", "client", s.clientAddr.String(),
+				"key", "timeouts.tcp_read", "limit", s.readLimit.String(), "dropped_total", s.b.drops[dropTCPSlow].Load())
+		}
 	case errors.Is(err, errTooShort), errors.Is(err, io.ErrUnexpectedEOF):
 		s.b.drop(dropTCPMalformed)
 	}

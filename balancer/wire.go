@@ -40,6 +40,7 @@ const (
 	dropACL                // client refused by acl.allow/acl.deny
 	dropRateLimited        // over limits.qps_per_client, dropped
 	dropRateLimitedRefused // over limits.qps_per_client, answered REFUSED
+	dropTCPSlow            // a TCP client message not whole within timeouts.tcp_read
 	numDropReasons
 )
 
@@ -65,6 +66,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropACL:                "acl_denied",
 	dropRateLimited:        "rate_limited",
 	dropRateLimitedRefused: "rate_limited_refused",
+	dropTCPSlow:            "tcp_slow",
 }
 
 func (r dropReason) String() string {

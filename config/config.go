@@ -100,6 +100,10 @@ type Timeouts struct {
 	// TCPIdle is how long an idle client TCP connection is kept
 	// (timeouts.tcp_idle), in (0s, 1h]; default 10s.
 	TCPIdle time.Duration
+	// TCPRead is how long a client has to send a whole TCP message once its
+	// first byte arrived (timeouts.tcp_read), in (0s, 1m]; default 2s.
+	// Slower clients (slowloris) are closed.
+	TCPRead time.Duration
 	// UDPRetry is timeouts.udp_retry, default true: a UDP query that timed
 	// out is retried once on another backend, so a client may wait up to
 	// twice UDP.
@@ -196,6 +200,7 @@ func scalarDefaults() []struct {
 		{"config_watch", false},
 		{"timeouts.udp", defaultUDPTimeout},
 		{"timeouts.tcp_idle", defaultTCPIdleTimeout},
+		{"timeouts.tcp_read", "2s"},
 		{"timeouts.udp_retry", defaultUDPRetry},
 		{"limits.tcp_connections", defaultTCPConnections},
 		{"limits.tcp_connections_per_client", defaultTCPConnsPerClient},

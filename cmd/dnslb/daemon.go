@@ -459,6 +459,7 @@ func settings(cfg *config.Config) balancer.Settings {
 	return balancer.Settings{
 		UDPTimeout:           cfg.Timeouts.UDP,
 		TCPIdleTimeout:       cfg.Timeouts.TCPIdle,
+		TCPReadTimeout:       cfg.Timeouts.TCPRead,
 		MaxTCPConns:          cfg.Limits.TCPConnections,
 		MaxTCPConnsPerClient: cfg.Limits.TCPConnectionsPerClient,
 		UDPRetry:             cfg.Timeouts.UDPRetry,
