@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -211,6 +212,7 @@ func (d *daemon) serve() error {
 	if d.notify != nil {
 		go func() { notifyErr <- d.notify.Run(nctx) }()
 	}
+	d.notifySystemd("READY=1")
 	d.log.Info("dnslb started", "version", version, "config", d.path, "hash", d.hash[:12],
 		"listen", len(cfg.Listen), "backends", len(cfg.Backends),
 		"udp_timeout", cfg.Timeouts.UDP.String(), "tcp_idle", cfg.Timeouts.TCPIdle.String(),
@@ -245,6 +247,7 @@ func (d *daemon) serve() error {
 				d.reload()
 				continue
 			}
+			d.notifySystemd("STOPPING=1")
 			d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
 			stopNotify()
 			return d.shutdown(stopVRRP, vrrpErr)
@@ -302,9 +305,21 @@ func (d *daemon) reloadIfChanged() {
 	d.reload()
 }
 
+// notifySystemd tells systemd about a state change (Type=notify); see
+// sdNotify.
+func (d *daemon) notifySystemd(state string) {
+	if err := sdNotify(state); err != nil {
+		d.log.Warn("sd_notify failed", "state", state, "err", err)
+	}
+}
+
 // reload validates the file and applies it; on any problem the running
 // configuration stays and every problem is logged on its own line.
 func (d *daemon) reload() {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	d.notifySystemd(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
+	defer d.notifySystemd("READY=1")
 	old := d.current()
 	cfg, hash, err := loadConfig(d.path)
 	if err == nil {

@@ -93,6 +93,12 @@ func lbConfig(listen []netip.AddrPort, adminAddr string, backends [][2]string, e
 // then waits until it answers a query on listen.
 func startLB(t *testing.T, ns *testpeer.NetNS, config string, listen netip.AddrPort, adminAddr string) *lb {
 	t.Helper()
+	return startLBEnv(t, ns, config, listen, adminAddr, nil)
+}
+
+// startLBEnv is startLB with extra environment variables (KEY=value).
+func startLBEnv(t *testing.T, ns *testpeer.NetNS, config string, listen netip.AddrPort, adminAddr string, env []string) *lb {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -103,6 +109,9 @@ func startLB(t *testing.T, ns *testpeer.NetNS, config string, listen netip.AddrP
 	}
 	l := &lb{t: t, log: &syncBuffer{}, config: path, listen: listen, admin: adminAddr, ns: ns, done: make(chan struct{})}
 	l.cmd = exec.Command(args[0], args[1:]...)
+	if env != nil {
+		l.cmd.Env = append(os.Environ(), env...)
+	}
 	l.cmd.Stdout, l.cmd.Stderr = l.log, l.log
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := l.cmd.Start(); err != nil {
