@@ -464,3 +464,58 @@ func TestSendErrorUndone(t *testing.T) {
 		t.Fatalf("sendErrors=%d outstanding=%d queries=%d, want 3 0 0", be.sendErrors.Load(), be.outstanding.Load(), be.queries.Load())
 	}
 }
+
+// TestAnswerFromWrongSourceDropped: upstream sockets are shared and not
+// connected, so the source check is dnslb's own. An answer with the right
+// upstream ID and question that comes from another address (a spoofer on
+// 127.0.0.2 that copied the query) is not relayed; the real backend's
+// answer, sent after it, is.
+func TestAnswerFromWrongSourceDropped(t *testing.T) {
+	real, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer real.Close()
+	spoofer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.2:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoofer.Close()
+	be := &fakeBackend{name: "real", addr: real.LocalAddr().(*net.UDPAddr).AddrPort()}
+	bal, lb := startBalancer(t, Settings{UDPTimeout: time.Second}, be)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := real.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil {
+				continue
+			}
+			// the spoofer answers first, with everything right but its address
+			fake := new(dns.Msg)
+			fake.SetReply(q)
+			fake.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"spoofed"}}}
+			b, _ := fake.Pack()
+			spoofer.WriteToUDPAddrPort(b, from)
+			time.Sleep(20 * time.Millisecond)
+			good := new(dns.Msg)
+			good.SetReply(q)
+			good.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"real"}}}
+			b, _ = good.Pack()
+			real.WriteToUDPAddrPort(b, from)
+		}
+	}()
+	r, err := ask(t, "udp", lb, "x.example.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.TXT).Txt[0] != "real" {
+		t.Fatalf("relayed %v, want the real backend's answer", r.Answer)
+	}
+	if d := bal.Dropped(); d["answer_unmatched"] != 1 {
+		t.Fatalf("dropped %v, want the spoofed answer counted as answer_unmatched", d)
+	}
+}
