@@ -63,6 +63,9 @@ type NSDOptions struct {
 	// Addr is where NSD listens, UDP and TCP, e.g. 127.0.0.11:5301.
 	// Port 0 picks a free port (and retries if NSD loses the race for it).
 	Addr netip.AddrPort
+	// ExtraAddrs are more addresses NSD listens on, with Addr's port (of
+	// Addr's family), e.g. to stand for many backends at once.
+	ExtraAddrs []netip.Addr
 	// NetNS, if set, runs NSD inside this namespace (ip netns exec), e.g.
 	// NetNS.Name(). The readiness probe is then sent from inside it too.
 	NetNS string
@@ -113,9 +116,10 @@ type NSD struct {
 	LogPath  string // NSD's logfile
 	OutPath  string // NSD's stdout+stderr (messages before the logfile opens)
 
-	autoPort bool     // Addr's port was picked by us and may be re-picked
-	noZone   bool     // serve no zone (RemoveZone): answers REFUSED
-	role     *nsdRole // Zones and their role, nil for example.test. alone
+	extra    []netip.Addr // NSDOptions.ExtraAddrs
+	autoPort bool         // Addr's port was picked by us and may be re-picked
+	noZone   bool         // serve no zone (RemoveZone): answers REFUSED
+	role     *nsdRole     // Zones and their role, nil for example.test. alone
 
 	mu      sync.Mutex
 	p       *proc
@@ -149,6 +153,7 @@ func StartNSD(t testing.TB, o NSDOptions) *NSD {
 		LogPath:  filepath.Join(dir, file+".log"),
 		OutPath:  filepath.Join(dir, file+".out"),
 		autoPort: o.Addr.Port() == 0,
+		extra:    o.ExtraAddrs,
 	}
 	n.role = newNSDRole(t, o)
 	if n.role.hasZones() {
@@ -389,6 +394,9 @@ func (n *NSD) conf() string {
 	w("\tipv4-edns-size: 4096")
 	w("\tipv6-edns-size: 4096")
 	w("\tip-address: %s@%d", ip.String(), n.Addr.Port())
+	for _, extra := range n.extra {
+		w("\tip-address: %s@%d", extra.String(), n.Addr.Port())
+	}
 	w("\tdo-ip4: %s", yesNo(ip.Is4()))
 	w("\tdo-ip6: %s", yesNo(ip.Is6()))
 	w("remote-control:")
