@@ -339,7 +339,9 @@ func (b *Balancer) closeFrontends() {
 
 // Shutdown stops accepting queries and connections, waits (until ctx is
 // done) for in-flight UDP queries to be answered or time out and for TCP
-// connections to finish, then closes everything.
+// connections to finish, then closes everything. A TCP connection is
+// closed at its next message boundary once the answers to the queries it
+// already sent have been relayed, so no query on it is cut.
 func (b *Balancer) Shutdown(ctx context.Context) error {
 	if !b.stopping.CompareAndSwap(false, true) {
 		return nil
@@ -352,6 +354,13 @@ func (b *Balancer) Shutdown(ctx context.Context) error {
 	for _, f := range b.tcp {
 		f.ln.Close()
 	}
+	// TCP sessions end at their next message boundary: the client's
+	// queries so far are answered, then it sees the connection close.
+	b.tcpMu.Lock()
+	for s := range b.sessions {
+		s.drain()
+	}
+	b.tcpMu.Unlock()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	var err error

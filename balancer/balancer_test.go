@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -517,5 +518,80 @@ func TestAnswerFromWrongSourceDropped(t *testing.T) {
 	}
 	if d := bal.Dropped(); d["answer_unmatched"] != 1 {
 		t.Fatalf("dropped %v, want the spoofed answer counted as answer_unmatched", d)
+	}
+}
+
+// TestShutdownDrainsTCPAtMessageBoundaries: clients that keep a TCP
+// connection busy with one query after another get an answer to every
+// query they sent before the shutdown, and then a clean close (EOF), never
+// a reset; a query that crossed the close gets EOF too, which tells the
+// client to retry it elsewhere.
+func TestShutdownDrainsTCPAtMessageBoundaries(t *testing.T) {
+	f := startFake(t, "one")
+	f.delay.Store(int64(2 * time.Millisecond))
+	listen := freeAddr(t)
+	b, err := New(Options{Listen: []netip.AddrPort{listen}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply([]BackendSpec{{Name: f.name, Addr: f.addr, Weight: 1}}, Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		answered, cut int
+		err           error
+	}
+	results := make(chan result, 4)
+	for c := 0; c < 4; c++ {
+		go func() {
+			var r result
+			conn, err := dns.Dial("tcp", listen.String())
+			if err != nil {
+				r.err = err
+				results <- r
+				return
+			}
+			defer conn.Close()
+			for i := 0; i < 10000; i++ { // bounded; ends at the close
+				m := new(dns.Msg)
+				m.SetQuestion("x.example.", dns.TypeTXT)
+				if err := conn.WriteMsg(m); err != nil {
+					r.err = err
+					break
+				}
+				conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+				a, err := conn.ReadMsg()
+				if err != nil {
+					if errors.Is(err, io.EOF) {
+						r.cut++ // clean close while this query was in the socket
+					} else {
+						r.err = err
+					}
+					break
+				}
+				if a.Id != m.Id {
+					r.err = fmt.Errorf("answer %d for query %d", a.Id, m.Id)
+					break
+				}
+				r.answered++
+			}
+			results <- r
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for c := 0; c < 4; c++ {
+		r := <-results
+		t.Logf("client %d: %d answered, %d cut by a clean close, err %v", c, r.answered, r.cut, r.err)
+		if r.err != nil || r.answered == 0 || r.cut > 1 {
+			t.Fatalf("client %d: %+v (want answers, at most one query cut by a clean close, no error)", c, r)
+		}
 	}
 }

@@ -83,12 +83,35 @@ type tcpSession struct {
 	readLimit  time.Duration // a client message must arrive whole within this of its first byte
 	lastActive atomic.Int64  // unix nanoseconds of the last byte either way
 
+	draining atomic.Bool // shutting down: stop at the next message boundary
+
 	mu       sync.Mutex
 	upstream *net.TCPConn
 	closed   bool
 }
 
 func (s *tcpSession) touch() { s.lastActive.Store(time.Now().UnixNano()) }
+
+// drain makes the session stop reading client messages at the next
+// message boundary (readMsg returns errDrained); the backend then answers
+// what it was sent and the connection closes cleanly.
+func (s *tcpSession) drain() {
+	s.draining.Store(true)
+	s.client.SetReadDeadline(time.Now()) // wake a read waiting for the next message
+}
+
+// finish ends the session. When draining, the client gets a FIN first and
+// its side is read until it closes (at most a second): closing a socket
+// with unread data would send a reset, and a client that sees a clean
+// close retries a query it sent meanwhile on a new connection (RFC 7766).
+func (s *tcpSession) finish() {
+	if s.draining.Load() {
+		s.client.CloseWrite()
+		s.client.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, s.client)
+	}
+	s.close()
+}
 
 // close closes both connections; safe to call more than once.
 func (s *tcpSession) close() {
@@ -253,7 +276,7 @@ func (s *tcpSession) pumpQueries(be *Backend, up *net.TCPConn) bool {
 		if err != nil {
 			msgBufs.Put(bufp)
 			s.noteReadError(err)
-			return errors.Is(err, io.EOF)
+			return errors.Is(err, io.EOF) || errors.Is(err, errDrained)
 		}
 		if _, r := parseQuery(msg[2:]); r != dropNone {
 			msgBufs.Put(bufp)
@@ -271,7 +294,7 @@ func (s *tcpSession) pumpQueries(be *Backend, up *net.TCPConn) bool {
 
 // pumpAnswers forwards backend messages to the client, counting rcodes.
 func (s *tcpSession) pumpAnswers(be *Backend, up *net.TCPConn) {
-	defer s.close()
+	defer s.finish()
 	for {
 		bufp := msgBufs.Get().(*[]byte)
 		msg, err := s.readMsg(up, *bufp)
@@ -292,6 +315,9 @@ func (s *tcpSession) pumpAnswers(be *Backend, up *net.TCPConn) {
 
 // errPartial marks a connection that went idle in the middle of a message.
 var errPartial = errors.New("idle in the middle of a message")
+
+// errDrained ends a session at a message boundary while shutting down.
+var errDrained = errors.New("draining")
 
 // errSlow marks a client whose message did not arrive whole within
 // timeouts.tcp_read of its first byte (slowloris).
@@ -330,6 +356,10 @@ func (s *tcpSession) readFull(c *net.TCPConn, p []byte, atBoundary bool, limit *
 		if fromClient && !limit.IsZero() && limit.Before(deadline) {
 			deadline = *limit
 		}
+		drainNow := c == s.client && atBoundary && got == 0 && s.draining.Load()
+		if drainNow {
+			deadline = time.Now()
+		}
 		if err := c.SetReadDeadline(deadline); err != nil {
 			return err
 		}
@@ -345,6 +375,9 @@ func (s *tcpSession) readFull(c *net.TCPConn, p []byte, atBoundary bool, limit *
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if c == s.client && atBoundary && got == 0 && s.draining.Load() {
+				return errDrained
+			}
 			if fromClient && !limit.IsZero() && !time.Now().Before(*limit) {
 				return errSlow
 			}
