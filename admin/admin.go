@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"syscall"
 	"time"
 
@@ -70,6 +71,9 @@ type Backend struct {
 type Options struct {
 	// Listen is the host:port to serve on.
 	Listen string
+	// Listener, if set, is served instead of binding Listen (a listener
+	// handed over by the previous process in a graceful restart).
+	Listener net.Listener
 	// PProf serves net/http/pprof under /debug/pprof/ (admin.pprof).
 	PProf bool
 	// Token, when not empty, is required as "Authorization: Bearer
@@ -130,7 +134,10 @@ func New(o Options) *Server {
 
 // Start binds the listen address and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.o.Listen)
+	ln, err := s.o.Listener, error(nil)
+	if ln == nil {
+		ln, err = net.Listen("tcp", s.o.Listen)
+	}
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("admin.listen %s: address already in use", s.o.Listen)
@@ -145,6 +152,16 @@ func (s *Server) Start() error {
 	}()
 	s.o.Logger.Info("admin listening", "address", ln.Addr().String())
 	return nil
+}
+
+// ListenerFile returns a duplicate of the listening socket, to hand to
+// another process; the caller closes it.
+func (s *Server) ListenerFile() (*os.File, error) {
+	tl, ok := s.ln.(*net.TCPListener)
+	if !ok {
+		return nil, fmt.Errorf("admin listener is a %T", s.ln)
+	}
+	return tl.File()
 }
 
 // Addr returns the bound address (useful with port 0).

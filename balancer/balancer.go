@@ -109,6 +109,12 @@ type Options struct {
 	// SocketBuffer is the receive and send buffer size in bytes asked for
 	// every UDP socket. Default 4 MiB.
 	SocketBuffer int
+	// Inherited are listening sockets handed over by the previous process
+	// (graceful restart): Start uses them for their addresses instead of
+	// binding, so no query queued in them is lost. The balancer takes
+	// ownership of the files; ones whose address is not listened on are
+	// closed.
+	Inherited []ListenerFile
 	// Logger receives state changes and limit warnings; default slog.Default().
 	Logger *slog.Logger
 	// Registerer, if set, receives the balancer's Prometheus metrics.
@@ -141,6 +147,7 @@ type Balancer struct {
 	limiter        *clientLimiter   // allocated on first use of QPSPerClient
 	limiterOnce    sync.Once
 
+	inherited    []ListenerFile
 	udpWorkers   int // per listen address
 	batch        int
 	sockBuf      int
@@ -187,6 +194,7 @@ func New(o Options) (*Balancer, error) {
 		listen:     append([]netip.AddrPort(nil), o.Listen...),
 		log:        o.Logger,
 		pool:       newPool(),
+		inherited:  o.Inherited,
 		udpWorkers: o.UDPWorkers,
 		batch:      o.BatchSize,
 		sockBuf:    o.SocketBuffer,
@@ -287,18 +295,34 @@ func (b *Balancer) Start() error {
 	// TCP first: its listener has no SO_REUSEPORT, so a second instance on
 	// the same address fails here, before its UDP sockets (which do share
 	// the port) could take a share of the queries.
+	defer b.closeUnusedInherited()
 	for _, a := range b.listen {
-		ln, err := listenTCP(a)
+		ln, err := b.inheritedTCP(a)
+		if err == nil && ln == nil {
+			ln, err = listenTCP(a)
+		}
 		if err != nil {
 			b.closeFrontends()
 			return err
 		}
-		b.tcp = append(b.tcp, &tcpFrontend{addr: a, ln: ln})
+		b.tcp = append(b.tcp, &tcpFrontend{addr: a, ln: ln, done: make(chan struct{})})
 	}
 	for _, a := range b.listen {
-		for i := 0; i < b.udpWorkers; i++ {
-			uc, err := listenUDP(a, b.udpWorkers > 1)
-			if err != nil {
+		inherited, err := b.inheritedUDP(a)
+		if err != nil {
+			for _, uc := range inherited {
+				uc.Close()
+			}
+			b.closeFrontends()
+			return err
+		}
+		for i := 0; i < max(len(inherited), b.udpWorkers); i++ {
+			var uc *net.UDPConn
+			if i < len(inherited) {
+				uc = inherited[i]
+			} else if len(inherited) > 0 {
+				break // the previous process's sockets, as many as it had
+			} else if uc, err = listenUDP(a, b.udpWorkers > 1); err != nil {
 				b.closeFrontends()
 				return err
 			}
@@ -326,6 +350,15 @@ func (b *Balancer) Start() error {
 		b.log.Info("serving", "address", a.String(), "transports", "udp,tcp", "udp_workers", b.udpWorkers)
 	}
 	return nil
+}
+
+// closeUnusedInherited closes inherited sockets whose address is no
+// longer listened on (inheritedTCP and inheritedUDP close the ones used).
+func (b *Balancer) closeUnusedInherited() {
+	for _, lf := range b.inherited {
+		lf.File.Close() // a second Close of a used file just fails
+	}
+	b.inherited = nil
 }
 
 func (b *Balancer) closeFrontends() {

@@ -15,6 +15,7 @@ import (
 type tcpFrontend struct {
 	addr netip.AddrPort
 	ln   *net.TCPListener
+	done chan struct{} // closed when its accept loop returns
 }
 
 // maxTCPMessage is the largest DNS message on TCP plus its length prefix.
@@ -25,6 +26,7 @@ var msgBufs = sync.Pool{New: func() any { b := make([]byte, maxTCPMessage); retu
 
 func (b *Balancer) acceptLoop(f *tcpFrontend) {
 	defer b.workers.Done()
+	defer close(f.done)
 	for {
 		c, err := f.ln.AcceptTCP()
 		if err != nil {

@@ -35,6 +35,10 @@ type Target struct {
 	Name  string
 	Addr  netip.AddrPort
 	Check Check
+	// Initial is the state a new target starts in: Pending (the zero
+	// value), or Up or Down when it is known already (a graceful restart
+	// hands the previous process's verdicts over).
+	Initial State
 }
 
 // Change is one state transition.
@@ -132,6 +136,9 @@ func (c *Checker) Apply(targets []Target) {
 			continue
 		}
 		nt := &target{Target: t, status: Status{State: Pending, Reason: "new backend, waiting for checks", Since: time.Now()}}
+		if t.Initial != Pending {
+			nt.status.State, nt.status.Reason = t.Initial, "inherited from the previous process (graceful restart)"
+		}
 		if old != nil {
 			c.stopTarget(old)
 			if old.Addr == t.Addr {

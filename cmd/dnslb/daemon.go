@@ -41,8 +41,10 @@ type daemon struct {
 	vrrp     *vrrp.Instance        // nil unless vrrp.enabled
 	notify   *notifydup.Duplicator // nil unless notify.enabled
 	adm      *admin.Server
+	admOpts  admin.Options
 	started  time.Time
 	serving  bool
+	inh      *inheritance // what a graceful restart handed over (empty otherwise)
 
 	reloads    *prometheus.CounterVec
 	configHash *prometheus.GaugeVec
@@ -85,6 +87,12 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		path: path, log: slog.New(h), level: level, registry: prometheus.NewRegistry(),
 		started: time.Now(), cfg: cfg, hash: hash,
 	}
+	if d.inh, err = inherit(); err != nil {
+		return nil, err
+	}
+	if len(d.inh.listeners) > 0 {
+		d.log.Info("graceful restart: taking over the previous process's sockets", "sockets", len(d.inh.listeners), "backends_with_health", len(d.inh.health))
+	}
 	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dnslb_config_reloads_total", Help: "Configuration reloads, by result (applied, refused).",
@@ -112,6 +120,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		UpstreamSockets: cfg.Tuning.UpstreamSockets,
 		BatchSize:       cfg.Tuning.BatchSize,
 		SocketBuffer:    cfg.Tuning.SocketBuffer,
+		Inherited:       d.inh.listeners,
 		Logger:          d.log,
 		Registerer:      d.registry,
 		OnPassiveFailure: func(name string, n int64) {
@@ -125,6 +134,13 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	if err := d.bal.Apply(specs(cfg), settings(cfg)); err != nil {
 		return nil, err
 	}
+	for name, st := range d.inh.health {
+		if be := d.bal.Backend(name); be != nil && st == healthcheck.Up {
+			be.SetHealth(balancer.Up)
+		} else if be != nil && st == healthcheck.Down {
+			be.SetHealth(balancer.Down)
+		}
+	}
 	if cfg.VRRP.Enabled {
 		if d.vrrp, err = d.newVRRP(cfg); err != nil {
 			return nil, err
@@ -136,11 +152,12 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		}
 	}
 	if cfg.Admin.Listen != "" {
-		d.adm = admin.New(admin.Options{
-			Listen: cfg.Admin.Listen, PProf: cfg.Admin.PProf, Token: cfg.Admin.Token, SetState: d.setState,
+		d.admOpts = admin.Options{
+			Listen: cfg.Admin.Listen, Listener: d.inh.admin, PProf: cfg.Admin.PProf, Token: cfg.Admin.Token, SetState: d.setState,
 			Gatherer: d.registry, Status: d.status, Logger: d.log,
 			Healthy: func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.serving },
-		})
+		}
+		d.adm = admin.New(d.admOpts)
 	}
 	return d, nil
 }
@@ -176,7 +193,7 @@ func (d *daemon) serve() error {
 	// Take the signals before binding anything: a SIGHUP that arrives
 	// during start-up must not kill the process (its default action).
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	if d.adm != nil {
 		if err := d.adm.Start(); err != nil {
@@ -195,7 +212,7 @@ func (d *daemon) serve() error {
 			return err
 		}
 	}
-	d.checker.Apply(targets(cfg))
+	d.checker.Apply(d.initialTargets(cfg))
 	d.mu.Lock()
 	d.serving = true
 	d.mu.Unlock()
@@ -213,6 +230,9 @@ func (d *daemon) serve() error {
 		go func() { notifyErr <- d.notify.Run(nctx) }()
 	}
 	d.notifySystemd("READY=1")
+	if err := d.inh.signalReady(); err != nil {
+		d.log.Warn("graceful restart: could not tell the previous process we serve; it stops after its timeout", "err", err)
+	}
 	d.log.Info("dnslb started", "version", version, "config", d.path, "hash", d.hash[:12],
 		"listen", len(cfg.Listen), "backends", len(cfg.Backends),
 		"udp_timeout", cfg.Timeouts.UDP.String(), "tcp_idle", cfg.Timeouts.TCPIdle.String(),
@@ -246,6 +266,17 @@ func (d *daemon) serve() error {
 			if sig == syscall.SIGHUP {
 				d.reload()
 				continue
+			}
+			if sig == syscall.SIGUSR2 {
+				pid, err := d.upgrade()
+				if err != nil {
+					d.log.Error("graceful restart failed, still serving", "err", err)
+					continue
+				}
+				d.notifySystemd(fmt.Sprintf("MAINPID=%d", pid))
+				d.log.Info("graceful restart: handed over to the new process; finishing in-flight queries, then exiting", "pid", pid)
+				stopNotify()
+				return d.shutdown(stopVRRP, vrrpErr)
 			}
 			d.notifySystemd("STOPPING=1")
 			d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
@@ -439,6 +470,16 @@ func (d *daemon) probed(name string, rtt time.Duration) {
 // targets lists the backends to probe: every one whose checks are enabled,
 // whatever its admin state (drained and disabled backends are probed too,
 // so their health is known before they are put back).
+// initialTargets is targets with the health a graceful restart handed
+// over as each backend's initial state.
+func (d *daemon) initialTargets(cfg *config.Config) []healthcheck.Target {
+	ts := targets(cfg)
+	for i := range ts {
+		ts[i].Initial = d.inh.health[ts[i].Name]
+	}
+	return ts
+}
+
 func targets(cfg *config.Config) []healthcheck.Target {
 	var out []healthcheck.Target
 	for _, b := range cfg.Backends {

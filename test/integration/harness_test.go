@@ -42,6 +42,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// fileLog is a process's stdout and stderr, written to a file.
+type fileLog struct{ path string }
+
+// String returns everything logged so far.
+func (f *fileLog) String() string {
+	b, _ := os.ReadFile(f.path)
+	return string(b)
+}
+
 // syncBuffer collects a process's stderr for assertions.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -64,7 +73,7 @@ func (s *syncBuffer) String() string {
 type lb struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *fileLog
 	config string // path of its config file
 	listen netip.AddrPort
 	admin  string
@@ -107,12 +116,19 @@ func startLBEnv(t *testing.T, ns *testpeer.NetNS, config string, listen netip.Ad
 	if ns != nil {
 		args = append([]string{"ip", "netns", "exec", ns.Name()}, args...)
 	}
-	l := &lb{t: t, log: &syncBuffer{}, config: path, listen: listen, admin: adminAddr, ns: ns, done: make(chan struct{})}
+	logf, err := os.Create(filepath.Join(filepath.Dir(path), "dnslb.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close() // the process has its own copy
+	l := &lb{t: t, log: &fileLog{path: logf.Name()}, config: path, listen: listen, admin: adminAddr, ns: ns, done: make(chan struct{})}
 	l.cmd = exec.Command(args[0], args[1:]...)
 	if env != nil {
 		l.cmd.Env = append(os.Environ(), env...)
 	}
-	l.cmd.Stdout, l.cmd.Stderr = l.log, l.log
+	// A file, not a pipe: a process started by a graceful restart inherits
+	// it and may outlive the one started here.
+	l.cmd.Stdout, l.cmd.Stderr = logf, logf
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := l.cmd.Start(); err != nil {
 		t.Fatal(err)
