@@ -7,7 +7,9 @@
 //	dnslb version                    print the version
 //
 // Signals while running: SIGHUP reloads the configuration (an invalid file
-// is refused and the running configuration stays); SIGTERM and SIGINT stop
+// is refused and the running configuration stays); SIGUSR2 restarts
+// gracefully (the binary at the same path takes the listening sockets over,
+// this process drains and exits; see upgrade.go); SIGTERM and SIGINT stop
 // accepting queries, let in-flight ones finish (bounded) and exit 0.
 package main
 
@@ -59,7 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  dnslb [run] -config FILE          serve DNS on the listen addresses (SIGHUP reloads, SIGTERM stops)
+  dnslb [run] -config FILE          serve DNS on the listen addresses (SIGHUP reloads, SIGUSR2 restarts
+                                    gracefully into the binary at the same path, SIGTERM stops)
   dnslb check-config -config FILE   validate FILE; prints every problem, exits 0 if valid, 1 if not
   dnslb status [-admin ADDR]        show backends of a running dnslb (default admin 127.0.0.1:9053)
   dnslb drain [-admin ADDR] NAME    stop sending new queries to backend NAME (until enable or the next reload)
