@@ -41,6 +41,7 @@ const (
 	dropRateLimited        // over limits.qps_per_client, dropped
 	dropRateLimitedRefused // over limits.qps_per_client, answered REFUSED
 	dropTCPSlow            // a TCP client message not whole within timeouts.tcp_read
+	dropMalformed          // answer/authority/additional records that do not parse, or trailing bytes
 	numDropReasons
 )
 
@@ -67,6 +68,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropRateLimited:        "rate_limited",
 	dropRateLimitedRefused: "rate_limited_refused",
 	dropTCPSlow:            "tcp_slow",
+	dropMalformed:          "malformed",
 }
 
 func (r dropReason) String() string {
@@ -90,7 +92,11 @@ type message struct {
 }
 
 // parseQuery checks that b is a query dnslb may forward: a full header,
-// QR=0, opcode QUERY, NOTIFY or UPDATE, exactly one well-formed question.
+// QR=0, opcode QUERY, NOTIFY or UPDATE, exactly one well-formed question,
+// and answer, authority and additional records that parse (names within
+// bounds, compression pointers only backwards, RDATA within the message,
+// at most one OPT whose options fill it exactly) with nothing after them.
+// A backend never sees a query it could only answer with FORMERR.
 func parseQuery(b []byte) (message, dropReason) {
 	m, r := parseHeaderAndQuestion(b)
 	if r != dropNone {
@@ -104,7 +110,110 @@ func parseQuery(b []byte) (message, dropReason) {
 	default:
 		return m, dropOpcode
 	}
+	count := int(b[6])<<8 | int(b[7]) + int(b[8])<<8 | int(b[9]) + int(b[10])<<8 | int(b[11])
+	if count == 0 {
+		if m.qend != len(b) {
+			return m, dropMalformed
+		}
+		return m, dropNone
+	}
+	if end, ok := skipRecords(b, m.qend, count); !ok || end != len(b) {
+		return m, dropMalformed
+	}
 	return m, dropNone
+}
+
+// typeOPT is the EDNS pseudo-record type (RFC 6891).
+const typeOPT = 41
+
+// skipRecords walks count resource records from off and returns the
+// offset after the last one.
+func skipRecords(b []byte, off, count int) (int, bool) {
+	opts := 0
+	for i := 0; i < count; i++ {
+		start := off
+		var ok bool
+		if off, ok = skipAnyName(b, off); !ok || off+10 > len(b) {
+			return 0, false
+		}
+		rrtype := int(b[off])<<8 | int(b[off+1])
+		rdlen := int(b[off+8])<<8 | int(b[off+9])
+		off += 10
+		if off+rdlen > len(b) {
+			return 0, false
+		}
+		if rrtype == typeOPT {
+			// one OPT, owned by the root, options filling its RDATA
+			if opts++; opts > 1 || b[start] != 0 || !optionsFit(b[off:off+rdlen]) {
+				return 0, false
+			}
+		}
+		off += rdlen
+	}
+	return off, true
+}
+
+// optionsFit reports whether rdata is a sequence of EDNS options (code,
+// length, data) that ends exactly at its end.
+func optionsFit(rdata []byte) bool {
+	for len(rdata) > 0 {
+		if len(rdata) < 4 {
+			return false
+		}
+		n := int(rdata[2])<<8 | int(rdata[3])
+		if 4+n > len(rdata) {
+			return false
+		}
+		rdata = rdata[4+n:]
+	}
+	return true
+}
+
+// maxPointers bounds the compression pointers followed in one name (as
+// miekg/dns does): a name has at most 127 labels.
+const maxPointers = 126
+
+// skipAnyName returns the offset after the name at off, which may end in a
+// compression pointer. Pointers must point backwards (so they cannot
+// loop) and the whole name, pointers followed, must be valid and at most
+// 255 bytes.
+func skipAnyName(b []byte, off int) (int, bool) {
+	end := -1 // where the name ends in place, once a pointer was taken
+	total, hops := 0, 0
+	for {
+		if off >= len(b) {
+			return 0, false
+		}
+		l := int(b[off])
+		switch {
+		case l == 0:
+			if end < 0 {
+				end = off + 1
+			}
+			return end, total+1 <= maxNameLen
+		case l&0xc0 == 0xc0:
+			if off+1 >= len(b) {
+				return 0, false
+			}
+			target := (l&0x3f)<<8 | int(b[off+1])
+			if target >= off || hops >= maxPointers {
+				return 0, false
+			}
+			if end < 0 {
+				end = off + 2
+			}
+			hops++
+			off = target
+		case l&0xc0 != 0:
+			return 0, false // 0x40 and 0x80: reserved label types
+		default:
+			total += l + 1
+			if total > maxNameLen {
+				return 0, false
+			}
+			off += 1 + l
+		}
+	}
 }
 
 // parseAnswer checks that b is a response with exactly one question.
