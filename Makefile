@@ -14,9 +14,10 @@ build: ## build bin/dnslb (static, CGO_ENABLED=0)
 demo: ## run two NSD backends + dnslb on loopback and query them (installs nsd/dig if missing)
 	./scripts/demo.sh
 
-test: ## go vet + all tests with the race detector (integration tests need root, nsd, dig, kdig, iproute2)
+test: ## go vet, all tests with the race detector (integration tests need root, nsd, dig, kdig, iproute2), then each fuzz target for 10s
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=$(or $(FUZZTIME),10s)
 
 test-short: ## unit tests only (no root, no NSD)
 	$(GO) test -short -count=1 ./...
