@@ -1,13 +1,19 @@
 package integration
 
 import (
+	"errors"
+	"fmt"
+	"github.com/miekg/dns"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnslb/dnslb/internal/testpeer"
 )
@@ -117,5 +123,83 @@ func TestDrainEnableCommands(t *testing.T) {
 	res = stream(dialConns(t, nil, l.listen, 2), 50, nil)
 	if res.by["ns1"] == 0 || len(res.lost) != 0 {
 		t.Fatalf("after enable: %v", res)
+	}
+}
+
+// TestTCPFloodCapsAndMemory: 1000 connections against
+// limits.tcp_connections 200: exactly 200 are held, the other 800 are
+// closed at once and counted, queries still get answers (UDP and over a
+// held connection), and the process's RSS stays bounded (logged).
+func TestTCPFloodCapsAndMemory(t *testing.T) {
+	l, _, _, _ := startPairWith(t, "limits:\n  tcp_connections: 200\n  tcp_connections_per_client: 200\n", nil)
+	rss := func() int {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", l.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				kb, _ := strconv.Atoi(strings.Fields(line)[1])
+				return kb
+			}
+		}
+		return 0
+	}
+	before := rss()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 1000; i++ { // bounded: 1000 connections
+		c, err := net.DialTimeout("tcp", l.listen.String(), 2*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	// a refused connection is closed by dnslb: a read sees EOF at once
+	time.Sleep(300 * time.Millisecond)
+	closed := 0
+	var held []net.Conn
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			closed++
+		} else {
+			held = append(held, c)
+		}
+	}
+	st := l.status()
+	after := rss()
+	t.Logf("1000 connections: %d held, %d closed; tcp_connections=%d tcp_limit drops=%d; RSS %d KiB before, %d KiB with them (race-detector build)",
+		len(held), closed, st.TCPConnections, st.Dropped["tcp_limit"], before, after)
+	if len(held) != 200 || closed != 800 || st.TCPConnections != 200 || st.Dropped["tcp_limit"] != 800 {
+		t.Fatalf("caps did not hold: held %d closed %d status %d drops %d", len(held), closed, st.TCPConnections, st.Dropped["tcp_limit"])
+	}
+	if after-before > 64*1024 {
+		t.Fatalf("RSS grew by %d KiB for 200 idle connections", after-before)
+	}
+	// still serving: UDP, and a query on a held connection
+	if testpeer.Whoami(t, l.listen) == "" {
+		t.Fatal("no UDP answer during the flood")
+	}
+	dc := &dns.Conn{Conn: held[0]}
+	if err := dc.WriteMsg(question("whoami.example.test.", dns.TypeTXT)); err != nil {
+		t.Fatal(err)
+	}
+	dc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if r, err := dc.ReadMsg(); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("query on a held connection: %v %v", r, err)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); l.status().TCPConnections != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d TCP connections still counted after the clients closed", l.status().TCPConnections)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
