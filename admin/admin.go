@@ -31,6 +31,14 @@ type Status struct {
 	Dropped         map[string]uint64 `json:"dropped"`
 	Backends        []Backend         `json:"backends"`
 	VRRP            *VRRP             `json:"vrrp,omitempty"`
+	Notify          *Notify           `json:"notify,omitempty"`
+}
+
+// Notify is the NOTIFY duplication's line in Status.
+type Notify struct {
+	Received map[string]uint64 `json:"received"` // NOTIFYs seen, by result (copied, stranger, ...)
+	Copies   map[string]uint64 `json:"copies"`   // copies sent, by backend
+	Errors   map[string]uint64 `json:"errors"`   // copies that failed, by backend
 }
 
 // VRRP is the VRRP instance's line in Status.
@@ -65,6 +73,9 @@ type Backend struct {
 	Unmatched      uint64            `json:"unmatched"`
 	Responses      map[string]uint64 `json:"responses"`
 	LatencyMS      float64           `json:"latency_ms"` // EWMA of UDP answer latency
+	QPS            float64           `json:"qps"`        // queries per second over the last 10s
+	P50MS          float64           `json:"p50_ms"`     // median UDP answer latency over the last 10s
+	P99MS          float64           `json:"p99_ms"`     // 99th percentile over the last 10s
 }
 
 // Options configure a Server.

@@ -68,14 +68,17 @@ func WriteTable(w io.Writer, st *Status) error {
 			v.VRID, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
 			v.Reason, orDash(v.Master), strings.Join(v.VIPs, ","))
 	}
+	if n := st.Notify; n != nil {
+		fmt.Fprintf(w, "notify: received %s; copies %s; copy errors %s\n", orDash(counts(n.Received)), orDash(counts(n.Copies)), orDash(counts(n.Errors)))
+	}
 	if st.LastReloadError != "" {
 		fmt.Fprintf(w, "LAST RELOAD FAILED: %s\n", st.LastReloadError)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tADDRESS\tSTATE\tHEALTH\tWEIGHT\tOUTSTANDING\tTCP\tQUERIES\tTIMEOUTS\tRETRIED\tUNMATCHED\tLATENCY\tRCODES\tREASON")
+	fmt.Fprintln(tw, "BACKEND\tADDRESS\tSTATE\tHEALTH\tWEIGHT\tOUTSTANDING\tTCP\tQPS\tP50\tP99\tQUERIES\tTIMEOUTS\tRETRIED\tUNMATCHED\tLATENCY\tRCODES\tREASON")
 	for _, b := range st.Backends {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.2fms\t%s\t%s\n",
-			b.Name, b.Address, b.State, b.Health, b.Weight, b.Outstanding, b.TCPConnections,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%.2fms\t%.2fms\t%d\t%d\t%d\t%d\t%.2fms\t%s\t%s\n",
+			b.Name, b.Address, b.State, b.Health, b.Weight, b.Outstanding, b.TCPConnections, b.QPS, b.P50MS, b.P99MS,
 			b.Queries, b.Timeouts, b.Retried, b.Unmatched, b.LatencyMS, counts(b.Responses), reason(b))
 	}
 	if err := tw.Flush(); err != nil {

@@ -212,7 +212,7 @@ func New(o Options) (*Balancer, error) {
 		b.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dnslb_backend_latency_seconds",
 			Help:    "Time from forwarding a UDP query to receiving its answer, per backend.",
-			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+			Buckets: []float64{.00005, .0001, .0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"backend"})
 		if err := o.Registerer.Register(b.latency); err != nil {
 			return nil, fmt.Errorf("balancer: register metrics: %w", err)

@@ -42,6 +42,7 @@ type daemon struct {
 	notify   *notifydup.Duplicator // nil unless notify.enabled
 	adm      *admin.Server
 	admOpts  admin.Options
+	recent   *recentStats // query rates and latency percentiles for /status
 	started  time.Time
 	serving  bool
 	inh      *inheritance // what a graceful restart handed over (empty otherwise)
@@ -87,6 +88,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		path: path, log: slog.New(h), level: level, registry: prometheus.NewRegistry(),
 		started: time.Now(), cfg: cfg, hash: hash,
 	}
+	d.recent = &recentStats{gather: d.registry}
 	if d.inh, err = inherit(); err != nil {
 		return nil, err
 	}
@@ -213,6 +215,9 @@ func (d *daemon) serve() error {
 		}
 	}
 	d.checker.Apply(d.initialTargets(cfg))
+	stopRecent := make(chan struct{})
+	defer close(stopRecent)
+	go d.recent.run(stopRecent)
 	d.mu.Lock()
 	d.serving = true
 	d.mu.Unlock()
@@ -416,6 +421,13 @@ func (d *daemon) status() admin.Status {
 		st.Listen = append(st.Listen, a.String())
 	}
 	st.VRRP = vrrpStatus(d.vrrp)
+	if d.notify != nil {
+		st.Notify = &admin.Notify{
+			Received: counters(d.registry, "dnslb_notify_received_total", "result"),
+			Copies:   counters(d.registry, "dnslb_notify_copies_total", "backend"),
+			Errors:   counters(d.registry, "dnslb_notify_copy_errors_total", "backend"),
+		}
+	}
 	health := d.checker.Status()
 	for _, s := range d.bal.Snapshot() {
 		state := s.State.String()
@@ -435,6 +447,8 @@ func (d *daemon) status() admin.Status {
 			LatencyMS:    float64(s.Latency.Microseconds()) / 1000,
 			HealthReason: "not checked",
 		}
+		qps, p50, p99 := d.recent.backend(s.Name)
+		b.QPS, b.P50MS, b.P99MS = qps, float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000
 		if h, ok := health[s.Name]; ok && !s.Removed {
 			b.Health, b.HealthReason, b.HealthSince, b.LastProbe = h.State.String(), h.Reason, h.Since, h.LastProbe
 		}

@@ -50,11 +50,23 @@ func TestIPv6Backend(t *testing.T) {
 func TestStatusCommandAndMetrics(t *testing.T) {
 	l, _, _, _ := startPair(t)
 	stream(dialConns(t, nil, l.listen, 2), 20, nil)
+	// qps and latency percentiles cover the last 10s, sampled every 2s
+	stop := make(chan struct{})
+	go func() { stream(dialConns(t, nil, l.listen, 2), 3000, stop) }() // bounded: 2 x 3000
+	time.Sleep(4500 * time.Millisecond)
+	st := l.status()
+	close(stop)
+	for _, b := range st.Backends {
+		if b.QPS <= 0 || b.P50MS <= 0 || b.P99MS < b.P50MS {
+			t.Errorf("backend %s: qps %.0f p50 %.3fms p99 %.3fms", b.Name, b.QPS, b.P50MS, b.P99MS)
+		}
+		t.Logf("backend %s: %.0f qps, p50 %.3fms, p99 %.3fms", b.Name, b.QPS, b.P50MS, b.P99MS)
+	}
 	out, err := exec.Command(binary, "status", "-admin", l.admin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dnslb status: %v\n%s", err, out)
 	}
-	for _, want := range []string{"BACKEND", "ns1", "ns2", "active", "NOERROR="} {
+	for _, want := range []string{"BACKEND", "QPS", "P99", "ns1", "ns2", "active", "NOERROR="} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
