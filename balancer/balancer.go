@@ -61,6 +61,9 @@ type Settings struct {
 	// RefuseOverLimit answers REFUSED to a query over QPSPerClient instead
 	// of dropping it.
 	RefuseOverLimit bool
+	// QueryLogEvery logs one answered UDP query in this many (client,
+	// question, backend, rcode, latency) at info; 0 logs none.
+	QueryLogEvery int
 }
 
 // TSIGKey is a TSIG key shared with the zone primaries.
@@ -145,6 +148,7 @@ type Balancer struct {
 	signedNotifies atomic.Uint64    // NOERROR answers signed with TSIG
 	expired        []pending        // sweeper's scratch space
 	limiter        *clientLimiter   // allocated on first use of QPSPerClient
+	queryLogN      atomic.Uint64    // answered UDP queries, for QueryLogEvery
 	limiterOnce    sync.Once
 
 	inherited    []ListenerFile

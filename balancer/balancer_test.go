@@ -595,3 +595,55 @@ func TestShutdownDrainsTCPAtMessageBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryLogSampled: with QueryLogEvery 2, every second answered query
+// is logged once, with its client, question, backend, rcode and latency.
+func TestQueryLogSampled(t *testing.T) {
+	f := startFake(t, "one")
+	var buf syncLog
+	listen := freeAddr(t)
+	b, err := New(Options{Listen: []netip.AddrPort{listen}, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Settings{QueryLogEvery: 2}
+	if err := b.Apply([]BackendSpec{{Name: f.name, Addr: f.addr, Weight: 1}}, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	for i := 0; i < 10; i++ {
+		if _, err := ask(t, "udp", listen, "q.example."); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Count(buf.String(), "msg=query ")
+	if lines != 5 {
+		t.Fatalf("%d query lines for 10 queries, want 5:\n%s", lines, buf.String())
+	}
+	for _, want := range []string{"client=127.0.0.1:", "qname=q.example.", "qtype=TXT", "backend=one", "rcode=NOERROR", "latency_ms=", "transport=udp"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("query line lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+// syncLog is a goroutine-safe log sink.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -52,16 +52,3 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 	})
 }
-
-// dnsUnpackQuestion unpacks the first question with miekg/dns.
-func dnsUnpackQuestion(b []byte, q *dns.Question) (int, error) {
-	name, off, err := dns.UnpackDomainName(b, headerLen)
-	if err != nil {
-		return 0, err
-	}
-	q.Name = name
-	if off+4 > len(b) {
-		return 0, dns.ErrBuf
-	}
-	return off + 4, nil
-}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -180,9 +181,23 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 		be.consecutive.Store(0)
 	}
 	be.rcodes[m.rcode].Add(1)
-	be.observeLatency(time.Duration(b.now() - p.sent))
+	latency := time.Duration(b.now() - p.sent)
+	be.observeLatency(latency)
 	setID(pkt, p.origID)
+	if every := b.settings.Load().QueryLogEvery; every > 0 && b.queryLogN.Add(1)%uint64(every) == 0 {
+		b.logQuery(pkt, m, &p.client, be, latency)
+	}
 	u.out.add(p.front.sock, pkt, &p.client.raw, p.client.len, sendRef{})
+}
+
+// logQuery writes one sampled query-log line (log.query_sample).
+func (b *Balancer) logQuery(pkt []byte, m message, client *sockaddr, be *Backend, latency time.Duration) {
+	var q dns.Question
+	if _, err := dnsUnpackQuestion(pkt, &q); err != nil {
+		return
+	}
+	b.log.Info("query", "client", client.addrPort().String(), "qname", q.Name, "qtype", dns.TypeToString[q.Qtype],
+		"backend", be.name, "rcode", RcodeName(int(m.rcode)), "latency_ms", float64(latency.Microseconds())/1000, "transport", "udp")
 }
 
 // noBroadcast clears SO_BROADCAST, which Go sets on every UDP socket: a

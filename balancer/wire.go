@@ -1,5 +1,7 @@
 package balancer
 
+import "github.com/miekg/dns"
+
 // Header-and-question parsing for the hot path. Nothing here allocates; the
 // full unpacking that miekg/dns does is too expensive per packet and is left
 // to tests and the control plane.
@@ -289,4 +291,20 @@ func fnv1a(b []byte) uint64 {
 func setID(b []byte, id uint16) {
 	b[0] = byte(id >> 8)
 	b[1] = byte(id)
+}
+
+// dnsUnpackQuestion unpacks the first question with miekg/dns (for the
+// sampled query log and the tests, not the hot path).
+func dnsUnpackQuestion(b []byte, q *dns.Question) (int, error) {
+	name, off, err := dns.UnpackDomainName(b, headerLen)
+	if err != nil {
+		return 0, err
+	}
+	q.Name = name
+	if off+4 > len(b) {
+		return 0, dns.ErrBuf
+	}
+	q.Qtype = uint16(b[off])<<8 | uint16(b[off+1])
+	q.Qclass = uint16(b[off+2])<<8 | uint16(b[off+3])
+	return off + 4, nil
 }

@@ -155,6 +155,10 @@ type Log struct {
 	// Format is the log line format (log.format): "text" or "json";
 	// default "text".
 	Format string
+	// QuerySample is the fraction of answered UDP queries logged, one
+	// line each (log.query_sample), 0-1; 0, the default, logs none. 0.001
+	// logs every thousandth. A reload applies a new value.
+	QuerySample float64
 }
 
 // Defaults, as written in a file. They are registered with viper so that
@@ -213,6 +217,7 @@ func scalarDefaults() []struct {
 		{"admin.token", ""},
 		{"log.level", defaultLogLevel},
 		{"log.format", defaultLogFormat},
+		{"log.query_sample", 0},
 		{"tuning.udp_workers", defaultUDPWorkers},
 		{"tuning.upstream_sockets", defaultUpstreamSockets},
 		{"tuning.batch_size", defaultBatchSize},

@@ -123,7 +123,7 @@ func TestLoadValid(t *testing.T) {
 			Deny:  []netip.Prefix{netip.MustParsePrefix("192.0.2.66/32")},
 		},
 		Admin:       Admin{Listen: "[::1]:9153", PProf: true},
-		Log:         Log{Level: slog.LevelWarn, Format: "json"},
+		Log:         Log{Level: slog.LevelWarn, Format: "json", QuerySample: 0.01},
 		Tuning:      Tuning{UDPWorkers: 4, UpstreamSockets: 8, BatchSize: 64, SocketBuffer: 8 << 20},
 		HealthCheck: global,
 		VRRP: VRRP{

@@ -23,7 +23,7 @@ func limitsKeys() []string {
 	return []string{"tcp_connections", "tcp_connections_per_client", "qps_per_client", "over_limit"}
 }
 func adminKeys() []string { return []string{"listen", "pprof", "token"} }
-func logKeys() []string   { return []string{"level", "format"} }
+func logKeys() []string   { return []string{"level", "format", "query_sample"} }
 
 // Allowed ranges.
 const (
@@ -554,7 +554,39 @@ func (d *decoder) log() Log {
 			l.Format = w
 		}
 	}
+	if v, ok := d.scalar("log.query_sample"); ok {
+		l.QuerySample, _ = d.fraction("log.query_sample", v)
+	}
 	return l
+}
+
+// fraction decodes a number in [0, 1].
+func (d *decoder) fraction(path string, v any) (float64, bool) {
+	var f float64
+	switch x := v.(type) {
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case float64:
+		f = x
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
+			d.add(path, "%q: not a number between 0 and 1", x)
+			return 0, false
+		}
+	default:
+		d.add(path, "must be a number between 0 and 1, not %s", kind(v))
+		return 0, false
+	}
+	if f < 0 || f > 1 || math.IsNaN(f) {
+		d.add(path, "%v out of range 0-1", f)
+		return 0, false
+	}
+	return f, true
 }
 
 // text returns a scalar as text: strings as they are, numbers and booleans

@@ -246,6 +246,7 @@
 //	admin.token                         ""     bearer token for every admin endpoint but /healthz (16+ characters)
 //	log.level                           info   debug|info|warn|error
 //	log.format                          text   text|json
+//	log.query_sample                    0      0-1: fraction of answered UDP queries logged, one line each
 //	tuning.udp_workers                  0      0-1024 sockets per listen address; 0: one per CPU (GOMAXPROCS)
 //	tuning.upstream_sockets             4      1-64 per address family, shared by all backends
 //	tuning.batch_size                   32     1-1024 datagrams per recvmmsg/sendmmsg

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -484,6 +485,14 @@ func (d *daemon) probed(name string, rtt time.Duration) {
 // targets lists the backends to probe: every one whose checks are enabled,
 // whatever its admin state (drained and disabled backends are probed too,
 // so their health is known before they are put back).
+// queryLogEvery turns log.query_sample into "one in N".
+func queryLogEvery(sample float64) int {
+	if sample <= 0 {
+		return 0
+	}
+	return max(1, int(math.Round(1/sample)))
+}
+
 // initialTargets is targets with the health a graceful restart handed
 // over as each backend's initial state.
 func (d *daemon) initialTargets(cfg *config.Config) []healthcheck.Target {
@@ -541,6 +550,7 @@ func settings(cfg *config.Config) balancer.Settings {
 		Deny:                 cfg.ACL.Deny,
 		QPSPerClient:         cfg.Limits.QPSPerClient,
 		RefuseOverLimit:      cfg.Limits.OverLimit == "refuse",
+		QueryLogEvery:        queryLogEvery(cfg.Log.QuerySample),
 	}
 }
 
