@@ -3,7 +3,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build demo test test-short lint fuzz bench clean
+.PHONY: help build demo test test-short lint fuzz bench soak clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 
 bench: ## micro-benchmarks, then dnslb vs dnsdist with dnsperf (root; installs nsd/dnsperf/dnsdist; ~6 min)
 	./bench/bench.sh
+
+soak: ## 5-minute soak in network namespaces (root): VRRP pair, query stream, backend kills, reloads, fail-overs (SOAK=10m for longer)
+	DNSLB_SOAK_DURATION=$(or $(SOAK),5m) $(GO) test -tags soak -count=1 -run TestSoak -v -timeout 30m ./test/integration/
 
 clean: ## remove build output
 	rm -rf bin
