@@ -30,6 +30,7 @@ lint: ## go vet, gofmt and staticcheck (fetched through the Go module proxy)
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test -run XXX -fuzz FuzzParseQuery -fuzztime $(or $(FUZZTIME),20s) ./balancer/
 	$(GO) test -run XXX -fuzz FuzzParseAnswer -fuzztime $(or $(FUZZTIME),20s) ./balancer/
+	$(GO) test -run XXX -fuzz FuzzTCPFraming -fuzztime $(or $(FUZZTIME),20s) ./balancer/
 	$(GO) test -run XXX -fuzz FuzzJudge -fuzztime $(or $(FUZZTIME),20s) ./healthcheck/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),20s) ./config/
 	$(GO) test -run XXX -fuzz FuzzUnmarshal -fuzztime $(or $(FUZZTIME),20s) ./vrrp/

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,6 +89,24 @@ func TestStatusCommandAndMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// every dnslb series the Grafana dashboard queries exists (VRRP and
+	// NOTIFY series only appear with those features on)
+	dash, err := os.ReadFile("../../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`dnslb_[a-z0-9_]+`).FindAllString(string(dash), -1)
+	if len(names) == 0 {
+		t.Fatal("no dnslb series in the dashboard")
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "dnslb_vrrp_") || strings.Contains(n, "notify") {
+			continue
+		}
+		if !strings.Contains(string(body), n) {
+			t.Errorf("dashboard queries %s, which /metrics does not have", n)
 		}
 	}
 	// the other form of the run command: `dnslb -config FILE`
