@@ -112,7 +112,7 @@ func parseQuery(b []byte) (message, dropReason) {
 	default:
 		return m, dropOpcode
 	}
-	count := int(b[6])<<8 | int(b[7]) + int(b[8])<<8 | int(b[9]) + int(b[10])<<8 | int(b[11])
+	count := (int(b[6])<<8 | int(b[7])) + (int(b[8])<<8 | int(b[9])) + (int(b[10])<<8 | int(b[11]))
 	if count == 0 {
 		if m.qend != len(b) {
 			return m, dropMalformed

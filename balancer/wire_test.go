@@ -95,3 +95,36 @@ func TestQuestionHashMatchesAnswer(t *testing.T) {
 		t.Fatalf("a query parsed as an answer: %v", r)
 	}
 }
+
+// TestParseQueryWithRecords: queries that carry records parse: a NOTIFY
+// with an SOA in the answer section and a TSIG in the additional one, an
+// UPDATE with records in the authority section, an EDNS query; the same
+// messages with a record cut short or a byte appended do not.
+func TestParseQueryWithRecords(t *testing.T) {
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns1.example.test.", Mbox: "h.example.test.", Serial: 7}
+	notify := new(dns.Msg)
+	notify.SetNotify("example.test.")
+	notify.Answer = []dns.RR{soa}
+	notify.SetTsig("k.", dns.HmacSHA256, 300, 1700000000)
+	signed, _, err := dns.TsigGenerate(notify, "c2VjcmV0c2VjcmV0c2VjcmV0", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := new(dns.Msg)
+	update.SetUpdate("example.test.")
+	a, _ := dns.NewRR("www.example.test. 300 IN A 192.0.2.1")
+	update.Insert([]dns.RR{a})
+	updateWire, _ := update.Pack()
+	edns := packQuery(t, "www.example.test.", dns.TypeA, func(m *dns.Msg) { m.SetEdns0(1232, true) })
+	for name, b := range map[string][]byte{"notify+soa+tsig": signed, "update": updateWire, "edns": edns} {
+		if _, r := parseQuery(b); r != dropNone {
+			t.Errorf("%s: %v", name, r)
+		}
+		if _, r := parseQuery(b[:len(b)-1]); r != dropMalformed {
+			t.Errorf("%s cut short: %v, want malformed", name, r)
+		}
+		if _, r := parseQuery(append(append([]byte(nil), b...), 0)); r != dropMalformed {
+			t.Errorf("%s with a trailing byte: %v, want malformed", name, r)
+		}
+	}
+}
