@@ -34,8 +34,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),20s) ./config/
 	$(GO) test -run XXX -fuzz FuzzUnmarshal -fuzztime $(or $(FUZZTIME),20s) ./vrrp/
 	$(GO) test -run XXX -fuzz FuzzParseFrame -fuzztime $(or $(FUZZTIME),20s) ./notifydup/
-	@# last: its thousands of TCP connections leave TIME_WAIT sockets on
-	@# ephemeral ports for a minute, which tests that bind such ports would trip on
+	@# last: it opens thousands of TCP connections (their TIME_WAIT sockets
+	@# are SO_REUSEADDR, so listeners can still bind those ports)
 	$(GO) test -run XXX -fuzz FuzzTCPFraming -fuzztime $(or $(FUZZTIME),20s) ./balancer/
 
 bench: ## micro-benchmarks, then dnslb vs dnsdist with dnsperf (root; installs nsd/dnsperf/dnsdist; ~6 min)

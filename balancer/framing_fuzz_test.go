@@ -101,13 +101,11 @@ func FuzzTCPFraming(f *testing.F) {
 	f.Cleanup(func() { b.Shutdown(contextWithTimeout(f, time.Second)) })
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := net.DialTimeout("tcp", listen.String(), time.Second)
+		d := net.Dialer{Timeout: time.Second, Control: reuseAddr} // see reuseAddr
+		c, err := d.Dial("tcp", listen.String())
 		if err != nil {
 			t.Skip("dial:", err) // the fuzzer's own load, not a finding
 		}
-		// No TIME_WAIT on the client side. The balancer's own connections to
-		// the backend still leave some for a minute after a long run, so
-		// make fuzz runs this target last.
 		c.(*net.TCPConn).SetLinger(0)
 		defer c.Close()
 		c.Write(data)

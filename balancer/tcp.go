@@ -2,12 +2,14 @@ package balancer
 
 import (
 	"errors"
+	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -85,7 +87,8 @@ type tcpSession struct {
 	readLimit  time.Duration // a client message must arrive whole within this of its first byte
 	lastActive atomic.Int64  // unix nanoseconds of the last byte either way
 
-	draining atomic.Bool // shutting down: stop at the next message boundary
+	draining     atomic.Bool // shutting down: stop at the next message boundary
+	upstreamDone atomic.Bool // the backend closed its side cleanly
 
 	mu       sync.Mutex
 	upstream *net.TCPConn
@@ -122,6 +125,14 @@ func (s *tcpSession) close() {
 	s.closed = true
 	s.client.Close()
 	if s.upstream != nil {
+		if !s.upstreamDone.Load() {
+			// The backend has not closed its side: the session ends
+			// abnormally (bad client, timeout). Reset the backend
+			// connection instead of leaving a TIME_WAIT socket on one of
+			// our ephemeral ports for a minute, so that abusive clients
+			// cannot exhaust the ports towards the backends.
+			s.upstream.SetLinger(0)
+		}
 		s.upstream.Close()
 	}
 }
@@ -244,7 +255,7 @@ func (s *tcpSession) connect(first []byte) (*Backend, *net.TCPConn) {
 			break
 		}
 		be.tcpActive.Add(1) // count before dialing so concurrent picks spread
-		d := net.Dialer{Timeout: min(s.idle, 3*time.Second)}
+		d := net.Dialer{Timeout: min(s.idle, 3*time.Second), Control: reuseAddr}
 		c, err := d.Dial("tcp", be.addr.String())
 		if err == nil {
 			s.mu.Lock()
@@ -302,6 +313,9 @@ func (s *tcpSession) pumpAnswers(be *Backend, up *net.TCPConn) {
 		msg, err := s.readMsg(up, *bufp)
 		if err != nil {
 			msgBufs.Put(bufp)
+			if errors.Is(err, io.EOF) {
+				s.upstreamDone.Store(true) // the backend closed first: no TIME_WAIT here
+			}
 			return
 		}
 		if len(msg) >= 2+headerLen {
@@ -313,6 +327,19 @@ func (s *tcpSession) pumpAnswers(be *Backend, up *net.TCPConn) {
 			return
 		}
 	}
+}
+
+// reuseAddr sets SO_REUSEADDR on a backend connection's socket. Its
+// TIME_WAIT (after a clean close, which dnslb starts) then does not keep a
+// listener with SO_REUSEADDR from binding that ephemeral port.
+func reuseAddr(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // errPartial marks a connection that went idle in the middle of a message.

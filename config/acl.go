@@ -34,6 +34,26 @@ func (d *decoder) acl() ACL {
 // prefixes decodes a list of IP addresses or CIDRs without host bits at
 // path, as a list or one string separated by commas and/or spaces.
 func (d *decoder) prefixes(path string, v any) ([]netip.Prefix, bool) {
+	return d.prefixList(path, v, parseACLPrefix)
+}
+
+// parseACLPrefix parses one acl.allow or acl.deny item.
+func parseACLPrefix(s string) (netip.Prefix, string) {
+	pfx, msg := parsePrefix(s, "", func(port bool) string {
+		if port {
+			return fmt.Sprintf("%q: not an IP address or CIDR (no port here)", s)
+		}
+		return fmt.Sprintf("%q: not an IP address or CIDR", s)
+	})
+	if msg == "" && pfx.Masked() != pfx {
+		msg = fmt.Sprintf("%q: host bits set (the network is %s)", s, pfx.Masked())
+	}
+	return pfx, msg
+}
+
+// prefixList decodes a list of prefixes at path with parse, reporting
+// every invalid or repeated item; it fails if there is one.
+func (d *decoder) prefixList(path string, v any, parse func(string) (netip.Prefix, string)) ([]netip.Prefix, bool) {
 	items, ok := d.list(path, v, "IP addresses or CIDRs")
 	if !ok {
 		return nil, false
@@ -41,15 +61,7 @@ func (d *decoder) prefixes(path string, v any) ([]netip.Prefix, bool) {
 	var out []netip.Prefix
 	seen := make(map[netip.Prefix]int, len(items))
 	ok = d.eachText(path, items, func(i int, p, s string) {
-		pfx, msg := parsePrefix(s, "", func(port bool) string {
-			if port {
-				return fmt.Sprintf("%q: not an IP address or CIDR (no port here)", s)
-			}
-			return fmt.Sprintf("%q: not an IP address or CIDR", s)
-		})
-		if msg == "" && pfx.Masked() != pfx {
-			msg = fmt.Sprintf("%q: host bits set (the network is %s)", s, pfx.Masked())
-		}
+		pfx, msg := parse(s)
 		if msg != "" {
 			d.add(p, "%s", msg)
 			return

@@ -160,25 +160,7 @@ func (d *decoder) notify() Notify {
 // CIDRs, or one string of them separated by commas and/or spaces. It
 // reports every invalid item and fails if there is one.
 func (d *decoder) primaries(path string, v any) ([]netip.Prefix, bool) {
-	items, ok := d.list(path, v, "IP addresses or CIDRs")
-	if !ok {
-		return nil, false
-	}
-	var out []netip.Prefix
-	seen := make(map[netip.Prefix]int, len(items))
-	ok = d.eachText(path, items, func(i int, p, s string) {
-		pfx, msg := parsePrimary(s)
-		if msg != "" {
-			d.add(p, "%s", msg)
-			return
-		}
-		if duplicate(d, seen, pfx, p, path) {
-			return
-		}
-		seen[pfx] = i
-		out = append(out, pfx)
-	})
-	return out, ok
+	return d.prefixList(path, v, parsePrimary)
 }
 
 // tsigKeys decodes notify.tsig_keys at path, v being its value in the

@@ -54,16 +54,7 @@ func TestSoak(t *testing.T) {
 	nsdIn(t, s.b, "nodeB", "127.0.0.12:5301")
 	const interval = 100 * time.Millisecond
 	cfg := func(prio int) string {
-		listen := netip.AddrPortFrom(vip4.Addr(), 53)
-		return lbConfig([]netip.AddrPort{listen}, "127.0.0.1:9053", [][2]string{{"ns1", "127.0.0.11:5301"}, {"ns2", "127.0.0.12:5301"}},
-			healthConfig(200*time.Millisecond, 150*time.Millisecond, 300*time.Millisecond, "")+fmt.Sprintf(`vrrp:
-  interface: eth0
-  vrid: 51
-  priority: %d
-  advert_interval: %v
-  vips: [%q]
-  garp_delay: 0s
-`, prio, interval, vip4.String()))
+		return vrrpConfigWith(vip4, prio, interval, [][2]string{{"ns1", "127.0.0.11:5301"}, {"ns2", "127.0.0.12:5301"}}, "")
 	}
 	a := startNode(t, s.a, "nodeA", cfg(150), vip4.Addr())
 	b := startNode(t, s.b, "nodeB", cfg(100), vip4.Addr())

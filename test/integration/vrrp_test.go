@@ -46,8 +46,13 @@ func newSite(t *testing.T, prefix string) *site {
 // as backend (named after the node, so whoami tells who answered), health
 // checks for tracking, and a vrrp section.
 func vrrpConfig(vip netip.Prefix, prio int, interval time.Duration, vrrpExtra string) string {
+	return vrrpConfigWith(vip, prio, interval, [][2]string{{"local", "127.0.0.11:5301"}}, vrrpExtra)
+}
+
+// vrrpConfigWith is vrrpConfig with these backends.
+func vrrpConfigWith(vip netip.Prefix, prio int, interval time.Duration, backends [][2]string, vrrpExtra string) string {
 	listen := netip.AddrPortFrom(vip.Addr(), 53)
-	return lbConfig([]netip.AddrPort{listen}, "127.0.0.1:9053", [][2]string{{"local", "127.0.0.11:5301"}},
+	return lbConfig([]netip.AddrPort{listen}, "127.0.0.1:9053", backends,
 		healthConfig(200*time.Millisecond, 150*time.Millisecond, 300*time.Millisecond, "")+fmt.Sprintf(`vrrp:
   interface: eth0
   vrid: 51
