@@ -59,6 +59,29 @@ func startFake(t *testing.T, name string) *fakeBackend {
 	return f
 }
 
+// rawBackend is a UDP backend on 127.0.0.1 named name that hands every
+// datagram it receives to serve, in its own goroutine, until the test ends.
+// Tests use it to send answers a real server never would.
+func rawBackend(t *testing.T, name string, serve func(pc *net.UDPConn, pkt []byte, from netip.AddrPort)) *fakeBackend {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			serve(pc, buf[:n], from)
+		}
+	}()
+	return &fakeBackend{name: name, addr: pc.LocalAddr().(*net.UDPAddr).AddrPort()}
+}
+
 func freeAddr(t *testing.T) netip.AddrPort {
 	t.Helper()
 	for i := 0; i < 20; i++ {
@@ -212,40 +235,24 @@ func TestTimeoutFreesSlot(t *testing.T) {
 // TestWrongAnswersDropped sends answers that do not match from the
 // backend's own address: wrong ID, wrong question, not a response.
 func TestWrongAnswersDropped(t *testing.T) {
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	be := &fakeBackend{name: "liar", addr: pc.LocalAddr().(*net.UDPAddr).AddrPort()}
-	bal, lb := startBalancer(t, Settings{UDPTimeout: 300 * time.Millisecond}, be)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			q := new(dns.Msg)
-			if q.Unpack(buf[:n]) != nil {
-				continue
-			}
-			bad := []*dns.Msg{}
-			r1 := new(dns.Msg)
-			r1.SetReply(q)
-			r1.Id ^= 0x0101
-			r2 := new(dns.Msg)
-			r2.SetReply(q)
-			r2.Question[0].Name = "other.example."
-			r3 := q.Copy()
-			bad = append(bad, r1, r2, r3)
-			for _, m := range bad {
-				b, _ := m.Pack()
-				pc.WriteToUDPAddrPort(b, from)
-			}
-			pc.WriteToUDPAddrPort([]byte{1, 2, 3}, from)
+	be := rawBackend(t, "liar", func(pc *net.UDPConn, pkt []byte, from netip.AddrPort) {
+		q := new(dns.Msg)
+		if q.Unpack(pkt) != nil {
+			return
 		}
-	}()
+		r1 := new(dns.Msg)
+		r1.SetReply(q)
+		r1.Id ^= 0x0101
+		r2 := new(dns.Msg)
+		r2.SetReply(q)
+		r2.Question[0].Name = "other.example."
+		for _, m := range []*dns.Msg{r1, r2, q.Copy()} {
+			b, _ := m.Pack()
+			pc.WriteToUDPAddrPort(b, from)
+		}
+		pc.WriteToUDPAddrPort([]byte{1, 2, 3}, from)
+	})
+	bal, lb := startBalancer(t, Settings{UDPTimeout: 300 * time.Millisecond}, be)
 	c := &dns.Client{Net: "udp", Timeout: 600 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion("x.example.", dns.TypeA)
@@ -472,43 +479,29 @@ func TestSendErrorUndone(t *testing.T) {
 // 127.0.0.2 that copied the query) is not relayed; the real backend's
 // answer, sent after it, is.
 func TestAnswerFromWrongSourceDropped(t *testing.T) {
-	real, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer real.Close()
 	spoofer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.2:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer spoofer.Close()
-	be := &fakeBackend{name: "real", addr: real.LocalAddr().(*net.UDPAddr).AddrPort()}
-	bal, lb := startBalancer(t, Settings{UDPTimeout: time.Second}, be)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, from, err := real.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			q := new(dns.Msg)
-			if q.Unpack(buf[:n]) != nil {
-				continue
-			}
-			// the spoofer answers first, with everything right but its address
-			fake := new(dns.Msg)
-			fake.SetReply(q)
-			fake.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"spoofed"}}}
-			b, _ := fake.Pack()
-			spoofer.WriteToUDPAddrPort(b, from)
-			time.Sleep(20 * time.Millisecond)
-			good := new(dns.Msg)
-			good.SetReply(q)
-			good.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"real"}}}
-			b, _ = good.Pack()
-			real.WriteToUDPAddrPort(b, from)
+	txt := func(q *dns.Msg, text string) []byte {
+		r := new(dns.Msg)
+		r.SetReply(q)
+		r.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{text}}}
+		b, _ := r.Pack()
+		return b
+	}
+	be := rawBackend(t, "real", func(pc *net.UDPConn, pkt []byte, from netip.AddrPort) {
+		q := new(dns.Msg)
+		if q.Unpack(pkt) != nil {
+			return
 		}
-	}()
+		// the spoofer answers first, with everything right but its address
+		spoofer.WriteToUDPAddrPort(txt(q, "spoofed"), from)
+		time.Sleep(20 * time.Millisecond)
+		pc.WriteToUDPAddrPort(txt(q, "real"), from)
+	})
+	bal, lb := startBalancer(t, Settings{UDPTimeout: time.Second}, be)
 	r, err := ask(t, "udp", lb, "x.example.")
 	if err != nil {
 		t.Fatal(err)

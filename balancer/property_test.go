@@ -22,34 +22,22 @@ import (
 // question, QR=0); nothing malformed reaches the backend, and every
 // forwarded query's answer reaches the client.
 func TestAnyInputAnsweredOrDroppedAndCounted(t *testing.T) {
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
 	var mu sync.Mutex
 	var got int
 	var bad []string
-	go func() { // the backend: checks each query, answers it as-is with QR set
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			m := new(dns.Msg)
-			err = m.Unpack(buf[:n])
-			mu.Lock()
-			got++
-			if err != nil || m.Response || len(m.Question) != 1 {
-				bad = append(bad, strings.TrimSpace(strings.SplitN(errText(err, m), "\n", 2)[0]))
-			}
-			mu.Unlock()
-			buf[2] |= 0x80
-			pc.WriteToUDPAddrPort(buf[:n], from)
+	// the backend: checks each query, answers it as-is with QR set
+	be := rawBackend(t, "recorder", func(pc *net.UDPConn, pkt []byte, from netip.AddrPort) {
+		m := new(dns.Msg)
+		err := m.Unpack(pkt)
+		mu.Lock()
+		got++
+		if err != nil || m.Response || len(m.Question) != 1 {
+			bad = append(bad, strings.TrimSpace(strings.SplitN(errText(err, m), "\n", 2)[0]))
 		}
-	}()
-	be := &fakeBackend{name: "recorder", addr: pc.LocalAddr().(*net.UDPAddr).AddrPort()}
+		mu.Unlock()
+		pkt[2] |= 0x80
+		pc.WriteToUDPAddrPort(pkt, from)
+	})
 	b, lb := startBalancer(t, Settings{UDPRetry: false}, be)
 
 	inputs := seedInputs(t)
