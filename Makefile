@@ -9,17 +9,16 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 build: ## build bin/dnslb (static, CGO_ENABLED=0)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/dnslb ./cmd/dnslb
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -ldflags "$(LDFLAGS)" -o bin/dnslb ./cmd/dnslb
 
 demo: ## run two NSD backends + dnslb on loopback and query them (installs nsd/dig if missing)
 	./scripts/demo.sh
 
-test: ## go vet, all tests with the race detector (integration tests need root, nsd, dig, kdig, iproute2), then each fuzz target for 10s
+test: ## go vet, then every test with the race detector, fuzz seeds and past finds replayed (as root: the netns/peer integration tests too)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
-	$(MAKE) fuzz FUZZTIME=$(or $(FUZZTIME),10s)
 
-test-short: ## unit tests only (no root, no NSD)
+test-short: ## unit tests only: no root, no network namespace, no peer process, nothing over a second (< 30 s)
 	$(GO) test -short -count=1 ./...
 
 lint: ## go vet, gofmt and staticcheck (fetched through the Go module proxy)
@@ -27,16 +26,18 @@ lint: ## go vet, gofmt and staticcheck (fetched through the Go module proxy)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && false)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	$(GO) test -run XXX -fuzz FuzzParseQuery -fuzztime $(or $(FUZZTIME),20s) ./balancer/
-	$(GO) test -run XXX -fuzz FuzzParseAnswer -fuzztime $(or $(FUZZTIME),20s) ./balancer/
-	$(GO) test -run XXX -fuzz FuzzJudge -fuzztime $(or $(FUZZTIME),20s) ./healthcheck/
-	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),20s) ./config/
-	$(GO) test -run XXX -fuzz FuzzUnmarshal -fuzztime $(or $(FUZZTIME),20s) ./vrrp/
-	$(GO) test -run XXX -fuzz FuzzParseFrame -fuzztime $(or $(FUZZTIME),20s) ./notifydup/
-	@# last: it opens thousands of TCP connections (their TIME_WAIT sockets
-	@# are SO_REUSEADDR, so listeners can still bind those ports)
-	$(GO) test -run XXX -fuzz FuzzTCPFraming -fuzztime $(or $(FUZZTIME),20s) ./balancer/
+# FUZZ lists the fuzz targets as package:Target. FuzzTCPFraming is last: it
+# opens thousands of TCP connections (their TIME_WAIT sockets are
+# SO_REUSEADDR, so listeners can still bind those ports).
+FUZZ := ./internal/dnswire/:FuzzCheck ./balancer/:FuzzParseQuery ./balancer/:FuzzParseAnswer \
+	./healthcheck/:FuzzJudge ./config/:FuzzParse ./vrrp/:FuzzUnmarshal ./notifydup/:FuzzParseFrame \
+	./balancer/:FuzzTCPFraming
+
+fuzz: ## open-ended fuzzing, FUZZTIME per target (default 2m); a failing input lands in testdata/fuzz/: commit it as a seed
+	@set -e; for t in $(FUZZ); do \
+		echo "== $${t#*:} ($${t%%:*}) for $(or $(FUZZTIME),2m)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(or $(FUZZTIME),2m) "$${t%%:*}"; \
+	done
 
 bench: ## micro-benchmarks, then dnslb vs dnsdist with dnsperf (root; installs nsd/dnsperf/dnsdist; ~6 min)
 	./bench/bench.sh

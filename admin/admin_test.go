@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -111,13 +113,160 @@ func TestHealthzAndStatus(t *testing.T) {
 		t.Fatalf("status round trip: %+v", st)
 	}
 	var buf bytes.Buffer
-	if err := WriteTable(&buf, st); err != nil {
+	if err := WriteTable(&buf, st, TableOptions{Wide: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"BACKEND", "ns1", "127.0.0.11:53", "NOERROR=9 NXDOMAIN=1", "0.25ms", "down", "timeout after 500ms"} {
 		if !strings.Contains(buf.String(), want) {
+			t.Errorf("wide table lacks %q:\n%s", want, buf.String())
+		}
+	}
+	buf.Reset()
+	if err := WriteTable(&buf, st, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"BACKEND", "ns1", "127.0.0.11 ", "active", "down", "timeout after 500ms\n"} {
+		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
+	}
+}
+
+// tableStatus is a busy node's Status: three backends, IPv6 addresses,
+// VRRP and NOTIFY sections, a failed reload and long reasons.
+func tableStatus() *Status {
+	now := time.Now()
+	return &Status{
+		Version: "v1.4.2-17-g0123abcd-dirty", StartedAt: now.Add(-73*time.Hour - 12*time.Minute), ConfigFile: "/etc/dnslb/config.yaml",
+		ConfigHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", LastReload: now.Add(-time.Hour),
+		LastReloadError: "/etc/dnslb/config.yaml: backends[2].address: \"[2001:db8:0:53::3]:5353x\" is not an address:port " +
+			"(give an IPv6 address in brackets, then the port)\n/etc/dnslb/config.yaml: backends[2].health_check.timeout: 0s out of range 1ms-10s",
+		Listen:         []string{"192.0.2.53:53", "[2001:db8:0:53::53]:53", "127.0.0.1:5300", "[::1]:5300"},
+		TCPConnections: 1234,
+		Dropped:        map[string]uint64{"rate_limit": 12, "malformed": 3, "no_backend": 0, "tcp_limit": 1500},
+		VRRP: &VRRP{VRID: 53, State: "master", Priority: 150, EffectivePriority: 140, Master: "self", AdvertInterval: "1s",
+			Since: now.Add(-2*time.Hour - 3*time.Minute), Reason: "higher priority than the master's advertisement (140 > 100)",
+			VIPs: []string{"192.0.2.53/24", "192.0.2.54/24", "192.0.2.55/24"}},
+		Notify: &Notify{
+			Received: map[string]uint64{"copied": 4211, "stranger": 17, "malformed": 2},
+			Copies:   map[string]uint64{"ns1-fra1": 4211, "ns2-fra1": 4211, "ns3-ams1": 4200},
+			Errors:   map[string]uint64{"ns3-ams1": 11},
+		},
+		Backends: []Backend{
+			{Name: "ns1-fra1", Address: "[2001:db8:53::1]:53", State: "active", Health: "up", HealthReason: "answer NOERROR",
+				HealthSince: now.Add(-72 * time.Hour), Weight: 100, Outstanding: 12, TCPConnections: 40, Queries: 123456789, Timeouts: 1234,
+				Retried: 1200, Unmatched: 3, Responses: map[string]uint64{"NOERROR": 120000000, "NXDOMAIN": 3456789, "SERVFAIL": 12},
+				LatencyMS: 0.42, QPS: 15234, P50MS: 0.31, P99MS: 2.75},
+			{Name: "ns2-fra1", Address: "[2001:db8:53::2]:5353", State: "drain", Health: "down",
+				HealthReason: "udp: read udp [2001:db8:53::53]:45678->[2001:db8:53::2]:5353: recvfrom: connection refused",
+				HealthSince:  now.Add(-5 * time.Minute), Weight: 50, Outstanding: 0, Queries: 98765432, Timeouts: 98765,
+				Responses: map[string]uint64{"NOERROR": 98000000, "REFUSED": 700000}, LatencyMS: 12.5, QPS: 0, P50MS: 11.2, P99MS: 153.4},
+			{Name: "ns3-ams1", Address: "[fd00:dead:beef::1053]:53", State: "removed", Health: "pending",
+				HealthReason: "inherited from the previous process (graceful restart)", HealthSince: now.Add(-3 * time.Second),
+				Weight: 1000, Outstanding: 3, QPS: 7.4, P99MS: 1234.5},
+		},
+	}
+}
+
+// TestWriteTableFits: the default `dnslb status` output fits in 100
+// columns, with every backend named and the new short columns; -wide
+// keeps every column and value whole.
+func TestWriteTableFits(t *testing.T) {
+	st := tableStatus()
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, st, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if n := utf8.RuneCountInString(line); n > DefaultTableWidth {
+			t.Errorf("line %d is %d columns, want <= %d: %q", i+1, n, DefaultTableWidth, line)
+		}
+	}
+	for _, want := range []string{
+		"BACKEND", "ADDRESS", "STATE", "HEALTH", "QPS", "P99", "OUT", "TIMEOUTS", "REASON",
+		"ns1-fra1", "2001:db8:53::1 ", "ns3-ams1", "]:5353", "drain", "removed", "pending", "15234", "153ms", "1.2s",
+		"\n  /etc/dnslb/config.yaml: backends[2].health_check.timeout", "up 3d", "down 5m", "pending 3s", "udp: connection refused\n", "answer NOERROR\n", "vrrp vrid 53: MASTER", "vips 192.0.2.53/24", "notify: received", "LAST RELOAD FAILED",
+		"dropped: malformed=3", "tcp_limit=1500",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "RCODES") || strings.Contains(out, "UNMATCHED") {
+		t.Errorf("default table has wide columns:\n%s", out)
+	}
+	t.Logf("default:\n%s", out)
+
+	// Longer than any real backend: names, full IPv6 addresses, a huge
+	// P99; still 100 columns.
+	long := tableStatus()
+	long.Backends[0].Name = "resolver-frankfurt-rack12-primary"
+	long.Backends[1].Address = "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535"
+	long.Backends[2].P99MS, long.Backends[2].Timeouts, long.Backends[2].Outstanding = 123456, 123456789012, 123456
+	buf.Reset()
+	if err := WriteTable(&buf, long, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		if n := utf8.RuneCountInString(line); n > DefaultTableWidth {
+			t.Errorf("long values: line %d is %d columns: %q", i+1, n, line)
+		}
+	}
+	if !strings.Contains(buf.String(), "]:65535") || !strings.Contains(buf.String(), "resolver-…") {
+		t.Errorf("long values: addresses lose their port or names their start:\n%s", buf.String())
+	}
+	t.Logf("long values:\n%s", buf.String())
+
+	buf.Reset()
+	if err := WriteTable(&buf, st, TableOptions{Wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	wide := buf.String()
+	header := "BACKEND ADDRESS STATE HEALTH WEIGHT OUTSTANDING TCP QPS P50 P99 QUERIES TIMEOUTS RETRIED UNMATCHED LATENCY RCODES REASON"
+	_, table, _ := strings.Cut(wide, "\nBACKEND")
+	if got := strings.Join(strings.Fields(strings.SplitN("BACKEND"+table, "\n", 2)[0]), " "); got != header {
+		t.Errorf("wide header %q, want %q:\n%s", got, header, wide)
+	}
+	for _, want := range []string{
+		"[2001:db8:53::2]:5353", "ns2-fra1", st.Backends[1].HealthReason, "LAST RELOAD FAILED: " + st.LastReloadError,
+		"NOERROR=120000000 NXDOMAIN=3456789 SERVFAIL=12", "123456789", "0.42ms", "0.31ms",
+		"listen 192.0.2.53:53,[2001:db8:0:53::53]:53,127.0.0.1:5300,[::1]:5300", "vips 192.0.2.53/24,192.0.2.54/24,192.0.2.55/24",
+	} {
+		if !strings.Contains(wide, want) {
+			t.Errorf("wide table lacks %q:\n%s", want, wide)
+		}
+	}
+}
+
+func TestWrap(t *testing.T) {
+	tests := []struct {
+		s     string
+		width int
+		want  []string
+	}{
+		{"short line", 20, []string{"short line"}},
+		{"aaaa bbbb  cccc dddd", 15, []string{"aaaa bbbb", "  cccc dddd"}},
+		{"part one; part two; three", 20, []string{"part one; part two;", "  three"}},
+		{"x; a b c d e f g h i j", 14, []string{"x; a b c d e f", "  g h i j"}},
+		{"0123456789abcdef", 10, []string{"0123456789", "  abcdef"}},
+	}
+	for _, tt := range tests {
+		if got := wrap(tt.s, tt.width); !slices.Equal(got, tt.want) {
+			t.Errorf("wrap(%q, %d) = %q, want %q", tt.s, tt.width, got, tt.want)
+		}
+	}
+}
+
+func TestCut(t *testing.T) {
+	if got := cutEnd("ns2-secondary-dc1", 8); got != "ns2-sec…" {
+		t.Errorf("cutEnd: %q", got)
+	}
+	if got := cutMiddle("[2001:db8:0:53:ffff:ffff:ffff:2]:5353", 21); got != "[2001:db8:…ff:2]:5353" || utf8.RuneCountInString(got) != 21 {
+		t.Errorf("cutMiddle: %q", got)
+	}
+	if got := cutMiddle("[::1]:53", 21); got != "[::1]:53" {
+		t.Errorf("cutMiddle of a short address: %q", got)
 	}
 }
 

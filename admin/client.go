@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Fetch reads /status from the admin server at addr (host:port); token,
@@ -57,22 +59,44 @@ func call(ctx context.Context, method, addr, path, token string, out any) error 
 	return nil
 }
 
-// WriteTable prints a Status for people: one line per backend, then the
-// frontend counters that are not zero.
-func WriteTable(w io.Writer, st *Status) error {
-	fmt.Fprintf(w, "dnslb %s  up %s  config %s (%s)  listen %s  tcp connections %d\n",
-		st.Version, time.Since(st.StartedAt).Round(time.Second), st.ConfigFile, shortHash(st.ConfigHash),
-		strings.Join(st.Listen, ","), st.TCPConnections)
-	if v := st.VRRP; v != nil {
-		fmt.Fprintf(w, "vrrp vrid %d: %s (priority %d, effective %d) for %s: %s; master %s; vips %s\n",
-			v.VRID, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
-			v.Reason, orDash(v.Master), strings.Join(v.VIPs, ","))
+// DefaultTableWidth is the line length, in columns, that WriteTable keeps
+// to unless TableOptions.Wide is set.
+const DefaultTableWidth = 100
+
+// TableOptions configure WriteTable.
+type TableOptions struct {
+	// Wide prints every column (weight, TCP connections, P50, queries,
+	// retried, unmatched, latency, rcodes) with nothing shortened, however
+	// long the lines get: `dnslb status -wide`.
+	Wide bool
+	// Width is the line length the default table fits in, in columns;
+	// 0 means DefaultTableWidth. Wide ignores it.
+	Width int
+}
+
+// WriteTable prints a Status for people: header lines (version, VRRP,
+// NOTIFY, a failed reload), one line per backend, then the frontend
+// counters that are not zero. By default every line fits in o.Width
+// columns: the table has the columns an operator needs first (BACKEND
+// ADDRESS STATE HEALTH QPS P99 OUT TIMEOUTS REASON), ADDRESS leaves out
+// port 53, HEALTH carries the age of the last health change ("down 5m"),
+// long names, addresses and reasons are cut with "…", and header lines
+// wrap. o.Wide prints every column and each header on one line.
+func WriteTable(w io.Writer, st *Status, o TableOptions) error {
+	if o.Wide {
+		return writeWide(w, st)
 	}
-	if n := st.Notify; n != nil {
-		fmt.Fprintf(w, "notify: received %s; copies %s; copy errors %s\n", orDash(counts(n.Received)), orDash(counts(n.Copies)), orDash(counts(n.Errors)))
+	width := o.Width
+	if width <= 0 {
+		width = DefaultTableWidth
 	}
-	if st.LastReloadError != "" {
-		fmt.Fprintf(w, "LAST RELOAD FAILED: %s\n", st.LastReloadError)
+	return writeNarrow(w, st, width)
+}
+
+// writeWide is the table with every column, each header on one line.
+func writeWide(w io.Writer, st *Status) error {
+	for _, l := range headerLines(st, ",") {
+		fmt.Fprintln(w, l)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "BACKEND\tADDRESS\tSTATE\tHEALTH\tWEIGHT\tOUTSTANDING\tTCP\tQPS\tP50\tP99\tQUERIES\tTIMEOUTS\tRETRIED\tUNMATCHED\tLATENCY\tRCODES\tREASON")
@@ -85,13 +109,290 @@ func WriteTable(w io.Writer, st *Status) error {
 		return err
 	}
 	if d := counts(st.Dropped); d != "-" {
-		fmt.Fprintf(w, "dropped: %s\n", d)
+		_, err := fmt.Fprintf(w, "dropped: %s\n", d)
+		return err
 	}
 	return nil
 }
 
-// reason is the health column's explanation: the last state change's
-// reason with its age, or "-".
+// headerLines are the lines above the table; listSep joins the listen
+// addresses and VIPs.
+func headerLines(st *Status, listSep string) []string {
+	lines := []string{fmt.Sprintf("dnslb %s  up %s  config %s (%s)  listen %s  tcp connections %d",
+		st.Version, time.Since(st.StartedAt).Round(time.Second), st.ConfigFile, shortHash(st.ConfigHash),
+		strings.Join(st.Listen, listSep), st.TCPConnections)}
+	if v := st.VRRP; v != nil {
+		lines = append(lines, fmt.Sprintf("vrrp vrid %d: %s (priority %d, effective %d) for %s: %s; master %s; vips %s",
+			v.VRID, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
+			v.Reason, orDash(v.Master), strings.Join(v.VIPs, listSep)))
+	}
+	if n := st.Notify; n != nil {
+		lines = append(lines, fmt.Sprintf("notify: received %s; copies %s; copy errors %s", orDash(counts(n.Received)), orDash(counts(n.Copies)), orDash(counts(n.Errors))))
+	}
+	if st.LastReloadError != "" {
+		lines = append(lines, "LAST RELOAD FAILED: "+st.LastReloadError)
+	}
+	return lines
+}
+
+// Columns of the narrow table.
+const (
+	colBackend = iota
+	colAddress
+	colState
+	colHealth
+	colQPS
+	colP99
+	colOut
+	colTimeouts
+	colReason
+	numCols
+)
+
+var narrowTitles = [numCols]string{"BACKEND", "ADDRESS", "STATE", "HEALTH", "QPS", "P99", "OUT", "TIMEOUTS", "REASON"}
+
+// gap is the space after column c: one between the right-aligned numbers,
+// whose titles already keep them apart, two elsewhere.
+func gap(c int) string {
+	if c >= colQPS && c < colTimeouts {
+		return " "
+	}
+	return "  "
+}
+
+// writeNarrow is the default table: the main columns, every line at most
+// width runes.
+func writeNarrow(w io.Writer, st *Status, width int) error {
+	var b strings.Builder
+	for _, l := range headerLines(st, ", ") {
+		// A failed reload lists one problem a line: the first stays
+		// after the title, the others are indented.
+		for i, part := range strings.Split(l, "\n") {
+			indent := ""
+			if i > 0 {
+				indent = "  "
+			}
+			for _, wl := range wrap(part, width-len(indent)) {
+				b.WriteString(indent + wl + "\n")
+			}
+		}
+	}
+	rows := [][numCols]string{narrowTitles}
+	for _, be := range st.Backends {
+		rows = append(rows, [numCols]string{
+			oneLine(be.Name), shortAddr(be.Address), oneLine(be.State), oneLine(shortHealth(be)), fmt.Sprintf("%.0f", be.QPS),
+			shortMS(be.P99MS), fmt.Sprint(be.Outstanding), fmt.Sprint(be.Timeouts), oneLine(shortReason(be)),
+		})
+	}
+	widths := fitColumns(rows, width)
+	for _, r := range rows {
+		var line strings.Builder
+		for c, cell := range r {
+			n := widths[c]
+			switch c {
+			case colAddress:
+				cell = cutMiddle(cell, n) // keeps the port
+			default:
+				cell = cutEnd(cell, n)
+			}
+			pad := strings.Repeat(" ", n-runeLen(cell))
+			switch {
+			case c == colQPS || c == colP99 || c == colOut || c == colTimeouts:
+				line.WriteString(pad + cell)
+			default:
+				line.WriteString(cell + pad)
+			}
+			if c < numCols-1 {
+				line.WriteString(gap(c))
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
+	if d := counts(st.Dropped); d != "-" {
+		for _, wl := range wrap("dropped: "+d, width) {
+			b.WriteString(wl + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// fitColumns returns the narrow table's column widths: each column's
+// widest cell, then, if the line would exceed width, ADDRESS and BACKEND
+// cut down so that REASON keeps a readable width, and REASON cut to what
+// is left.
+func fitColumns(rows [][numCols]string, width int) [numCols]int {
+	var widths [numCols]int
+	for _, r := range rows {
+		for c, cell := range r {
+			widths[c] = max(widths[c], runeLen(cell))
+		}
+	}
+	others := 0
+	for c := range colReason {
+		others += widths[c] + len(gap(c))
+	}
+	// shrink cuts ADDRESS and BACKEND, in turn and not below their
+	// floors, until REASON gets want columns.
+	shrink := func(want, addrFloor, nameFloor int) {
+		for _, s := range []struct{ col, floor int }{{colAddress, addrFloor}, {colBackend, nameFloor}} {
+			over := others + want - width
+			if over <= 0 {
+				return
+			}
+			if d := min(over, widths[s.col]-s.floor); d > 0 {
+				widths[s.col] -= d
+				others -= d
+			}
+		}
+	}
+	shrink(min(widths[colReason], 30), 21, 12)
+	shrink(min(widths[colReason], 24), 17, 10)
+	widths[colReason] = min(widths[colReason], max(width-others, len("REASON")))
+	return widths
+}
+
+// shortAddr is the narrow ADDRESS cell: the address without port 53, the
+// DNS port, e.g. "2001:db8::53" for "[2001:db8::53]:53"; other ports stay.
+func shortAddr(a string) string {
+	if ap, err := netip.ParseAddrPort(a); err == nil && ap.Port() == 53 {
+		return ap.Addr().String()
+	}
+	return a
+}
+
+// shortHealth is the narrow HEALTH cell: the health and how long it has
+// been so, e.g. "down 5m".
+func shortHealth(b Backend) string {
+	if b.HealthSince.IsZero() {
+		return b.Health
+	}
+	return b.Health + " " + shortAge(time.Since(b.HealthSince))
+}
+
+// shortReason is the narrow REASON cell: the last health change's reason,
+// e.g. "udp: connection refused", or "-".
+func shortReason(b Backend) string {
+	r := b.HealthReason
+	if r == "" {
+		return "-"
+	}
+	// A dnslb before the short phrases reported socket errors whole:
+	// "udp: read udp 127.0.0.1:45678->127.0.0.1:5301: recvfrom: connection
+	// refused". Keep the transport and the last part.
+	for _, tr := range []string{"udp: ", "tcp: "} {
+		if rest, ok := strings.CutPrefix(r, tr); ok {
+			if i := strings.LastIndex(rest, ": "); i >= 0 {
+				r = tr + rest[i+2:]
+			}
+		}
+	}
+	return r
+}
+
+// shortAge renders d in its largest whole unit: 45s, 12m, 5h, 3d.
+func shortAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// shortMS renders milliseconds in at most six columns: 0.25ms, 12.5ms,
+// 153ms, 1.2s, 12s.
+func shortMS(ms float64) string {
+	switch {
+	case ms < 10:
+		return fmt.Sprintf("%.2fms", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1fms", ms)
+	case ms < 999.5:
+		return fmt.Sprintf("%.0fms", ms)
+	case ms < 9950:
+		return fmt.Sprintf("%.1fs", ms/1000)
+	}
+	return fmt.Sprintf("%.0fs", ms/1000)
+}
+
+// oneLine replaces the line breaks and tabs in a cell with spaces.
+func oneLine(s string) string { return cellSpace.Replace(s) }
+
+var cellSpace = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ")
+
+func runeLen(s string) int { return utf8.RuneCountInString(s) }
+
+// cutEnd shortens s to n runes, ending in "…" when cut.
+func cutEnd(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if n <= 1 {
+		return string(r[:n])
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// cutMiddle shortens s to n runes with "…" in the middle, keeping its end
+// (an address's port).
+func cutMiddle(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if n <= 1 {
+		return string(r[:n])
+	}
+	tail := (n - 1) / 2
+	return string(r[:n-1-tail]) + "…" + string(r[len(r)-tail:])
+}
+
+// wrap breaks s into lines of at most width runes, continuation lines
+// indented by two spaces. It breaks at a boundary between parts ("  ",
+// "; ", ", ") when there is one in the second half of the line, else at
+// the last space, else inside a word.
+func wrap(s string, width int) []string {
+	const indent = "  "
+	var lines []string
+	prefix := ""
+	r := []rune(s)
+	for {
+		limit := max(width-len(prefix), 1)
+		if len(r) <= limit {
+			return append(lines, prefix+string(r))
+		}
+		cut, part := -1, -1
+		for i := 1; i <= limit; i++ {
+			if r[i] != ' ' {
+				continue
+			}
+			cut = i
+			if (i+1 < len(r) && r[i+1] == ' ') || r[i-1] == ' ' || r[i-1] == ';' || r[i-1] == ',' {
+				part = i
+			}
+		}
+		switch {
+		case part >= limit/2:
+			cut = part
+		case cut < 0:
+			cut = limit
+		}
+		lines = append(lines, prefix+strings.TrimRight(string(r[:cut]), " "))
+		r = []rune(strings.TrimLeft(string(r[cut:]), " "))
+		if len(r) == 0 {
+			return lines
+		}
+		prefix = indent
+	}
+}
+
+// reason is the wide REASON column: the last health change's reason with
+// its age, or "-".
 func reason(b Backend) string {
 	if b.HealthReason == "" {
 		return "-"

@@ -183,6 +183,9 @@ func BenchmarkClientLimiter(b *testing.B) {
 // first byte, long before the idle timeout; a client that pauses between
 // whole messages is not.
 func TestTCPSlowloris(t *testing.T) {
+	if testing.Short() {
+		t.Skip("TestTCPSlowloris: takes 1.3 s (a client trickling a byte per 100 ms); run without -short")
+	}
 	f := startFake(t, "one")
 	b, lb := startBalancer(t, Settings{TCPReadTimeout: 300 * time.Millisecond, TCPIdleTimeout: 5 * time.Second}, f)
 	q := packQuery(t, "www.example.test.", dns.TypeA, nil)

@@ -32,6 +32,37 @@
 // times out is, if enabled, retried once on another backend; consecutive
 // timeouts are reported through Options.OnPassiveFailure.
 //
+// What a backend is handed (the validation contract). dnslb checks the
+// structure of a query, plus the few parts of RDATA that a server must
+// interpret for every message, and nothing else:
+//
+//   - the header: 12 bytes, QR=0, opcode QUERY, NOTIFY or UPDATE, QDCOUNT 1;
+//   - the question: an uncompressed name (labels of at most 63 bytes, at
+//     most 255 in all), type and class;
+//   - every record of the answer, authority and additional sections: owner
+//     name (compression pointers only backwards), fixed part, RDATA within
+//     the message, and no byte after the last record;
+//   - the RDATA of the types whose names a server must decompress (RFC
+//     3597 section 4: NS, MD, MF, CNAME, SOA, MB, MG, MR, PTR, MINFO, MX,
+//     RP, AFSDB, RT, SIG, PX, NAPTR, SRV; and KX, DNAME, TSIG): its fields
+//     and names fill RDLENGTH exactly (an empty RDATA, as in RFC 2136
+//     deletes and prerequisites, is fine);
+//   - OPT: at most one, in the additional section, owned by the root, its
+//     options filling it; an EDNS Client Subnet option must be well formed
+//     (RFC 7871 section 6) and a COOKIE option 8 or 16 to 40 bytes long;
+//   - TSIG or SIG(0), if present, is the last additional record.
+//
+// The RDATA of every other type is opaque, as RFC 3597 says it is to a
+// server that does not know the type: a URI record of one byte in the
+// additional section is forwarded, and a server that knows URI answers it
+// FORMERR (NSD, Knot and BIND do; see test/integration/contract_test.go).
+// The line is drawn there because names are what a server decompresses
+// and ECS/COOKIE are what it acts on for every query; checking every
+// type's RDATA would put miekg/dns's whole type table on the hot path for
+// messages real clients never send. The contract is implemented once, in
+// internal/dnswire (Check), and fuzzed against miekg/dns with exactly this
+// set of types and options checked (internal/dnswire/dnswiretest.Oracle).
+//
 // What it does not do: health probing (the healthcheck package calls
 // SetHealth), configuration parsing, or metrics serving; those live in the
 // healthcheck, config and admin packages and are wired in cmd/dnslb.

@@ -16,6 +16,9 @@ import (
 // answer, and the swallowed backend's late answer (none here) cannot
 // reach the client because its slot is gone.
 func TestRetryOnTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("TestRetryOnTimeout: takes 2 s (its dead backend answers after 2 s); run without -short")
+	}
 	dead := startFake(t, "dead")
 	dead.delay.Store(int64(2 * time.Second)) // answers far too late
 	alive := startFake(t, "alive")

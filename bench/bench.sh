@@ -33,7 +33,7 @@ go test -run XXX -bench . -benchmem ./balancer/ | grep -E '^(Benchmark|ok|FAIL)'
 
 echo "== building dnslb"
 mkdir -p bin
-CGO_ENABLED=0 go build -trimpath -o bin/dnslb ./cmd/dnslb
+CGO_ENABLED=0 go build -trimpath -buildvcs=auto -o bin/dnslb ./cmd/dnslb
 
 if [ -n "${SCALING:-}" ]; then
 	echo "== dnslb scaling over CPU sets: $SCALING"

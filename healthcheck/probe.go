@@ -3,12 +3,15 @@ package healthcheck
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -122,7 +125,7 @@ func probe(ctx context.Context, ex exchangeFunc, c Check, addr netip.AddrPort) o
 		if ctx.Err() != nil || isTimeout(err) {
 			return outcome{result: Timeout, reason: fmt.Sprintf("timeout after %v", c.Timeout), rtt: rtt}
 		}
-		return outcome{result: NetError, reason: c.Transport + ": " + err.Error(), rtt: rtt}
+		return outcome{result: NetError, reason: c.Transport + ": " + errorPhrase(err), rtt: rtt}
 	}
 	o := judge(c, q, raw)
 	o.rtt = rtt
@@ -130,8 +133,42 @@ func probe(ctx context.Context, ex exchangeFunc, c Check, addr netip.AddrPort) o
 }
 
 func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// errorPhrase turns a socket error into the short phrase an operator reads
+// in `dnslb status`: "connection refused" rather than "read udp
+// 127.0.0.1:45678->127.0.0.1:5301: recvfrom: connection refused". Errors
+// without a phrase of their own give the innermost error's text, without
+// the operation and socket addresses of *net.OpError and *os.SyscallError.
+func errorPhrase(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case isTimeout(err):
+		return "timeout"
+	}
+	for {
+		var op *net.OpError
+		var se *os.SyscallError
+		switch {
+		case errors.As(err, &op) && op.Err != nil:
+			err = op.Err
+		case errors.As(err, &se) && se.Err != nil:
+			err = se.Err
+		default:
+			return err.Error()
+		}
+	}
 }
 
 // judge checks a raw answer against the query and the expectations. It is

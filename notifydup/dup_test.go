@@ -92,6 +92,9 @@ func TestOnlyMasterCopies(t *testing.T) {
 // TestConvergenceResends: s2 answers an old serial twice, then the new one:
 // it gets the copy again until it converges; s1 is current at once.
 func TestConvergenceResends(t *testing.T) {
+	if testing.Short() {
+		t.Skip("TestConvergenceResends: takes 1.8 s (waits out the re-check intervals until s2 converges); run without -short")
+	}
 	var mu sync.Mutex
 	asked := map[netip.AddrPort]int{}
 	soa := func(_ context.Context, server netip.AddrPort, zone string) (uint32, error) {

@@ -14,7 +14,7 @@ PATH="$PATH:/usr/sbin"
 
 echo "== building dnslb"
 mkdir -p bin
-CGO_ENABLED=0 go build -trimpath -o bin/dnslb ./cmd/dnslb
+CGO_ENABLED=0 go build -trimpath -buildvcs=auto -o bin/dnslb ./cmd/dnslb
 
 work=$(mktemp -d /tmp/dnslb-demo.XXXXXX)
 pids=()

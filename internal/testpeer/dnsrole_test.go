@@ -130,6 +130,7 @@ func testKey() *TSIGKey {
 // secondary has the new serial within a few seconds. Captures on .11 and
 // .13 show the NOTIFYs: UDP from the primary's address, answered NOERROR.
 func TestNotifyPrimaryToSecondaries(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, NSD, Knot, tcpdump; takes 2 s; run without -short")
 	t.Parallel()
 	forEachKey(t, func(t *testing.T, tc keyCase, names *[]string, pids *[]int) {
 		var to []netip.AddrPort
@@ -210,6 +211,7 @@ func TestNotifyPrimaryToSecondaries(t *testing.T) {
 // (signed if TSIG; over TCP) is accepted (NOERROR) and every secondary
 // catches up.
 func TestNotifyFromStrangerRefused(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, NSD, Knot; takes 4 s; run without -short")
 	t.Parallel()
 	forEachKey(t, func(t *testing.T, tc keyCase, names *[]string, pids *[]int) {
 		l := newNotifyLab(t, "ns"+tc.name[:1], tc.key, nil, names, pids)
@@ -300,6 +302,7 @@ func TestNotifyFromStrangerRefused(t *testing.T) {
 // one gets a NOTIFY every ~3s (the test watches the first three; all 5 and
 // the give-up 15s after the first take too long for a test).
 func TestNSDNotifyRetries(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, NSD, tcpdump; takes 7 s; run without -short")
 	t.Parallel()
 	names, pids := trackGone(t)
 	RequireTool(t, "nsd")
@@ -459,6 +462,7 @@ func TestSOASerialStaysLocal(t *testing.T) {
 // be the primary's own address (outgoing-interface / via), not 127.0.0.1,
 // or the secondary's ACL refuses it.
 func TestDNSRolesOnLoopback(t *testing.T) {
+	SkipShort(t, "starts NSD and Knot (external processes); run without -short")
 	t.Parallel()
 	_, pids := trackGone(t)
 	RequireTool(t, "nsd")

@@ -32,7 +32,9 @@
 //   - Query, Exchange and Whoami are small miekg/dns helpers that fail the
 //     test on error.
 //   - RequireRoot and RequireTool skip a test loudly ("SKIP: ...") with the
-//     reason and an install hint.
+//     reason and an install hint. SkipShort skips under -short ("SKIP
+//     (-short): ..."); RequireRoot calls it first, so every root test
+//     skips under -short.
 //
 // What it does not do:
 //   - It sends no traffic outside 127.0.0.0/8, ::1, or namespaces the test

@@ -130,6 +130,7 @@ func handover(ads []VRRPAdvert, from, to netip.Addr) time.Duration {
 // VIP 10.77.0.100/24. The 150 one becomes MASTER with the VIP; stopping it
 // (priority 0) hands over to the other within ~1s.
 func TestKeepalivedFailover(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, keepalived, tcpdump; takes 5 s; run without -short")
 	t.Parallel()
 	names, pids := trackGone(t)
 	p := startPair(t, "tpka", names, pids, nil,
@@ -203,6 +204,7 @@ func TestKeepalivedFailover(t *testing.T) {
 // TestKeepalivedVariants covers the other protocol variants the VRRP
 // interop tests need, and the other ways a master goes away.
 func TestKeepalivedVariants(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, keepalived, tcpdump; takes 13 s; run without -short")
 	t.Parallel()
 	t.Run("v2-ipv4-kill", func(t *testing.T) {
 		t.Parallel()
@@ -328,6 +330,7 @@ func (s *skipTB) Fatalf(format string, args ...any) {
 }
 
 func TestRequireKeepalivedKeyword(t *testing.T) {
+	SkipShort(t, "runs keepalived -t (an external process); run without -short")
 	t.Parallel()
 	RequireTool(t, "keepalived")
 	for _, c := range []struct {
@@ -350,6 +353,7 @@ func TestRequireKeepalivedKeyword(t *testing.T) {
 // TestStartKeepalivedBadConfigFails: an unknown keyword, which keepalived
 // itself would log and ignore, fails StartKeepalived with the reason.
 func TestStartKeepalivedBadConfigFails(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, keepalived; takes 5 s; run without -short")
 	t.Parallel()
 	RequireTool(t, "keepalived")
 	names, pids := trackGone(t)

@@ -15,6 +15,7 @@ import (
 // secondary shows Knot 3.2 sends NOTIFY over TCP (a connection per
 // NOTIFY), not UDP.
 func TestKnotPrimaryNotifiesNSD(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, Knot, NSD, tcpdump; run without -short")
 	t.Parallel()
 	forEachKey(t, func(t *testing.T, tc keyCase, names *[]string, pids *[]int) {
 		RequireTool(t, "nsd")

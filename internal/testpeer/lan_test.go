@@ -90,6 +90,7 @@ func newTwoHostLAN(t *testing.T, prefix string, names *[]string) (*LAN, *NetNS, 
 }
 
 func TestLAN(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, tcpdump; takes 3 s; run without -short")
 	t.Parallel()
 	names, pids := trackGone(t)
 	RequireTool(t, "ping")

@@ -22,9 +22,22 @@ var toolPackages = map[string]string{
 	"knotc":      "knot",
 }
 
-// RequireRoot skips the test unless the effective UID is 0.
+// SkipShort skips the test under -short, giving why (e.g. "starts NSD",
+// "takes 2 s"). -short runs only what needs no root, no network
+// namespace, no external server process and takes well under a second.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("SKIP (-short): %s", why)
+	}
+}
+
+// RequireRoot skips the test unless the effective UID is 0. Under -short
+// it always skips (see SkipShort): what needs root needs namespaces or
+// peer processes.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	SkipShort(t, "needs root (network namespaces, peer processes); run without -short")
 	if euid := os.Geteuid(); euid != 0 {
 		t.Skipf("SKIP: needs root (euid=%d): network namespaces, tc and /dev/net/tun need CAP_SYS_ADMIN/CAP_NET_ADMIN; run the tests as root (sudo -E go test ...)", euid)
 	}

@@ -50,6 +50,7 @@ func TestDefaultZone(t *testing.T) {
 // TestNSDRootNamespace runs two NSDs on 127.0.0.11 and 127.0.0.12 (free
 // ports) in the test's own namespace; Linux answers all of 127/8 on lo.
 func TestNSDRootNamespace(t *testing.T) {
+	SkipShort(t, "starts two NSD processes; run without -short")
 	t.Parallel()
 	alpha := StartNSD(t, NSDOptions{Name: "alpha", Addr: FreePort(t, netip.MustParseAddr("127.0.0.11"))})
 	// Port 0: StartNSD picks one.
@@ -185,6 +186,7 @@ func TestNSDRootNamespace(t *testing.T) {
 }
 
 func TestNSDCustomZone(t *testing.T) {
+	SkipShort(t, "starts NSD (an external process); run without -short")
 	t.Parallel()
 	zone := "$ORIGIN example.test.\n$TTL 60\n" +
 		"@ SOA ns1 hostmaster 7 3600 900 604800 60\n@ NS ns1\nns1 A 127.0.0.1\n" +
@@ -199,6 +201,7 @@ func TestNSDCustomZone(t *testing.T) {
 }
 
 func TestStartNSDBadZoneFails(t *testing.T) {
+	SkipShort(t, "starts NSD (an external process); run without -short")
 	t.Parallel()
 	RequireTool(t, "nsd")
 	// A failing StartNSD must report and leave nothing behind; run it in a
@@ -238,6 +241,7 @@ func (f *fatalTB) Fatalf(format string, args ...any) {
 }
 
 func TestNetNS(t *testing.T) {
+	SkipShort(t, "needs root: network namespace, NSD, tc; run without -short")
 	t.Parallel()
 	var name string
 	var pids []int

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -21,10 +22,17 @@ import (
 	"github.com/dnslb/dnslb/internal/testpeer"
 )
 
-// binary is the dnslb executable built by TestMain.
+// binary is the dnslb executable built by TestMain; "" under -short.
 var binary string
 
+// TestMain builds the race-enabled dnslb binary the tests run. Under
+// -short it builds nothing: every test here needs root, peer processes or
+// the binary, so each skips (see requirePeers and needBinary).
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "dnslb-it-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -108,6 +116,7 @@ func startLB(t *testing.T, ns *testpeer.NetNS, config string, listen netip.AddrP
 // startLBEnv is startLB with extra environment variables (KEY=value).
 func startLBEnv(t *testing.T, ns *testpeer.NetNS, config string, listen netip.AddrPort, adminAddr string, env []string) *lb {
 	t.Helper()
+	needBinary(t)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -303,7 +312,14 @@ func dialConns(t *testing.T, ns *testpeer.NetNS, server netip.AddrPort, n int) [
 	return conns
 }
 
-// requirePeers skips loudly unless the test can start NSD.
+// needBinary skips under -short, where TestMain builds no dnslb binary.
+func needBinary(t *testing.T) {
+	t.Helper()
+	testpeer.SkipShort(t, "runs the race-built dnslb binary, which TestMain builds only without -short")
+}
+
+// requirePeers skips loudly unless the test can start NSD (always under
+// -short: RequireRoot skips).
 func requirePeers(t *testing.T) {
 	t.Helper()
 	testpeer.RequireRoot(t)

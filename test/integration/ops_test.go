@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dnslb/dnslb/internal/testpeer"
 )
@@ -67,6 +68,16 @@ func TestStatusCommandAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dnslb status: %v\n%s", err, out)
 	}
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if n := utf8.RuneCountInString(line); n > 100 {
+			t.Errorf("dnslb status: a line of %d columns (> 100): %q", n, line)
+		}
+	}
+	wide, err := exec.Command(binary, "status", "-wide", "-admin", l.admin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dnslb status -wide: %v\n%s", err, wide)
+	}
+	out = append(out, wide...)
 	for _, want := range []string{"BACKEND", "QPS", "P99", "ns1", "ns2", "active", "NOERROR="} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnslb/dnslb/internal/testpeer"
 )
 
 // TestSoak (make soak; build tag soak, not part of make test) runs a VRRP
@@ -31,6 +33,7 @@ import (
 // (3s from each fail-over) must be answered. Node a's RSS and goroutine
 // count are sampled every 10s and must stay flat.
 func TestSoak(t *testing.T) {
+	testpeer.SkipShort(t, "soak: runs for minutes (DNSLB_SOAK_DURATION, default 5m); run without -short")
 	dur := 5 * time.Minute
 	if v := os.Getenv("DNSLB_SOAK_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -194,6 +194,7 @@ func lineWith(s, sub string) string {
 // on the test machines, so the unit itself is not started here; the
 // capability set it grants is exercised by TestNonRootWithCapabilities.
 func TestSystemdUnitVerifies(t *testing.T) {
+	needBinary(t)
 	testpeer.RequireTool(t, "systemd-analyze")
 	unit, err := os.ReadFile("../../packaging/dnslb.service")
 	if err != nil {

@@ -1,0 +1,118 @@
+// Package docs holds tests that keep the repository's documents true to
+// its code: what the README's first screen promises exists, every fuzz
+// target is fuzzed by `make fuzz`, CI runs the README's test command.
+package docs
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// root is the repository root, relative to this package.
+const root = "../.."
+
+// firstScreen is how many lines of the README a newcomer sees first.
+const firstScreen = 24
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// makeTargets returns the targets the Makefile defines.
+func makeTargets(t *testing.T) map[string]bool {
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):`).FindAllStringSubmatch(read(t, "Makefile"), -1) {
+		targets[m[1]] = true
+	}
+	return targets
+}
+
+// TestReadmeFirstScreenCommandsExist: every `make X` on the README's first
+// screen is a Makefile target, and there are at least `make demo` and
+// `make test`.
+func TestReadmeFirstScreenCommandsExist(t *testing.T) {
+	lines := strings.Split(read(t, "README.md"), "\n")
+	lines = lines[:min(len(lines), firstScreen)]
+	targets := makeTargets(t)
+	seen := map[string]bool{}
+	for i, l := range lines {
+		for _, m := range regexp.MustCompile(`(?:^|\s|` + "`" + `)make ([a-z][a-z0-9-]*)`).FindAllStringSubmatch(l, -1) {
+			seen[m[1]] = true
+			if !targets[m[1]] {
+				t.Errorf("README.md:%d: `make %s` is not a Makefile target", i+1, m[1])
+			}
+		}
+	}
+	for _, want := range []string{"demo", "test"} {
+		if !seen[want] {
+			t.Errorf("README.md: `make %s` is not on the first screen (first %d lines)", want, firstScreen)
+		}
+	}
+}
+
+// TestCIRunsTheReadmeTestCommand: .ci/run ends with `make test`, the
+// command the README gives.
+func TestCIRunsTheReadmeTestCommand(t *testing.T) {
+	ci := strings.TrimSpace(read(t, ".ci/run"))
+	if last := ci[strings.LastIndex(ci, "\n")+1:]; last != "make test" {
+		t.Errorf(".ci/run: last command is %q, want the README's `make test`", last)
+	}
+}
+
+// TestEveryFuzzTargetIsFuzzed: each Fuzz function in the tree is in the
+// Makefile's FUZZ list with its package, and nothing else is.
+func TestEveryFuzzTargetIsFuzzed(t *testing.T) {
+	mk := read(t, "Makefile")
+	m := regexp.MustCompile(`(?ms)^FUZZ := (.*?)\n\n`).FindStringSubmatch(mk)
+	if m == nil {
+		t.Fatal("Makefile: no FUZZ := list")
+	}
+	listed := map[string]bool{}
+	for _, f := range strings.Fields(strings.ReplaceAll(m[1], "\\", " ")) {
+		listed[f] = true
+	}
+	found := map[string]bool{}
+	re := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(\w+ \*testing\.F\)`)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			found["./"+filepath.ToSlash(rel)+"/:"+m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := range found {
+		if !listed[f] {
+			t.Errorf("fuzz target %s is not in the Makefile's FUZZ list", f)
+		}
+	}
+	for f := range listed {
+		if !found[f] {
+			t.Errorf("Makefile FUZZ lists %s, which does not exist", f)
+		}
+	}
+}
