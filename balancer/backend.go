@@ -95,9 +95,13 @@ type Backend struct {
 	consecutive atomic.Int64 // UDP timeouts since the last answer
 	retried     atomic.Uint64
 	unmatched   atomic.Uint64
-	sendErrors  atomic.Uint64
-	rcodes      [numRcodes]atomic.Uint64
-	latencyHist prometheus.Observer // nil without metrics
+	caseChanged atomic.Uint64 // answers matched with the question's letter case changed
+	// tcpBackoffUntil is when new TCP connections may go to this
+	// backend again after one failed (unix nanoseconds).
+	tcpBackoffUntil atomic.Int64
+	sendErrors      atomic.Uint64
+	rcodes          [numRcodes]atomic.Uint64
+	latencyHist     prometheus.Observer // nil without metrics
 
 	family int      // unix.AF_INET or unix.AF_INET6: which upstream sockets carry its queries
 	sa     sockaddr // addr in kernel format for sendmmsg
@@ -199,6 +203,7 @@ type BackendStats struct {
 	Timeouts    uint64
 	Retried     uint64 // timed-out queries retried on another backend
 	Unmatched   uint64
+	CaseChanged uint64 // answers whose question came back in another letter case
 	Responses   [numRcodes]uint64
 	Latency     time.Duration // EWMA of UDP latency
 }
@@ -218,6 +223,7 @@ func (be *Backend) stats() BackendStats {
 		TCPQueries:  be.tcpQueries.Load(),
 		Timeouts:    be.timeouts.Load(),
 		Unmatched:   be.unmatched.Load(),
+		CaseChanged: be.caseChanged.Load(),
 		Latency:     time.Duration(be.latencyNS.Load()),
 	}
 	for i := range be.rcodes {

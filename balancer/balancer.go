@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,10 @@ type Settings struct {
 	// arrive whole within this long of its first byte (slowloris).
 	// Default 2s.
 	TCPReadTimeout time.Duration
+	// TCPWriteTimeout closes a client TCP connection that does not take
+	// an answer within this long (a client that sends but never reads
+	// would hold its buffers and a backend connection). Default 5s.
+	TCPWriteTimeout time.Duration
 	// MaxTCPConns caps concurrent client TCP connections. Default 10000.
 	MaxTCPConns int
 	// MaxTCPConnsPerClient caps concurrent TCP connections from one client
@@ -82,6 +87,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.TCPReadTimeout <= 0 {
 		s.TCPReadTimeout = 2 * time.Second
+	}
+	if s.TCPWriteTimeout <= 0 {
+		s.TCPWriteTimeout = 5 * time.Second
 	}
 	if s.MaxTCPConns <= 0 {
 		s.MaxTCPConns = 10000
@@ -144,11 +152,13 @@ type Balancer struct {
 	latency        *prometheus.HistogramVec
 	passive        func(backend string, consecutive int64)
 	onNotify       func(msg []byte, src, dst netip.AddrPort)
-	notifies       [2]atomic.Uint64 // answered: [0] NOERROR, [1] REFUSED
-	signedNotifies atomic.Uint64    // NOERROR answers signed with TSIG
-	expired        []pending        // sweeper's scratch space
-	limiter        *clientLimiter   // allocated on first use of QPSPerClient
-	queryLogN      atomic.Uint64    // answered UDP queries, for QueryLogEvery
+	answers        [numAnswerKinds]atomic.Uint64 // dnslb's own answers, by reason
+	cookieSecret   [16]byte                      // keys the server cookies of dnslb's own answers
+	notifies       [2]atomic.Uint64              // answered: [0] NOERROR, [1] REFUSED
+	signedNotifies atomic.Uint64                 // NOERROR answers signed with TSIG
+	expired        []pending                     // sweeper's scratch space
+	limiter        *clientLimiter                // allocated on first use of QPSPerClient
+	queryLogN      atomic.Uint64                 // answered UDP queries, for QueryLogEvery
 	limiterOnce    sync.Once
 
 	inherited    []ListenerFile
@@ -208,6 +218,9 @@ func New(o Options) (*Balancer, error) {
 		stop:       make(chan struct{}),
 		passive:    o.OnPassiveFailure,
 		onNotify:   o.OnTCPNotify,
+	}
+	if _, err := rand.Read(b.cookieSecret[:]); err != nil {
+		return nil, fmt.Errorf("balancer: cookie secret: %w", err)
 	}
 	b.upstreams.size = o.UpstreamSockets
 	s := o.Settings.withDefaults()
@@ -454,6 +467,16 @@ func (b *Balancer) Dropped() map[string]uint64 {
 	m := map[string]uint64{}
 	for r := dropReason(1); r < numDropReasons; r++ {
 		m[r.String()] = b.drops[r].Load()
+	}
+	return m
+}
+
+// Answered returns how many queries dnslb answered itself, by reason
+// label (all_down, over_limit, notify, ...).
+func (b *Balancer) Answered() map[string]uint64 {
+	m := map[string]uint64{}
+	for k := answerKind(0); k < numAnswerKinds; k++ {
+		m[k.String()] = b.answers[k].Load()
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,16 +30,9 @@ type fakeBackend struct {
 
 func startFake(t *testing.T, name string) *fakeBackend {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.(*net.UDPConn).SetReadBuffer(4 << 20)
+	ln, pc := listenBoth(t)
+	pc.SetReadBuffer(4 << 20)
 	addr := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &fakeBackend{name: name, addr: addr}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		f.hits.Add(1)
@@ -84,20 +78,31 @@ func rawBackend(t *testing.T, name string, serve func(pc *net.UDPConn, pkt []byt
 
 func freeAddr(t *testing.T) netip.AddrPort {
 	t.Helper()
-	for i := 0; i < 20; i++ {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	ln, pc := listenBoth(t)
+	a := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	ln.Close()
+	pc.Close()
+	return a
+}
+
+// listenBoth listens on TCP and UDP on the same free loopback port. The
+// TCP port comes first, from the kernel: a port picked for UDP could be
+// an ephemeral port of one of the many TCP connections tests open.
+func listenBoth(t *testing.T) (net.Listener, *net.UDPConn) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-		pc.Close()
-		if ln, err := net.Listen("tcp", a.String()); err == nil {
-			ln.Close()
-			return a
+		pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ln.Addr().(*net.TCPAddr).AddrPort()))
+		if err == nil {
+			return ln, pc
 		}
+		ln.Close()
 	}
-	t.Fatal("no free port")
-	return netip.AddrPort{}
+	t.Fatal("no port free for both TCP and UDP")
+	return nil, nil
 }
 
 func startBalancer(t *testing.T, s Settings, backends ...*fakeBackend) (*Balancer, netip.AddrPort) {
@@ -113,16 +118,26 @@ func startBalancer(t *testing.T, s Settings, backends ...*fakeBackend) (*Balance
 // and shuts it down when the test ends.
 func startSpecs(t *testing.T, s Settings, specs ...BackendSpec) (*Balancer, netip.AddrPort) {
 	t.Helper()
-	listen := freeAddr(t)
-	b, err := New(Options{Listen: []netip.AddrPort{listen}, Settings: s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Apply(specs, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
+	var b *Balancer
+	var listen netip.AddrPort
+	for attempt := 0; ; attempt++ {
+		listen = freeAddr(t)
+		var err error
+		if b, err = New(Options{Listen: []netip.AddrPort{listen}, Settings: s}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Apply(specs, s); err != nil {
+			t.Fatal(err)
+		}
+		err = b.Start()
+		if err == nil {
+			break
+		}
+		// the port was taken between freeAddr and Start: another one
+		b.Shutdown(context.Background())
+		if attempt == 5 || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -286,8 +301,14 @@ func TestMalformedQueriesDropped(t *testing.T) {
 	}
 	tc.Write([]byte{0, 20, 'g', 'a', 'r', 'b', 'a', 'g', 'e', '-', 'g', 'a', 'r', 'b', 'a', 'g', 'e', '!', '!', '!', '!', '!'})
 	tc.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := tc.Read(make([]byte, 10)); err != io.EOF {
+	// a query-shaped header gets FORMERR (a TCP client is no spoofed
+	// source), then the connection closes
+	formerr, err := io.ReadAll(tc)
+	if err != nil {
 		t.Fatalf("garbage connection not closed: %v", err)
+	}
+	if len(formerr) != 2+headerLen || formerr[2+3]&0x0f != rcodeFormErr || formerr[2+2]&0x80 == 0 {
+		t.Fatalf("garbage got %x, want a header-only FORMERR answer", formerr)
 	}
 	stall, _ := net.Dial("tcp", lb.String())
 	stall.Write([]byte{0, 40, 1, 2})
@@ -300,11 +321,14 @@ func TestMalformedQueriesDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := bal.Dropped()
-	want := map[string]uint64{"short": 1, "response_as_query": 1, "qdcount": 1, "tcp_malformed": 1, "tcp_timeout": 1}
+	want := map[string]uint64{"short": 1, "response_as_query": 1, "qdcount": 1, "tcp_timeout": 1}
 	for k, v := range want {
 		if d[k] != v {
 			t.Errorf("dropped[%s] = %d, want %d (all: %v)", k, d[k], v, d)
 		}
+	}
+	if n := bal.Answered()["formerr"]; n != 1 {
+		t.Errorf("answered formerr = %d, want 1", n)
 	}
 }
 

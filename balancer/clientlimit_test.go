@@ -145,8 +145,8 @@ func TestRateLimitPerClient(t *testing.T) {
 	if r := askFrom(t, "udp", a2, lb, 99); r == nil || r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("other client: %v", r)
 	}
-	if got := b.Dropped()["rate_limited_refused"]; got != uint64(rcodes[dns.RcodeRefused]) {
-		t.Fatalf("rate_limited_refused = %d, want %d", got, rcodes[dns.RcodeRefused])
+	if got := b.Answered()["over_limit"]; got != uint64(rcodes[dns.RcodeRefused]) {
+		t.Fatalf("answered over_limit = %d, want %d", got, rcodes[dns.RcodeRefused])
 	}
 	s.RefuseOverLimit = false
 	if err := b.Apply([]BackendSpec{{Name: f.name, Addr: f.addr, Weight: 1}}, s); err != nil {
@@ -155,7 +155,7 @@ func TestRateLimitPerClient(t *testing.T) {
 	if r := askFrom(t, "udp", a1, lb, 100); r != nil && r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("drop mode answered %v", r)
 	}
-	if b.Dropped()["rate_limited"] == 0 && b.Dropped()["rate_limited_refused"] == uint64(rcodes[dns.RcodeRefused]) {
+	if b.Dropped()["rate_limited"] == 0 && b.Answered()["over_limit"] == uint64(rcodes[dns.RcodeRefused]) {
 		// the bucket may have refilled one token; one more query is over
 		if r := askFrom(t, "udp", a1, lb, 101); r != nil {
 			t.Fatalf("drop mode answered %v", r)

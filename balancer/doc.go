@@ -54,8 +54,10 @@
 //
 // The RDATA of every other type is opaque, as RFC 3597 says it is to a
 // server that does not know the type: a URI record of one byte in the
-// additional section is forwarded, and a server that knows URI answers it
-// FORMERR (NSD, Knot and BIND do; see test/integration/contract_test.go).
+// additional section is forwarded. Servers handle such queries on their
+// own: NSD 4.6 and BIND 9.18 answer FORMERR, Knot 3.2 answers FORMERR to
+// a short A or AAAA record and ignores a URI record it does not need
+// (test/integration/contract_test.go sends them every such input).
 // The line is drawn there because names are what a server decompresses
 // and ECS/COOKIE are what it acts on for every query; checking every
 // type's RDATA would put miekg/dns's whole type table on the hot path for

@@ -24,11 +24,12 @@ const maxRetryQuery = 512
 // pending is one query waiting for its answer.
 type pending struct {
 	used    bool
-	retried bool   // already a retry: never retried again
-	id      uint16 // the ID sent upstream
-	origID  uint16 // the client's ID
-	qlen    uint16 // bytes of query kept for a retry, 0 if none
-	qhash   uint64
+	retried bool     // already a retry: never retried again
+	id      uint16   // the ID sent upstream
+	origID  uint16   // the client's ID
+	qlen    uint16   // bytes of query kept for a retry, 0 if none
+	qhash   uint64   // question hash, case folded
+	qexact  uint64   // question hash as sent
 	sent    int64    // monotonic nanoseconds since the balancer's epoch
 	be      *Backend // the backend the query went to
 	client  sockaddr // as the kernel gave it, IPv6 scope included
@@ -39,6 +40,7 @@ type pending struct {
 // match is what an answer needs from its pending entry.
 type match struct {
 	origID uint16
+	qexact uint64
 	sent   int64
 	be     *Backend
 	client sockaddr
@@ -94,7 +96,7 @@ func (t *inflight) nextRandom() uint16 {
 
 // add stores a query and returns the ID to send upstream; ok is false when
 // the table is full. query, if not nil, is kept for a retry.
-func (t *inflight) add(be *Backend, origID uint16, qhash uint64, client *sockaddr, front *udpWorker, now int64, query []byte, retried bool) (id uint16, ok bool) {
+func (t *inflight) add(be *Backend, origID uint16, qhash, qexact uint64, client *sockaddr, front *udpWorker, now int64, query []byte, retried bool) (id uint16, ok bool) {
 	t.mu.Lock()
 	if len(t.free) == 0 {
 		t.grow(len(t.slots) * 2)
@@ -107,7 +109,7 @@ func (t *inflight) add(be *Backend, origID uint16, qhash uint64, client *sockadd
 	t.free = t.free[:len(t.free)-1]
 	id = t.nextRandom()&^idIndexMask | idx
 	p := &t.slots[idx]
-	p.used, p.retried, p.id, p.origID, p.qhash, p.sent, p.be, p.client, p.front = true, retried, id, origID, qhash, now, be, *client, front
+	p.used, p.retried, p.id, p.origID, p.qhash, p.qexact, p.sent, p.be, p.client, p.front = true, retried, id, origID, qhash, qexact, now, be, *client, front
 	p.qlen = 0
 	if len(query) <= maxRetryQuery {
 		p.qlen = uint16(copy(p.query[:], query))
@@ -138,7 +140,7 @@ func (t *inflight) take(id uint16, qhash uint64, src netip.AddrPort) (m match, o
 		t.mu.Unlock()
 		return m, owner, false
 	}
-	m = match{origID: s.origID, sent: s.sent, be: s.be, client: s.client, front: s.front}
+	m = match{origID: s.origID, qexact: s.qexact, sent: s.sent, be: s.be, client: s.client, front: s.front}
 	t.release(idx)
 	t.mu.Unlock()
 	return m, m.be, true

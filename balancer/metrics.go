@@ -36,6 +36,10 @@ var (
 		"UDP queries that timed out on a backend and were retried on another one.", []string{"backend"}, nil)
 	descDropped = prometheus.NewDesc("dnslb_frontend_dropped_total",
 		"Packets or connections dropped instead of relayed, by reason.", []string{"reason"}, nil)
+	descAnswered = prometheus.NewDesc("dnslb_frontend_answered_total",
+		"Queries dnslb answered itself instead of a backend, by reason (all_down, over_limit, notify, notify_stranger, cookie, formerr, backend_failed, no_backend).", []string{"reason"}, nil)
+	descCaseChanged = prometheus.NewDesc("dnslb_backend_answers_case_changed_total",
+		"Answers relayed whose question differs from the query's in letter case only (matched case-insensitively).", []string{"backend"}, nil)
 	descNotify = prometheus.NewDesc("dnslb_frontend_notify_answered_total",
 		"DNS NOTIFYs answered by the balancer itself (notify enabled): NOERROR to primaries, REFUSED to others.", []string{"rcode"}, nil)
 	descNotifySigned = prometheus.NewDesc("dnslb_frontend_notify_signed_total",
@@ -47,7 +51,7 @@ var (
 // Describe sends every metric description (prometheus.Collector).
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
-		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descNotify, descNotifySigned, descTCP} {
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descAnswered, descCaseChanged, descNotify, descNotifySigned, descTCP} {
 		ch <- d
 	}
 }
@@ -76,6 +80,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			a.s.Timeouts += s.Timeouts
 			a.s.Retried += s.Retried
 			a.s.Unmatched += s.Unmatched
+			a.s.CaseChanged += s.CaseChanged
 			a.s.Outstanding += s.Outstanding
 			a.s.TCPActive += s.TCPActive
 			for i := range s.Responses {
@@ -100,6 +105,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(s.Timeouts), name)
 		ch <- prometheus.MustNewConstMetric(descRetried, prometheus.CounterValue, float64(s.Retried), name)
 		ch <- prometheus.MustNewConstMetric(descUnmatched, prometheus.CounterValue, float64(s.Unmatched), name)
+		ch <- prometheus.MustNewConstMetric(descCaseChanged, prometheus.CounterValue, float64(s.CaseChanged), name)
 		ch <- prometheus.MustNewConstMetric(descOutstanding, prometheus.GaugeValue, float64(s.Outstanding), name)
 		ch <- prometheus.MustNewConstMetric(descBackendTCP, prometheus.GaugeValue, float64(s.TCPActive), name)
 		ch <- prometheus.MustNewConstMetric(descLatencyEWMA, prometheus.GaugeValue, s.Latency.Seconds(), name)
@@ -119,6 +125,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for r := dropReason(1); r < numDropReasons; r++ {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(c.b.drops[r].Load()), r.String())
+	}
+	for k := answerKind(0); k < numAnswerKinds; k++ {
+		ch <- prometheus.MustNewConstMetric(descAnswered, prometheus.CounterValue, float64(c.b.answers[k].Load()), k.String())
 	}
 	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[0].Load()), "NOERROR")
 	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[1].Load()), "REFUSED")

@@ -1,23 +1,28 @@
 package balancer
 
 import (
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 )
 
-// notifyReply is the balancer's own answer to a NOTIFY: signed with the
-// request's TSIG key when the request is signed with a configured key and
-// verifies, otherwise the plain answer built in place.
-func (b *Balancer) notifyReply(pkt []byte, m message, fromPrimary bool, s *Settings) []byte {
+// notifyReply is the balancer's own answer to a NOTIFY (RFC 1996 4.7):
+// NOERROR with AA to a primary, REFUSED to anyone else, same ID, opcode and
+// question; signed with the request's TSIG key when the request is signed
+// with a configured key and verifies. It is built in place in pkt.
+func (b *Balancer) notifyReply(pkt []byte, m message, fromPrimary bool, s *Settings, client netip.Addr) []byte {
 	if fromPrimary && len(s.NotifyKeys) > 0 && len(pkt) >= headerLen && (pkt[10] != 0 || pkt[11] != 0) {
 		if signed, ok := signedNotifyAnswer(pkt, s.NotifyKeys); ok {
 			b.signedNotifies.Add(1)
 			return signed
 		}
 	}
-	return notifyAnswer(pkt, m, fromPrimary)
+	if fromPrimary {
+		return b.selfAnswer(pkt, m, rcodeNoError, true, client)
+	}
+	return b.selfAnswer(pkt, m, rcodeRefused, false, client)
 }
 
 // signedNotifyAnswer verifies a TSIG-signed NOTIFY and returns its signed
@@ -48,6 +53,13 @@ func signedNotifyAnswer(pkt []byte, keys []TSIGKey) ([]byte, bool) {
 	resp.Opcode = dns.OpcodeNotify
 	resp.Authoritative = true
 	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
+	if o := req.IsEdns0(); o != nil {
+		// RFC 6891 6.1.1: an OPT in the request, one in the answer
+		resp.SetEdns0(ednsUDPSize, o.Do())
+		if o.Version() != 0 {
+			resp.Rcode = dns.RcodeBadVers
+		}
+	}
 	resp.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
 	out, _, err := dns.TsigGenerate(resp, key.Secret, t.MAC, false)
 	if err != nil {

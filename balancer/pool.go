@@ -120,7 +120,6 @@ func (p *pool) pickTCP(failOpen bool) (be *Backend, allDown bool) {
 }
 
 func outstandingLoad(be *Backend) int64 { return be.outstanding.Load() }
-func tcpLoad(be *Backend) int64         { return be.tcpActive.Load() }
 
 // pick tries the up backends, then, if none is and failOpen is set, every
 // usable one. except is never picked (a retry must go elsewhere).

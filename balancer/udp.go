@@ -66,53 +66,39 @@ func (w *udpWorker) serveBatch(n int) {
 	w.out.flush()
 }
 
-// forwardQuery validates a client query, picks a backend and queues the
-// query upstream with a fresh ID. pkt is modified in place.
+// forwardQuery puts a client query through admission, then answers it,
+// drops it, or queues it upstream with a fresh ID. pkt is modified in
+// place.
 func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddrInet6) {
 	b := w.b
 	var src netip.Addr
 	if len(s.Allow)+len(s.Deny) > 0 || s.QPSPerClient > 0 || len(s.NotifyPrimaries) > 0 {
 		src = rawAddrPort(from).Addr()
 	}
-	if !s.permitted(src) {
-		b.drop(dropACL)
-		return
-	}
-	m, r := parseQuery(pkt)
-	if r != dropNone {
-		b.drop(r)
-		return
+	m, v := b.admit(s, pkt, src, overUDP)
+	var be *Backend
+	if v.action == forward {
+		be, v = b.pick(s, outstandingLoad, nil, overUDP)
 	}
 	tolen := uint32(unix.SizeofSockaddrInet4)
 	if w.sock.family == unix.AF_INET6 {
 		tolen = unix.SizeofSockaddrInet6
 	}
-	if s.QPSPerClient > 0 && !b.clientLimiter().allow(src, b.now(), s.QPSPerClient) {
-		if s.RefuseOverLimit {
-			b.drop(dropRateLimitedRefused)
-			w.out.add(w.sock, refusal(pkt, m), from, tolen, sendRef{})
-		} else {
-			b.drop(dropRateLimited)
-		}
-		if b.logDue(dropRateLimited) {
-			b.log.Warn("client over limits.qps_per_client", "client", src.String(), "limit", s.QPSPerClient,
-				"dropped_total", b.drops[dropRateLimited].Load(), "refused_total", b.drops[dropRateLimitedRefused].Load())
+	switch v.action {
+	case drop:
+		b.drop(v.reason)
+		if v.reason == dropRateLimited {
+			b.logOverLimit(s, src)
 		}
 		return
-	}
-	if m.opcode == opcodeNotify && len(s.NotifyPrimaries) > 0 {
-		r := b.notifyReply(pkt, m, b.notifyAllowed(s, src), s)
-		w.out.add(w.sock, r, from, tolen, sendRef{})
-		return
-	}
-	be, allDown := b.pool.pickUDP(!s.RefuseWhenAllDown)
-	if be == nil {
-		if allDown && s.RefuseWhenAllDown {
-			b.drop(dropAllDownRefused)
-			w.out.add(w.sock, refusal(pkt, m), from, tolen, sendRef{})
-			return
+	case answer:
+		if !src.IsValid() {
+			src = rawAddrPort(from).Addr()
 		}
-		b.drop(dropNoBackend)
+		w.out.add(w.sock, b.reply(s, pkt, m, v, src), from, tolen, sendRef{})
+		if v.kind == answerOverLimit {
+			b.logOverLimit(s, src)
+		}
 		return
 	}
 	var keep []byte
@@ -121,7 +107,26 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 	}
 	var client sockaddr
 	client.raw, client.len = *from, tolen
-	b.send(w.out, be, pkt, m.id, m.qhash, &client, w, keep, false)
+	b.send(w.out, be, pkt, m.id, m.qhash, m.qexact, &client, w, keep, false)
+}
+
+// reply builds dnslb's own answer to a message admission answers, and
+// counts it.
+func (b *Balancer) reply(s *Settings, pkt []byte, m message, v verdict, client netip.Addr) []byte {
+	b.answers[v.kind].Add(1)
+	if v.kind == answerNotify || v.kind == answerNotifyStranger {
+		return b.notifyReply(pkt, m, v.primary, s, client)
+	}
+	return b.selfAnswer(pkt, m, v.rcode, v.aa, client)
+}
+
+// logOverLimit logs, at most every 10 s, that a client is over
+// limits.qps_per_client.
+func (b *Balancer) logOverLimit(s *Settings, client netip.Addr) {
+	if b.logDue(dropRateLimited) {
+		b.log.Warn("client over limits.qps_per_client", "client", client.String(), "limit", s.QPSPerClient,
+			"dropped_total", b.drops[dropRateLimited].Load(), "refused_total", b.answers[answerOverLimit].Load())
+	}
 }
 
 // clientLimiter returns the per-client rate limiter, allocating its table
@@ -134,12 +139,12 @@ func (b *Balancer) clientLimiter() *clientLimiter {
 // send tracks a query on one of the upstream sockets for be's address
 // family and queues it in out with a fresh ID written into pkt. keep, if
 // not nil, is stored for a retry.
-func (b *Balancer) send(out *outbox, be *Backend, pkt []byte, origID uint16, qhash uint64, client *sockaddr, w *udpWorker, keep []byte, retried bool) bool {
+func (b *Balancer) send(out *outbox, be *Backend, pkt []byte, origID uint16, qhash, qexact uint64, client *sockaddr, w *udpWorker, keep []byte, retried bool) bool {
 	now := b.now()
 	ups := b.upstreams.forFamily(be.family)
 	for range ups {
 		u := ups[int(b.upstreams.rr.Add(1))%len(ups)]
-		id, ok := u.table.add(be, origID, qhash, client, w, now, keep, retried)
+		id, ok := u.table.add(be, origID, qhash, qexact, client, w, now, keep, retried)
 		if !ok {
 			continue
 		}
@@ -181,29 +186,6 @@ func (b *Balancer) notifyAllowed(s *Settings, src netip.Addr) bool {
 	}
 	b.notifies[1].Add(1)
 	return false
-}
-
-// notifyAnswer turns a parsed NOTIFY in place into the balancer's own
-// answer (RFC 1996 4.7): same ID, opcode and question, QR and AA set,
-// NOERROR for a primary, REFUSED for anyone else.
-func notifyAnswer(pkt []byte, m message, ok bool) []byte {
-	r := refusal(pkt, m)
-	if ok {
-		r[2] |= 0x04 // AA
-		r[3] = 0     // NOERROR
-	}
-	return r
-}
-
-// refusal turns a parsed query in place into its REFUSED answer.
-func refusal(pkt []byte, m message) []byte {
-	r := pkt[:m.qend]
-	r[2] = (r[2] | 0x80) &^ 0x06 // QR=1, AA=0, TC=0; opcode and RD kept
-	r[3] = 5                     // RA=0, Z/AD/CD=0, RCODE=REFUSED
-	for i := 6; i < headerLen; i++ {
-		r[i] = 0 // no answer, authority or additional records
-	}
-	return r
 }
 
 // sweepLoop frees in-flight entries whose answer is overdue.
@@ -253,7 +235,7 @@ func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
 	if other == nil {
 		return
 	}
-	if b.send(out, other, p.query[:p.qlen], p.origID, p.qhash, &p.client, p.front, nil, true) {
+	if b.send(out, other, p.query[:p.qlen], p.origID, p.qhash, p.qexact, &p.client, p.front, nil, true) {
 		be.retried.Add(1)
 	}
 }

@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"hash/maphash"
+
 	"github.com/miekg/dns"
 
 	"github.com/dnslb/dnslb/internal/dnswire"
@@ -39,40 +41,40 @@ const (
 	dropTCPClientLimit
 	dropTCPTimeout
 	dropTCPBackendConnect
-	dropAllDownRefused
-	dropTruncated          // a datagram larger than a receive slot (cannot happen with 64 KiB slots)
-	dropACL                // client refused by acl.allow/acl.deny
-	dropRateLimited        // over limits.qps_per_client, dropped
-	dropRateLimitedRefused // over limits.qps_per_client, answered REFUSED
-	dropTCPSlow            // a TCP client message not whole within timeouts.tcp_read
-	dropMalformed          // answer/authority/additional records that do not parse, or trailing bytes
+	dropTruncated         // a datagram larger than a receive slot (cannot happen with 64 KiB slots)
+	dropACL               // client refused by acl.allow/acl.deny
+	dropRateLimited       // over limits.qps_per_client, dropped (answered ones are counted as answers)
+	dropTCPSlow           // a TCP client message not whole within timeouts.tcp_read
+	dropMalformed         // answer/authority/additional records that do not parse, or trailing bytes
+	dropTCPWriteTimeout   // a TCP client that did not read its answers within timeouts.tcp_write
+	dropTCPAnswerMismatch // a TCP answer that matches no outstanding query: the backend connection is closed
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{
-	dropNone:               "none",
-	dropShort:              "short",
-	dropResponse:           "response_as_query",
-	dropOpcode:             "opcode",
-	dropQDCount:            "qdcount",
-	dropBadQuestion:        "bad_question",
-	dropNoBackend:          "no_backend",
-	dropBackendFull:        "backend_full",
-	dropSendError:          "send_error",
-	dropAnswerMalformed:    "answer_malformed",
-	dropAnswerUnmatched:    "answer_unmatched",
-	dropTCPMalformed:       "tcp_malformed",
-	dropTCPLimit:           "tcp_limit",
-	dropTCPClientLimit:     "tcp_client_limit",
-	dropTCPTimeout:         "tcp_timeout",
-	dropTCPBackendConnect:  "tcp_backend_connect",
-	dropAllDownRefused:     "all_down_refused",
-	dropTruncated:          "truncated",
-	dropACL:                "acl_denied",
-	dropRateLimited:        "rate_limited",
-	dropRateLimitedRefused: "rate_limited_refused",
-	dropTCPSlow:            "tcp_slow",
-	dropMalformed:          "malformed",
+	dropNone:              "none",
+	dropShort:             "short",
+	dropResponse:          "response_as_query",
+	dropOpcode:            "opcode",
+	dropQDCount:           "qdcount",
+	dropBadQuestion:       "bad_question",
+	dropNoBackend:         "no_backend",
+	dropBackendFull:       "backend_full",
+	dropSendError:         "send_error",
+	dropAnswerMalformed:   "answer_malformed",
+	dropAnswerUnmatched:   "answer_unmatched",
+	dropTCPMalformed:      "tcp_malformed",
+	dropTCPLimit:          "tcp_limit",
+	dropTCPClientLimit:    "tcp_client_limit",
+	dropTCPTimeout:        "tcp_timeout",
+	dropTCPBackendConnect: "tcp_backend_connect",
+	dropTruncated:         "truncated",
+	dropACL:               "acl_denied",
+	dropRateLimited:       "rate_limited",
+	dropTCPSlow:           "tcp_slow",
+	dropMalformed:         "malformed",
+	dropTCPWriteTimeout:   "tcp_write_timeout",
+	dropTCPAnswerMismatch: "tcp_answer_mismatch",
 }
 
 func (r dropReason) String() string {
@@ -88,19 +90,33 @@ type message struct {
 	opcode uint8
 	rcode  uint8
 	qr     bool
-	// qend is the offset just past the question section's only entry.
-	qend int
-	// qhash is an FNV-1a hash of the question bytes exactly as on the wire
-	// (name, type, class), so the answer's question must match byte for byte.
-	qhash uint64
+	// qend is the offset just past the question section's only entry
+	// (the header's end for a COOKIE-only query).
+	qend  int
+	qtype uint16
+	// qhash is a hash of the question (name, type, class) with the name's
+	// ASCII letters lower-cased: an answer matches its query whatever the
+	// case (resolvers randomise it, RFC 5452 "0x20"; some servers answer
+	// in the zone's case). qexact hashes the bytes as they are, to count
+	// answers whose case changed.
+	qhash, qexact uint64
+	// opt is the offset of the query's OPT record, -1 if it has none.
+	opt int
+	// cookieOnly marks a query with no question and a COOKIE option, which
+	// asks for a server cookie (RFC 7873 5.4).
+	cookieOnly bool
 }
 
 // parseQuery checks that b is a query dnslb may forward: a full header,
 // QR=0, opcode QUERY, NOTIFY or UPDATE, exactly one question, and records
 // as the contract in doc.go says ("What a backend is handed"), checked by
-// dnswire.Check.
+// dnswire.Check. A QUERY with no question whose only record is an OPT
+// with a COOKIE option is accepted too (cookieOnly): dnslb answers it.
 func parseQuery(b []byte) (message, dropReason) {
 	m, r := parseHeaderAndQuestion(b)
+	if r == dropQDCount && b[4]|b[5] == 0 && !m.qr && m.opcode == opcodeQuery {
+		return parseCookieQuery(b, m)
+	}
 	if r != dropNone {
 		return m, r
 	}
@@ -113,9 +129,26 @@ func parseQuery(b []byte) (message, dropReason) {
 		return m, dropOpcode
 	}
 	_, an, ns, ar := dnswire.Counts(b)
-	if _, p := dnswire.Check(b, m.qend, an, ns, ar); p != dnswire.OK {
+	rs, p := dnswire.Check(b, m.qend, an, ns, ar)
+	if p != dnswire.OK {
 		return m, dropMalformed
 	}
+	m.opt = rs.OPT
+	return m, dropNone
+}
+
+// parseCookieQuery accepts a QUERY without question that carries nothing
+// but an OPT record with a COOKIE option.
+func parseCookieQuery(b []byte, m message) (message, dropReason) {
+	_, an, ns, ar := dnswire.Counts(b)
+	if an != 0 || ns != 0 || ar != 1 {
+		return m, dropQDCount
+	}
+	rs, p := dnswire.Check(b, headerLen, an, ns, ar)
+	if p != dnswire.OK || rs.OPT < 0 || dnswire.ParseOPT(b, rs.OPT).Cookie == nil {
+		return m, dropQDCount
+	}
+	m.qend, m.opt, m.cookieOnly = headerLen, rs.OPT, true
 	return m, dropNone
 }
 
@@ -129,7 +162,7 @@ func parseAnswer(b []byte) (message, dropReason) {
 }
 
 func parseHeaderAndQuestion(b []byte) (message, dropReason) {
-	var m message
+	m := message{opt: -1}
 	if len(b) < headerLen {
 		return m, dropShort
 	}
@@ -137,6 +170,7 @@ func parseHeaderAndQuestion(b []byte) (message, dropReason) {
 	m.qr = b[2]&0x80 != 0
 	m.opcode = (b[2] >> 3) & 0x0f
 	m.rcode = b[3] & 0x0f
+	m.qend = headerLen
 	if qd := uint16(b[4])<<8 | uint16(b[5]); qd != 1 {
 		return m, dropQDCount
 	}
@@ -145,21 +179,26 @@ func parseHeaderAndQuestion(b []byte) (message, dropReason) {
 		return m, dropBadQuestion
 	}
 	m.qend = end
-	m.qhash = fnv1a(b[headerLen:m.qend])
+	m.qtype = uint16(b[end-4])<<8 | uint16(b[end-3])
+	m.qhash, m.qexact = questionHashes(b[headerLen:end])
 	return m, dropNone
 }
 
-func fnv1a(b []byte) uint64 {
-	const (
-		offset64 = 14695981039346656037
-		prime64  = 1099511628211
-	)
-	h := uint64(offset64)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= prime64
+// questionSeed seeds the question hashes; set once per process, never
+// changed.
+var questionSeed = maphash.MakeSeed()
+
+// questionHashes returns the hash of q (a question: name, type, class)
+// with the name's ASCII letters lower-cased, and the hash of q as it is.
+func questionHashes(q []byte) (folded, exact uint64) {
+	var buf [dnswire.MaxNameLen + 4]byte
+	n := copy(buf[:], q)
+	for i := 0; i < n-4; i++ {
+		if c := buf[i]; 'A' <= c && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
 	}
-	return h
+	return maphash.Bytes(questionSeed, buf[:n]), maphash.Bytes(questionSeed, q)
 }
 
 // setID writes id into the first two bytes of a message.

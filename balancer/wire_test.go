@@ -88,8 +88,15 @@ func TestQuestionHashMatchesAnswer(t *testing.T) {
 	}
 	other := packQuery(t, "www.example.test.", dns.TypeAAAA, nil) // case differs
 	om, _ := parseQuery(other)
-	if om.qhash == qm.qhash {
-		t.Fatal("hash ignores case; 0x20-randomised answers would match the wrong query")
+	if om.qhash != qm.qhash {
+		t.Fatal("the matching hash depends on letter case: a backend answering in the zone's case would never match a 0x20-randomised query")
+	}
+	if om.qexact == qm.qexact {
+		t.Fatal("the exact hash ignores case: a changed case would not be counted")
+	}
+	a6 := packQuery(t, "www.example.test.", dns.TypeA, nil)
+	if m6, _ := parseQuery(a6); m6.qhash == qm.qhash {
+		t.Fatal("the hash ignores the type")
 	}
 	if _, r := parseAnswer(q); r != dropAnswerMalformed {
 		t.Fatalf("a query parsed as an answer: %v", r)

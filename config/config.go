@@ -104,6 +104,10 @@ type Timeouts struct {
 	// first byte arrived (timeouts.tcp_read), in (0s, 1m]; default 2s.
 	// Slower clients (slowloris) are closed.
 	TCPRead time.Duration
+	// TCPWrite is how long a write of an answer to a TCP client may take
+	// (timeouts.tcp_write), in (0s, 1m]; default 5s. A client that sends
+	// but does not read is closed.
+	TCPWrite time.Duration
 	// UDPRetry is timeouts.udp_retry, default true: a UDP query that timed
 	// out is retried once on another backend, so a client may wait up to
 	// twice UDP.
@@ -205,6 +209,7 @@ func scalarDefaults() []struct {
 		{"timeouts.udp", defaultUDPTimeout},
 		{"timeouts.tcp_idle", defaultTCPIdleTimeout},
 		{"timeouts.tcp_read", "2s"},
+		{"timeouts.tcp_write", "5s"},
 		{"timeouts.udp_retry", defaultUDPRetry},
 		{"limits.tcp_connections", defaultTCPConnections},
 		{"limits.tcp_connections_per_client", defaultTCPConnsPerClient},

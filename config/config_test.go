@@ -65,7 +65,7 @@ func TestDefaults(t *testing.T) {
 	want := &Config{
 		Listen:      []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
 		Backends:    []Backend{{Name: "a", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 1, State: StateActive, HealthCheck: defaultHC()}},
-		Timeouts:    Timeouts{UDP: time.Second, TCPIdle: 10 * time.Second, TCPRead: 2 * time.Second, UDPRetry: true},
+		Timeouts:    Timeouts{UDP: time.Second, TCPIdle: 10 * time.Second, TCPRead: 2 * time.Second, TCPWrite: 5 * time.Second, UDPRetry: true},
 		Limits:      Limits{TCPConnections: 10000, TCPConnectionsPerClient: 100, OverLimit: "drop"},
 		Admin:       Admin{Listen: "127.0.0.1:9053"},
 		Log:         Log{Level: slog.LevelInfo, Format: "text"},
@@ -115,7 +115,7 @@ func TestLoadValid(t *testing.T) {
 			{Name: "ns2.dc-b", Address: netip.MustParseAddrPort("[2001:db8::53]:5353"), Weight: 1, State: StateDrain, HealthCheck: ns2},
 			{Name: "ns_3", Address: netip.MustParseAddrPort("10.0.0.3:53"), Weight: 1000, State: StateDisabled, HealthCheck: ns3},
 		},
-		Timeouts:    Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute, TCPRead: 2 * time.Second, UDPRetry: false},
+		Timeouts:    Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute, TCPRead: 2 * time.Second, TCPWrite: 5 * time.Second, UDPRetry: false},
 		ConfigWatch: true,
 		Limits:      Limits{TCPConnections: 2000, TCPConnectionsPerClient: 20, QPSPerClient: 500, OverLimit: "refuse"},
 		ACL: ACL{

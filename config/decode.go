@@ -18,7 +18,7 @@ func topKeys() []string {
 	return []string{"listen", "backends", "config_watch", "timeouts", "limits", "acl", "admin", "log", "tuning", "health_check", "vrrp", "notify"}
 }
 func backendKeys() []string  { return []string{"name", "address", "weight", "state", "health_check"} }
-func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "tcp_read", "udp_retry"} }
+func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "tcp_read", "tcp_write", "udp_retry"} }
 func limitsKeys() []string {
 	return []string{"tcp_connections", "tcp_connections_per_client", "qps_per_client", "over_limit"}
 }
@@ -70,6 +70,7 @@ func (d *decoder) decode() *Config {
 		cfg.Timeouts.UDP, _ = d.duration("timeouts.udp", maxUDPTimeout)
 		cfg.Timeouts.TCPIdle, _ = d.duration("timeouts.tcp_idle", maxTCPIdleTimeout)
 		cfg.Timeouts.TCPRead, _ = d.duration("timeouts.tcp_read", time.Minute)
+		cfg.Timeouts.TCPWrite, _ = d.duration("timeouts.tcp_write", time.Minute)
 		if v, ok := d.scalar("timeouts.udp_retry"); ok {
 			cfg.Timeouts.UDPRetry, _ = d.boolean("timeouts.udp_retry", v)
 		}

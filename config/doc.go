@@ -234,6 +234,7 @@
 //	timeouts.udp                        1s     (0s, 30s]
 //	timeouts.tcp_idle                   10s    (0s, 1h]
 //	timeouts.tcp_read                   2s     (0s, 1m] for a whole client message from its first byte
+//	timeouts.tcp_write                  5s     (0s, 1m] for an answer to be taken by a TCP client
 //	timeouts.udp_retry                  true   retry a timed-out UDP query once on another backend
 //	limits.tcp_connections              10000  1-1000000
 //	limits.tcp_connections_per_client   100    1-1000000, at most tcp_connections

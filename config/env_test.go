@@ -79,6 +79,7 @@ func TestEnvProblems(t *testing.T) {
 				"timeouts.udp: hidden by the environment variable DNSLB_TIMEOUTS (unset it)",
 				"timeouts.tcp_idle: hidden by the environment variable DNSLB_TIMEOUTS (unset it)",
 				"timeouts.tcp_read: hidden by the environment variable DNSLB_TIMEOUTS (unset it)",
+				"timeouts.tcp_write: hidden by the environment variable DNSLB_TIMEOUTS (unset it)",
 				"timeouts.udp_retry: hidden by the environment variable DNSLB_TIMEOUTS (unset it)",
 			}},
 	} {

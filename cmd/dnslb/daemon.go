@@ -127,7 +127,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		Logger:          d.log,
 		Registerer:      d.registry,
 		OnPassiveFailure: func(name string, n int64) {
-			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive UDP timeouts", n))
+			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive failures (UDP timeouts, failed TCP connections)", n))
 		},
 		OnTCPNotify: d.tcpNotify,
 	})
@@ -539,6 +539,7 @@ func settings(cfg *config.Config) balancer.Settings {
 		UDPTimeout:           cfg.Timeouts.UDP,
 		TCPIdleTimeout:       cfg.Timeouts.TCPIdle,
 		TCPReadTimeout:       cfg.Timeouts.TCPRead,
+		TCPWriteTimeout:      cfg.Timeouts.TCPWrite,
 		MaxTCPConns:          cfg.Limits.TCPConnections,
 		MaxTCPConnsPerClient: cfg.Limits.TCPConnectionsPerClient,
 		UDPRetry:             cfg.Timeouts.UDPRetry,

@@ -387,3 +387,106 @@ func ValidECS(data []byte) bool {
 	}
 	return true
 }
+
+// RR is a resource record found by Iter: its type and class, TTL, and
+// where its RDATA is in the message.
+type RR struct {
+	Type, Class uint16
+	TTL         uint32
+	// RDATA is the offset of the RDATA in the message, RDLen its length.
+	RDATA, RDLen int
+}
+
+// Iter walks resource records in place. It checks names (as SkipName
+// does) and bounds, nothing else; Check is the validator.
+type Iter struct {
+	b         []byte
+	off, left int
+	bad       bool
+}
+
+// NewIter returns an iterator over count records starting at off.
+func NewIter(b []byte, off, count int) Iter { return Iter{b: b, off: off, left: count} }
+
+// Next returns the next record; ok is false after the last one or at a
+// malformed one (then Bad reports true).
+func (it *Iter) Next() (rr RR, ok bool) {
+	if it.left <= 0 || it.bad {
+		return rr, false
+	}
+	off, ok := SkipName(it.b, it.off)
+	if !ok || off+10 > len(it.b) {
+		it.bad = true
+		return rr, false
+	}
+	rr = RR{Type: uint16(u16(it.b, off)), Class: uint16(u16(it.b, off+2)),
+		TTL:   uint32(u16(it.b, off+4))<<16 | uint32(u16(it.b, off+6)),
+		RDATA: off + 10, RDLen: u16(it.b, off+8)}
+	if rr.RDATA+rr.RDLen > len(it.b) {
+		it.bad = true
+		return RR{}, false
+	}
+	it.off, it.left = rr.RDATA+rr.RDLen, it.left-1
+	return rr, true
+}
+
+// Bad reports whether Next stopped at a malformed record.
+func (it *Iter) Bad() bool { return it.bad }
+
+// Offset is where the next record starts.
+func (it *Iter) Offset() int { return it.off }
+
+// SOASerial returns the serial of a SOA record found in b.
+func SOASerial(b []byte, rr RR) (uint32, bool) {
+	if rr.Type != TypeSOA {
+		return 0, false
+	}
+	r := rdata{b: b, off: rr.RDATA, end: rr.RDATA + rr.RDLen, ok: true}
+	r.name()
+	r.name()
+	if !r.ok || r.off+4 > r.end {
+		return 0, false
+	}
+	return uint32(u16(b, r.off))<<16 | uint32(u16(b, r.off+2)), true
+}
+
+// OPT is what an OPT record says (RFC 6891 6.1.3).
+type OPT struct {
+	// UDPSize is the requestor's UDP payload size (the record's class).
+	UDPSize uint16
+	// ExtRcode is the upper 8 bits of the extended RCODE.
+	ExtRcode uint8
+	// Version is the EDNS version.
+	Version uint8
+	// DO is the DNSSEC OK bit.
+	DO bool
+	// Cookie is the COOKIE option's data (client cookie, then the server
+	// cookie if any), aliasing the message; nil without one.
+	Cookie []byte
+	// ECS is the offset of the EDNS Client Subnet option (its code) in
+	// the message, or -1.
+	ECS int
+	// RDATA is the offset of the record's RDATA in the message, RDLen its
+	// length.
+	RDATA, RDLen int
+}
+
+// ParseOPT reads the OPT record that starts (with its root owner name) at
+// off, as Records.OPT gives it; the message must have passed Check.
+func ParseOPT(b []byte, off int) OPT {
+	// owner (1 byte, the root), type (2), class (2), TTL (4), RDLENGTH (2)
+	o := OPT{UDPSize: uint16(u16(b, off+3)), ExtRcode: b[off+5], Version: b[off+6], DO: b[off+7]&0x80 != 0,
+		ECS: -1, RDATA: off + 11, RDLen: u16(b, off+9)}
+	opts := b[o.RDATA : o.RDATA+o.RDLen]
+	for at := 0; at+4 <= len(opts); {
+		code, n := u16(opts, at), u16(opts, at+2)
+		switch code {
+		case OptionCookie:
+			o.Cookie = opts[at+4 : at+4+n]
+		case OptionECS:
+			o.ECS = o.RDATA + at
+		}
+		at += 4 + n
+	}
+	return o
+}

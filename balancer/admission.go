@@ -1,0 +1,98 @@
+package balancer
+
+import "net/netip"
+
+// action is what admission decided for one client message.
+type action uint8
+
+const (
+	forward action = iota // send it to a backend
+	answer                // dnslb answers it itself (verdict.kind, .rcode)
+	drop                  // nothing is sent back (verdict.reason)
+)
+
+// verdict is admission's decision for one message, as a value: the fronts
+// act on it, count it, and never decide themselves.
+type verdict struct {
+	action action
+	reason dropReason // drop
+	kind   answerKind // answer
+	rcode  int        // answer
+	aa     bool       // answer
+	// primary is set for a NOTIFY from a primary: the front hands it to
+	// notify duplication (over TCP; UDP NOTIFYs are captured).
+	primary bool
+}
+
+func dropped(r dropReason) verdict { return verdict{action: drop, reason: r} }
+
+func answered(k answerKind, rcode int) verdict {
+	return verdict{action: answer, kind: k, rcode: rcode}
+}
+
+// transport says which front a message came through; some checks apply to
+// one only.
+type transport uint8
+
+const (
+	overUDP transport = iota
+	overTCP
+)
+
+// admit decides what happens to one client message (pkt, from src), in
+// this order: the ACL (UDP; TCP is checked at accept), the validation
+// contract (doc.go), a COOKIE-only query, the per-client rate limit (UDP:
+// a TCP client cannot spoof its address), NOTIFY (answered by dnslb when
+// notify duplication is on). Everything else is forwarded, to the
+// backend pick chooses. It counts nothing and allocates nothing.
+//
+// A message outside the contract is dropped over UDP (silence reflects
+// nothing at a spoofed source) and answered FORMERR over TCP, when it is
+// a query at all, so that a real client learns why.
+func (b *Balancer) admit(s *Settings, pkt []byte, src netip.Addr, tr transport) (message, verdict) {
+	if tr == overUDP && !s.permitted(src) {
+		return message{opt: -1}, dropped(dropACL)
+	}
+	m, r := parseQuery(pkt)
+	if r != dropNone {
+		if tr == overTCP && r != dropShort && r != dropResponse {
+			m.opt = -1 // a malformed OPT is not echoed (RFC 6891 7)
+			return m, answered(answerFormErr, rcodeFormErr)
+		}
+		return m, dropped(r)
+	}
+	if m.cookieOnly {
+		return m, answered(answerCookie, rcodeNoError)
+	}
+	if tr == overUDP && s.QPSPerClient > 0 && !b.clientLimiter().allow(src, b.now(), s.QPSPerClient) {
+		if s.RefuseOverLimit {
+			return m, answered(answerOverLimit, rcodeRefused)
+		}
+		return m, dropped(dropRateLimited)
+	}
+	if m.opcode == opcodeNotify && len(s.NotifyPrimaries) > 0 {
+		if b.notifyAllowed(s, src) {
+			return m, verdict{action: answer, kind: answerNotify, rcode: rcodeNoError, aa: true, primary: true}
+		}
+		return m, answered(answerNotifyStranger, rcodeRefused)
+	}
+	return m, verdict{action: forward}
+}
+
+// pick chooses the backend for a message admission forwards, by load
+// (outstanding UDP queries or TCP connections), never except. With no
+// backend up it answers REFUSED (all_down: refuse) or picks from all of
+// them (fail-open); with none at all it drops (UDP) or answers SERVFAIL
+// (TCP, whose client waits on an open connection).
+func (b *Balancer) pick(s *Settings, load func(*Backend) int64, except *Backend, tr transport) (*Backend, verdict) {
+	be, allDown := b.pool.pick(load, !s.RefuseWhenAllDown, except)
+	switch {
+	case be != nil:
+		return be, verdict{action: forward}
+	case allDown && s.RefuseWhenAllDown && except == nil:
+		return nil, answered(answerAllDown, rcodeRefused)
+	case tr == overTCP:
+		return nil, answered(answerNoBackend, rcodeServFail)
+	}
+	return nil, dropped(dropNoBackend)
+}
