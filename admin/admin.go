@@ -29,9 +29,11 @@ type Status struct {
 	Listen          []string          `json:"listen"`
 	TCPConnections  int64             `json:"tcp_connections"`
 	Dropped         map[string]uint64 `json:"dropped"`
-	Backends        []Backend         `json:"backends"`
-	VRRP            *VRRP             `json:"vrrp,omitempty"`
-	Notify          *Notify           `json:"notify,omitempty"`
+	// Answered counts the queries dnslb answered itself, by reason.
+	Answered map[string]uint64 `json:"answered"`
+	Backends []Backend         `json:"backends"`
+	VRRP     *VRRP             `json:"vrrp,omitempty"`
+	Notify   *Notify           `json:"notify,omitempty"`
 }
 
 // Notify is the NOTIFY duplication's line in Status.

@@ -109,7 +109,12 @@ func writeWide(w io.Writer, st *Status) error {
 		return err
 	}
 	if d := counts(st.Dropped); d != "-" {
-		_, err := fmt.Fprintf(w, "dropped: %s\n", d)
+		if _, err := fmt.Fprintf(w, "dropped: %s\n", d); err != nil {
+			return err
+		}
+	}
+	if a := counts(st.Answered); a != "-" {
+		_, err := fmt.Fprintf(w, "answered by dnslb: %s\n", a)
 		return err
 	}
 	return nil
@@ -210,6 +215,11 @@ func writeNarrow(w io.Writer, st *Status, width int) error {
 	}
 	if d := counts(st.Dropped); d != "-" {
 		for _, wl := range wrap("dropped: "+d, width) {
+			b.WriteString(wl + "\n")
+		}
+	}
+	if a := counts(st.Answered); a != "-" {
+		for _, wl := range wrap("answered by dnslb: "+a, width) {
 			b.WriteString(wl + "\n")
 		}
 	}

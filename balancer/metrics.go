@@ -135,6 +135,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpConns.Load()))
 }
 
+// DropReasons lists the reason labels of dnslb_frontend_dropped_total.
+func DropReasons() []string {
+	var out []string
+	for r := dropReason(1); r < numDropReasons; r++ {
+		out = append(out, r.String())
+	}
+	return out
+}
+
+// AnswerReasons lists the reason labels of dnslb_frontend_answered_total.
+func AnswerReasons() []string {
+	var out []string
+	for k := answerKind(0); k < numAnswerKinds; k++ {
+		out = append(out, k.String())
+	}
+	return out
+}
+
 // RcodeName returns the mnemonic of a 4-bit response code.
 func RcodeName(rc int) string {
 	if s, ok := dns.RcodeToString[rc]; ok {

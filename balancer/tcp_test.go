@@ -2,9 +2,7 @@ package balancer
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -468,10 +466,13 @@ func TestTCPZoneTransferEnds(t *testing.T) {
 		if q == nil {
 			return
 		}
-		for _, rrs := range [][]dns.RR{{soa, a}, {a, a}, {a, soa}, {a}} { // the last is after the end
+		for i, rrs := range [][]dns.RR{{soa, a}, {a, a}, {a, soa}, {a}} { // the last is after the end
 			r := new(dns.Msg)
 			r.SetReply(q)
 			r.Answer = rrs
+			if i > 0 {
+				r.Question = nil // allowed after the first message (RFC 5936 2.2.1); NSD does it
+			}
 			p.write(r)
 		}
 		p.read()
@@ -693,5 +694,28 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	}
 }
 
-var _ = errors.New
-var _ = context.Background
+// TestUDPCaseChangedRelayed (class 6): over UDP too, an answer whose
+// question differs from the query's in letter case only is relayed and
+// counted.
+func TestUDPCaseChangedRelayed(t *testing.T) {
+	be := rawBackend(t, "lower", func(pc *net.UDPConn, pkt []byte, from netip.AddrPort) {
+		q := new(dns.Msg)
+		if q.Unpack(pkt) != nil {
+			return
+		}
+		r := reply(q, "lower")
+		r.Question[0].Name = strings.ToLower(q.Question[0].Name)
+		b, _ := r.Pack()
+		pc.WriteToUDPAddrPort(b, from)
+	})
+	b, lb := startBalancer(t, Settings{}, be)
+	m := new(dns.Msg)
+	m.SetQuestion("WwW.ExAmPlE.", dns.TypeTXT)
+	r, _, err := (&dns.Client{Net: "udp", Timeout: 2 * time.Second}).Exchange(m, lb.String())
+	if err != nil || r.Answer[0].(*dns.TXT).Txt[0] != "lower" {
+		t.Fatalf("case-changed UDP answer: %v %v", r, err)
+	}
+	if n := b.Backend("lower").caseChanged.Load(); n != 1 {
+		t.Fatalf("case changed = %d, want 1", n)
+	}
+}

@@ -148,9 +148,21 @@ func (u *tcpUpstream) readLoop() {
 			return
 		}
 		am, r := parseAnswer(msg[2:])
+		// After its first message a zone transfer may leave the
+		// question out (RFC 5936 2.2.1): such a message matches by ID.
+		continued := r != dropNone && isBareAnswer(msg[2:])
+		if continued {
+			am = message{id: uint16(msg[2])<<8 | uint16(msg[3]), rcode: msg[5] & 0x0f, qend: headerLen}
+		}
 		s.mu.Lock()
 		q := &s.slots[int(am.id)&(maxTCPInflight-1)]
-		if r != dropNone || !q.used || q.answered || q.up != u || q.id != am.id || q.qhash != am.qhash {
+		matched := q.used && !q.answered && q.up == u && q.id == am.id
+		if continued {
+			matched = matched && q.isXFR && q.relayed > 0
+		} else {
+			matched = matched && r == dropNone && q.qhash == am.qhash
+		}
+		if !matched {
 			s.mu.Unlock()
 			msgBufs.Put(bufp)
 			be.unmatched.Add(1)
@@ -162,7 +174,7 @@ func (u *tcpUpstream) readLoop() {
 		done := !q.isXFR || q.xfr.feed(msg[2:], am.qend)
 		q.relayed++
 		u.answered++
-		origID, caseChanged, id := q.origID, q.qexact != am.qexact, q.id
+		origID, caseChanged, id := q.origID, !continued && q.qexact != am.qexact, q.id
 		// The slot is freed once the answer is written, so that a session
 		// waiting for its answers does not close before.
 		q.answered = done
@@ -231,8 +243,8 @@ func (u *tcpUpstream) end(why upstreamEnd) {
 	abort := false
 	for i := range s.slots {
 		q := &s.slots[i]
-		if !q.used || q.up != u {
-			continue
+		if !q.used || q.up != u || q.answered {
+			continue // not on u, or done (its last answer is being written)
 		}
 		q.up = nil
 		switch {

@@ -181,6 +181,9 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 		be.consecutive.Store(0)
 	}
 	be.rcodes[m.rcode].Add(1)
+	if p.qexact != m.qexact {
+		be.caseChanged.Add(1)
+	}
 	latency := time.Duration(b.now() - p.sent)
 	be.observeLatency(latency)
 	setID(pkt, p.origID)

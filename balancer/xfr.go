@@ -30,6 +30,12 @@ type xfr struct {
 	incremental bool
 }
 
+// isBareAnswer reports whether msg is a response with no question, as
+// the second and later messages of a zone transfer may be.
+func isBareAnswer(msg []byte) bool {
+	return len(msg) >= headerLen && msg[2]&0x80 != 0 && msg[4]|msg[5] == 0
+}
+
 // feed takes the next message of the stream (without its length prefix;
 // qend is the end of its question) and reports whether the stream is
 // complete with it. A malformed message ends it too.

@@ -17,8 +17,10 @@ import (
 func topKeys() []string {
 	return []string{"listen", "backends", "config_watch", "timeouts", "limits", "acl", "admin", "log", "tuning", "health_check", "vrrp", "notify"}
 }
-func backendKeys() []string  { return []string{"name", "address", "weight", "state", "health_check"} }
-func timeoutsKeys() []string { return []string{"udp", "tcp_idle", "tcp_read", "tcp_write", "udp_retry"} }
+func backendKeys() []string { return []string{"name", "address", "weight", "state", "health_check"} }
+func timeoutsKeys() []string {
+	return []string{"udp", "tcp_idle", "tcp_read", "tcp_write", "udp_retry"}
+}
 func limitsKeys() []string {
 	return []string{"tcp_connections", "tcp_connections_per_client", "qps_per_client", "over_limit"}
 }

@@ -127,7 +127,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		Logger:          d.log,
 		Registerer:      d.registry,
 		OnPassiveFailure: func(name string, n int64) {
-			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive failures (UDP timeouts, failed TCP connections)", n))
+			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive timeouts or failed connections", n))
 		},
 		OnTCPNotify: d.tcpNotify,
 	})
@@ -416,7 +416,7 @@ func (d *daemon) status() admin.Status {
 	st := admin.Status{
 		Version: version, StartedAt: d.started, ConfigFile: d.path, ConfigHash: hash,
 		LastReload: lastReload, LastReloadError: lastErr,
-		TCPConnections: d.bal.TCPConnections(), Dropped: d.bal.Dropped(),
+		TCPConnections: d.bal.TCPConnections(), Dropped: d.bal.Dropped(), Answered: d.bal.Answered(),
 	}
 	for _, a := range cfg.Listen {
 		st.Listen = append(st.Listen, a.String())

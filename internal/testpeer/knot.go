@@ -53,6 +53,10 @@ type KnotOptions struct {
 	PrimaryPort uint16
 	// TSIG, if set, is required on NOTIFY and transfers (both sides).
 	TSIG *TSIGKey
+	// Journal makes a primary keep the differences between the zone file
+	// versions it loads (zonefile-load: difference), so that it answers
+	// IXFR incrementally.
+	Journal bool
 }
 
 // Knot is a knotd started by StartKnot.
@@ -373,8 +377,14 @@ func (k *Knot) conf(o KnotOptions) string {
 	w("    storage: %s", q(k.Dir))
 	w("    journal-max-usage: 4M")
 	if k.primary {
-		// Reloads load the whole file; IXFR requests get AXFR then.
-		w("    zonefile-load: whole")
+		if o.Journal {
+			// Reloads compute the difference into the journal: IXFR
+			// requests get it.
+			w("    zonefile-load: difference")
+		} else {
+			// Reloads load the whole file; IXFR requests get AXFR then.
+			w("    zonefile-load: whole")
+		}
 		w("    acl: provide_xfr")
 		if len(o.NotifyTo) > 0 {
 			var ids []string

@@ -102,6 +102,10 @@ type NSDOptions struct {
 	// NotifyRetry sets the primary's notify-retry (NOTIFYs sent per
 	// target and change, first one included); default NSD's own, 5.
 	NotifyRetry int
+	// TCPQueryCount sets tcp-query-count: NSD closes a TCP connection
+	// after answering this many queries on it; 0 is NSD's default
+	// (unlimited).
+	TCPQueryCount int
 }
 
 // NSD is a running (or stopped) NSD started by StartNSD.
@@ -117,6 +121,7 @@ type NSD struct {
 	OutPath  string // NSD's stdout+stderr (messages before the logfile opens)
 
 	extra    []netip.Addr // NSDOptions.ExtraAddrs
+	tcpCount int          // NSDOptions.TCPQueryCount
 	autoPort bool         // Addr's port was picked by us and may be re-picked
 	noZone   bool         // serve no zone (RemoveZone): answers REFUSED
 	role     *nsdRole     // Zones and their role, nil for example.test. alone
@@ -154,6 +159,7 @@ func StartNSD(t testing.TB, o NSDOptions) *NSD {
 		OutPath:  filepath.Join(dir, file+".out"),
 		autoPort: o.Addr.Port() == 0,
 		extra:    o.ExtraAddrs,
+		tcpCount: o.TCPQueryCount,
 	}
 	n.role = newNSDRole(t, o)
 	if n.role.hasZones() {
@@ -210,6 +216,14 @@ func (n *NSD) Stop() {
 		n.stopErr = err
 	}
 	n.p = nil
+}
+
+// Kill sends SIGKILL to NSD's process group (a crash: no goodbye, its
+// sockets vanish) and waits for it.
+func (n *NSD) Kill(t testing.TB) {
+	t.Helper()
+	n.signalGroup(t, syscall.SIGKILL)
+	n.Stop()
 }
 
 // Restart stops NSD if it runs and starts it again with the same config
@@ -384,6 +398,9 @@ func (n *NSD) conf() string {
 		w("\txfrd-reload-timeout: 0")
 	}
 	w("\tserver-count: 1")
+	if n.tcpCount > 0 {
+		w("\ttcp-query-count: %d", n.tcpCount)
+	}
 	w("\tidentity: %q", n.Name)
 	w("\thide-version: yes")
 	// RRL must never drop a test's burst of queries.

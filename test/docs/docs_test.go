@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dnslb/dnslb/balancer"
 )
 
 // root is the repository root, relative to this package.
@@ -45,7 +47,7 @@ func TestReadmeFirstScreenCommandsExist(t *testing.T) {
 	targets := makeTargets(t)
 	seen := map[string]bool{}
 	for i, l := range lines {
-		for _, m := range regexp.MustCompile(`(?:^|\s|` + "`" + `)make ([a-z][a-z0-9-]*)`).FindAllStringSubmatch(l, -1) {
+		for _, m := range regexp.MustCompile(`(?:^|\s|`+"`"+`)make ([a-z][a-z0-9-]*)`).FindAllStringSubmatch(l, -1) {
 			seen[m[1]] = true
 			if !targets[m[1]] {
 				t.Errorf("README.md:%d: `make %s` is not a Makefile target", i+1, m[1])
@@ -113,6 +115,38 @@ func TestEveryFuzzTargetIsFuzzed(t *testing.T) {
 	for f := range listed {
 		if !found[f] {
 			t.Errorf("Makefile FUZZ lists %s, which does not exist", f)
+		}
+	}
+}
+
+// TestMetricReasonsDocumented: the reason labels that README.md and
+// docs/operations.md list for the frontend's dropped and answered
+// counters are exactly the ones the code has.
+func TestMetricReasonsDocumented(t *testing.T) {
+	for _, doc := range []string{"README.md", "docs/operations.md"} {
+		text := read(t, doc)
+		for metric, want := range map[string][]string{
+			"dnslb_frontend_dropped_total":  balancer.DropReasons(),
+			"dnslb_frontend_answered_total": balancer.AnswerReasons(),
+		} {
+			row := regexp.MustCompile("(?m)^\\| `" + metric + `\{reason\}` + "` \\|(.*)$").FindStringSubmatch(text)
+			if row == nil {
+				t.Errorf("%s: no table row for %s", doc, metric)
+				continue
+			}
+			got := map[string]bool{}
+			for _, m := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(row[1], -1) {
+				got[m[1]] = true
+			}
+			for _, r := range want {
+				if !got[r] {
+					t.Errorf("%s: %s row lacks reason %q", doc, metric, r)
+				}
+				delete(got, r)
+			}
+			for r := range got {
+				t.Errorf("%s: %s row lists %q, which the code does not have", doc, metric, r)
+			}
 		}
 	}
 }

@@ -167,7 +167,7 @@ func TestBlackholePassiveBeforeActive(t *testing.T) {
 	close(stop)
 	res := <-done
 	t.Logf("blackholed ns2 marked down after %v (active checks alone: >= 3s); %s", detect, res)
-	if !strings.Contains(l.log.String(), `backend=ns2 from=up to=down reason="5 consecutive UDP timeouts" detection=passive`) {
+	if !strings.Contains(l.log.String(), `backend=ns2 from=up to=down reason="5 consecutive timeouts or failed connections" detection=passive`) {
 		t.Errorf("not detected passively:\n%s", l.log.String())
 	}
 	if detect >= 2*time.Second {

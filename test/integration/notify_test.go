@@ -282,22 +282,28 @@ func TestNotifyBurst(t *testing.T) {
 		for _, pkt := range testpeer.ReadPackets(t, c.Stop(t)) {
 			if udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); ok {
 				m := new(dns.Msg)
-				if m.Unpack(udp.Payload) == nil && m.Opcode == dns.OpcodeNotify && len(m.Question) == 1 {
+				if m.Unpack(udp.Payload) == nil && m.Opcode == dns.OpcodeNotify && len(m.Question) == 1 &&
+					strings.HasPrefix(m.Question[0].Name, "z") {
 					zones[m.Question[0].Name] = true
 				}
 			}
 		}
-		// tcpdump's own buffer may drop frames in a burst; the kernel's
-		// count of frames that matched its filter is what arrived
+		// Every z*.test NOTIFY must be in the capture. tcpdump's own
+		// buffer may drop frames in a burst: then the kernel's count of
+		// frames that matched the filter must cover them (it may also
+		// count the primary's own NOTIFYs for other zones).
 		b, _ := os.ReadFile(c.LogPath)
-		var got int
+		var got, dropped int
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.HasSuffix(line, "packets received by filter") {
 				fmt.Sscanf(line, "%d", &got)
 			}
+			if strings.HasSuffix(line, "packets dropped by kernel") {
+				fmt.Sscanf(line, "%d", &dropped)
+			}
 		}
-		if got != n || len(zones) == 0 {
-			t.Errorf("secondary %d: %d of %d NOTIFYs arrived (%d distinct zones in the capture)", i+1, got, n, len(zones))
+		if len(zones) != n && (dropped == 0 || got < n) {
+			t.Errorf("secondary %d: %d of %d zones' NOTIFYs in the capture (%d frames matched the filter, %d dropped by tcpdump)", i+1, len(zones), n, got, dropped)
 		}
 	}
 	if t.Failed() {
