@@ -41,6 +41,10 @@ type Notify struct {
 	Received map[string]uint64 `json:"received"` // NOTIFYs seen, by result (copied, stranger, ...)
 	Copies   map[string]uint64 `json:"copies"`   // copies sent, by backend
 	Errors   map[string]uint64 `json:"errors"`   // copies that failed, by backend
+	// Pending is, by backend, the zones whose notified serial it has not
+	// been seen to serve; Oldest the age in seconds of the oldest.
+	Pending map[string]int     `json:"pending"`
+	Oldest  map[string]float64 `json:"oldest_pending_seconds"`
 }
 
 // VRRP is the VRRP instance's line in Status.

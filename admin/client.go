@@ -132,7 +132,7 @@ func headerLines(st *Status, listSep string) []string {
 			v.Reason, orDash(v.Master), strings.Join(v.VIPs, listSep)))
 	}
 	if n := st.Notify; n != nil {
-		lines = append(lines, fmt.Sprintf("notify: received %s; copies %s; copy errors %s", orDash(counts(n.Received)), orDash(counts(n.Copies)), orDash(counts(n.Errors))))
+		lines = append(lines, fmt.Sprintf("notify: received %s; copies %s; copy errors %s; pending %s", orDash(counts(n.Received)), orDash(counts(n.Copies)), orDash(counts(n.Errors)), orDash(pending(n))))
 	}
 	if st.LastReloadError != "" {
 		lines = append(lines, "LAST RELOAD FAILED: "+st.LastReloadError)
@@ -440,4 +440,17 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// pending renders the zones each backend has yet to converge on, with
+// the oldest one's age: "s1=3 (oldest 2.1s)".
+func pending(n *Notify) string {
+	var parts []string
+	for name, c := range n.Pending {
+		if c > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d (oldest %.1fs)", name, c, n.Oldest[name]))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
 }

@@ -9,6 +9,7 @@ const (
 	forward action = iota // send it to a backend
 	answer                // dnslb answers it itself (verdict.kind, .rcode)
 	drop                  // nothing is sent back (verdict.reason)
+	notify                // a NOTIFY for the Notifier
 )
 
 // verdict is admission's decision for one message, as a value: the fronts
@@ -19,9 +20,6 @@ type verdict struct {
 	kind   answerKind // answer
 	rcode  int        // answer
 	aa     bool       // answer
-	// primary is set for a NOTIFY from a primary: the front hands it to
-	// notify duplication (over TCP; UDP NOTIFYs are captured).
-	primary bool
 }
 
 func dropped(r dropReason) verdict { return verdict{action: drop, reason: r} }
@@ -41,10 +39,10 @@ const (
 
 // admit decides what happens to one client message (pkt, from src), in
 // this order: the ACL (UDP; TCP is checked at accept), the validation
-// contract (doc.go), a COOKIE-only query, the per-client rate limit (UDP:
-// a TCP client cannot spoof its address), NOTIFY (answered by dnslb when
-// notify duplication is on). Everything else is forwarded, to the
-// backend pick chooses. It counts nothing and allocates nothing.
+// contract (doc.go), a COOKIE-only query, NOTIFY (handed to the Notifier,
+// when there is one, which has its own per-primary limits), the
+// per-client rate limit (UDP: a TCP client cannot spoof its address).
+// Everything else is forwarded, to the backend pick chooses. It counts nothing and allocates nothing.
 //
 // A message outside the contract is dropped over UDP (silence reflects
 // nothing at a spoofed source) and answered FORMERR over TCP, when it is
@@ -64,17 +62,14 @@ func (b *Balancer) admit(s *Settings, pkt []byte, src netip.Addr, tr transport) 
 	if m.cookieOnly {
 		return m, answered(answerCookie, rcodeNoError)
 	}
+	if m.opcode == opcodeNotify && b.notifier != nil {
+		return m, verdict{action: notify}
+	}
 	if tr == overUDP && s.QPSPerClient > 0 && !b.clientLimiter().allow(src, b.now(), s.QPSPerClient) {
 		if s.RefuseOverLimit {
 			return m, answered(answerOverLimit, rcodeRefused)
 		}
 		return m, dropped(dropRateLimited)
-	}
-	if m.opcode == opcodeNotify && len(s.NotifyPrimaries) > 0 {
-		if b.notifyAllowed(s, src) {
-			return m, verdict{action: answer, kind: answerNotify, rcode: rcodeNoError, aa: true, primary: true}
-		}
-		return m, answered(answerNotifyStranger, rcodeRefused)
 	}
 	return m, verdict{action: forward}
 }

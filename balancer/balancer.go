@@ -47,15 +47,6 @@ type Settings struct {
 	// PassiveMaxTimeouts is how many consecutive UDP timeouts of one backend
 	// call Options.OnPassiveFailure. Zero disables passive detection.
 	PassiveMaxTimeouts int
-	// NotifyPrimaries, when not empty, makes the balancer answer DNS NOTIFY
-	// itself instead of forwarding it to one backend: NOERROR (AA, same ID
-	// and question) to a source inside one of these prefixes, REFUSED to
-	// anyone else. The copies to every backend are made by notifydup.
-	NotifyPrimaries []netip.Prefix
-	// NotifyKeys are TSIG keys: a primary's NOTIFY signed with one of them
-	// (and verified) is answered with a signed answer, as a primary that
-	// signs its NOTIFYs expects.
-	NotifyKeys []TSIGKey
 	// Allow and Deny are the client ACL: a client in a Deny prefix, or not
 	// in a non-empty Allow list, gets no answer over UDP and has its TCP
 	// connections closed.
@@ -69,13 +60,6 @@ type Settings struct {
 	// QueryLogEvery logs one answered UDP query in this many (client,
 	// question, backend, rcode, latency) at info; 0 logs none.
 	QueryLogEvery int
-}
-
-// TSIGKey is a TSIG key shared with the zone primaries.
-type TSIGKey struct {
-	Name      string // fully qualified, lower case
-	Algorithm string // miekg/dns constant, e.g. "hmac-sha256."
-	Secret    string // base64
 }
 
 func (s Settings) withDefaults() Settings {
@@ -133,10 +117,9 @@ type Options struct {
 	// OnPassiveFailure, if set, is called (from the timeout sweeper) when a
 	// backend reaches Settings.PassiveMaxTimeouts consecutive timeouts.
 	OnPassiveFailure func(backend string, consecutive int64)
-	// OnTCPNotify, if set, receives every NOTIFY from a primary that arrived
-	// over TCP (msg is the DNS message, a copy), so that it can be copied to
-	// the backends as UDP: captured TCP segments cannot be replayed.
-	OnTCPNotify func(msg []byte, src, dst netip.AddrPort)
+	// Notifier, if set, takes every NOTIFY (UDP and TCP) instead of its
+	// being forwarded to one backend: notify duplication.
+	Notifier Notifier
 }
 
 // Balancer is the data plane: frontends, backend pool and query tracking.
@@ -151,7 +134,7 @@ type Balancer struct {
 	drops          [numDropReasons]atomic.Uint64
 	latency        *prometheus.HistogramVec
 	passive        func(backend string, consecutive int64)
-	onNotify       func(msg []byte, src, dst netip.AddrPort)
+	notifier       Notifier
 	answers        [numAnswerKinds]atomic.Uint64 // dnslb's own answers, by reason
 	cookieSecret   [16]byte                      // keys the server cookies of dnslb's own answers
 	notifies       [2]atomic.Uint64              // answered: [0] NOERROR, [1] REFUSED
@@ -217,7 +200,7 @@ func New(o Options) (*Balancer, error) {
 		sessions:   map[*tcpSession]struct{}{},
 		stop:       make(chan struct{}),
 		passive:    o.OnPassiveFailure,
-		onNotify:   o.OnTCPNotify,
+		notifier:   o.Notifier,
 	}
 	if _, err := rand.Read(b.cookieSecret[:]); err != nil {
 		return nil, fmt.Errorf("balancer: cookie secret: %w", err)

@@ -2,68 +2,66 @@ package balancer
 
 import (
 	"net/netip"
-	"strings"
-	"time"
-
-	"github.com/miekg/dns"
 )
 
-// notifyReply is the balancer's own answer to a NOTIFY (RFC 1996 4.7):
-// NOERROR with AA to a primary, REFUSED to anyone else, same ID, opcode and
-// question; signed with the request's TSIG key when the request is signed
-// with a configured key and verifies. It is built in place in pkt.
-func (b *Balancer) notifyReply(pkt []byte, m message, fromPrimary bool, s *Settings, client netip.Addr) []byte {
-	if fromPrimary && len(s.NotifyKeys) > 0 && len(pkt) >= headerLen && (pkt[10] != 0 || pkt[11] != 0) {
-		if signed, ok := signedNotifyAnswer(pkt, s.NotifyKeys); ok {
-			b.signedNotifies.Add(1)
-			return signed
-		}
-	}
-	if fromPrimary {
-		return b.selfAnswer(pkt, m, rcodeNoError, true, client)
-	}
-	return b.selfAnswer(pkt, m, rcodeRefused, false, client)
+// NotifyVerdict is what a Notifier decided about one NOTIFY.
+type NotifyVerdict uint8
+
+const (
+	// NotifyIgnore: no answer at all, so that the primary tries again
+	// (later, or at another node): the node is not the VRRP master, the
+	// primary is over its rate, the copy queue is full, or notify
+	// duplication is stopping. A NOTIFY is never acknowledged unless it
+	// is copied.
+	NotifyIgnore NotifyVerdict = iota
+	// NotifyRefuse: REFUSED at once; the sender is not a primary.
+	NotifyRefuse
+	// NotifyAccept: the Notifier calls done once, after the copies to
+	// the backends have been sent, and only then is the primary answered.
+	NotifyAccept
+)
+
+// Notifier takes every DNS NOTIFY the balancer receives, over UDP and
+// TCP, instead of forwarding it to one backend: notify duplication
+// (package notifydup) copies it to all of them. It owns the NOTIFY
+// policy (who is a primary, rates, TSIG); the balancer only carries the
+// messages and answers.
+type Notifier interface {
+	// Notify decides about msg (a NOTIFY query; the callee copies what it
+	// keeps) that src sent to dst, a listen address. For NotifyAccept it
+	// calls done exactly once, from any goroutine, with the answer to
+	// send as it is (a TSIG-signed one), or nil for the balancer's own
+	// NOERROR answer.
+	Notify(msg []byte, src, dst netip.AddrPort, done func(answer []byte)) NotifyVerdict
 }
 
-// signedNotifyAnswer verifies a TSIG-signed NOTIFY and returns its signed
-// NOERROR answer; ok is false when the request is not signed with a known
-// key or does not verify (then the plain answer is sent and the copies,
-// which are verbatim, are judged by the secondaries themselves).
-func signedNotifyAnswer(pkt []byte, keys []TSIGKey) ([]byte, bool) {
-	req := new(dns.Msg)
-	if err := req.Unpack(pkt); err != nil {
-		return nil, false
+// notifyAnswerer builds and sends the answer to an accepted NOTIFY when
+// the Notifier says the copies are out; it keeps a copy of the query,
+// with room for the OPT record of the answer.
+type notifyAnswerer struct {
+	b      *Balancer
+	query  []byte
+	m      message
+	client netip.Addr
+	send   func(answer []byte) error
+}
+
+// newNotifyAnswerer keeps what the answer to the NOTIFY in pkt needs;
+// send writes an answer to the primary.
+func (b *Balancer) newNotifyAnswerer(pkt []byte, m message, client netip.Addr, send func([]byte) error) *notifyAnswerer {
+	q := make([]byte, len(pkt), len(pkt)+optLen+cookieOptLen)
+	copy(q, pkt)
+	return &notifyAnswerer{b: b, query: q, m: m, client: client, send: send}
+}
+
+// done is the Notifier's callback.
+func (a *notifyAnswerer) done(answer []byte) {
+	if answer == nil {
+		answer = a.b.selfAnswer(a.query, a.m, rcodeNoError, true, a.client)
+	} else {
+		a.b.signedNotifies.Add(1)
 	}
-	t := req.IsTsig()
-	if t == nil {
-		return nil, false
-	}
-	var key *TSIGKey
-	for i := range keys {
-		if strings.EqualFold(keys[i].Name, t.Hdr.Name) && strings.EqualFold(keys[i].Algorithm, t.Algorithm) {
-			key = &keys[i]
-			break
-		}
-	}
-	if key == nil || dns.TsigVerify(pkt, key.Secret, "", false) != nil {
-		return nil, false
-	}
-	resp := new(dns.Msg)
-	resp.SetReply(req)
-	resp.Opcode = dns.OpcodeNotify
-	resp.Authoritative = true
-	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
-	if o := req.IsEdns0(); o != nil {
-		// RFC 6891 6.1.1: an OPT in the request, one in the answer
-		resp.SetEdns0(ednsUDPSize, o.Do())
-		if o.Version() != 0 {
-			resp.Rcode = dns.RcodeBadVers
-		}
-	}
-	resp.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
-	out, _, err := dns.TsigGenerate(resp, key.Secret, t.MAC, false)
-	if err != nil {
-		return nil, false
-	}
-	return out, true
+	a.b.answers[answerNotify].Add(1)
+	a.b.notifies[0].Add(1)
+	_ = a.send(answer) // the primary retries a NOTIFY whose answer is lost
 }

@@ -10,108 +10,128 @@ import (
 	"github.com/miekg/dns"
 )
 
-// TestNotifyAnsweredByBalancer: with NotifyPrimaries set, a NOTIFY is never
-// forwarded to a backend: a primary gets NOERROR with AA (same ID and
-// question), anyone else REFUSED; over TCP the primary's NOTIFY is also
-// handed to OnTCPNotify for copying.
-func TestNotifyAnsweredByBalancer(t *testing.T) {
-	f := startFake(t, "one")
-	var mu sync.Mutex
-	var handed []netip.AddrPort
-	for _, tc := range []struct {
-		name    string
-		primary string
-		rcode   int
-		aa      bool
-		copyTCP bool
-	}{
-		{"from primary", "127.0.0.0/8", dns.RcodeSuccess, true, true},
-		{"from stranger", "192.0.2.1/32", dns.RcodeRefused, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			handed = nil
-			s := Settings{NotifyPrimaries: []netip.Prefix{netip.MustParsePrefix(tc.primary)}}
-			listen := freeAddr(t)
-			b, err := New(Options{Listen: listen1(listen), Settings: s, OnTCPNotify: func(msg []byte, src, dst netip.AddrPort) {
-				mu.Lock()
-				handed = append(handed, src)
-				mu.Unlock()
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Apply([]BackendSpec{{Name: "one", Addr: f.addr, Weight: 1}}, s); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer b.Shutdown(context.Background())
-			before := f.hits.Load()
-			for _, network := range []string{"udp", "tcp"} {
-				m := new(dns.Msg)
-				m.SetNotify("example.test.")
-				m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 0}, Ns: "ns.", Mbox: "h.", Serial: 7}}
-				r, _, err := (&dns.Client{Net: network, Timeout: time.Second}).Exchange(m, listen.String())
-				if err != nil {
-					t.Fatalf("%s: %v", network, err)
-				}
-				if r.Id != m.Id || r.Opcode != dns.OpcodeNotify || !r.Response || r.Rcode != tc.rcode || r.Authoritative != tc.aa ||
-					len(r.Question) != 1 || r.Question[0] != m.Question[0] || len(r.Answer) != 0 {
-					t.Fatalf("%s: answer %v", network, r)
-				}
-			}
-			if f.hits.Load() != before {
-				t.Fatal("a NOTIFY was forwarded to a backend")
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if tc.copyTCP != (len(handed) == 1) {
-				t.Fatalf("OnTCPNotify calls: %v", handed)
-			}
-		})
-	}
+// fakeNotifier decides every NOTIFY with verdict; for accept it calls
+// done after delay, with answer.
+type fakeNotifier struct {
+	mu      sync.Mutex
+	verdict NotifyVerdict
+	delay   time.Duration
+	answer  []byte
+	got     []netip.AddrPort // sources, in order
 }
 
-// TestSignedNotifyAnswer: a NOTIFY signed with a configured key gets a
-// signed answer that the primary's TSIG check accepts, over UDP and TCP;
-// with an unknown key the answer is plain.
-func TestSignedNotifyAnswer(t *testing.T) {
-	f := startFake(t, "one")
-	const name, secret = "notify-key.", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
-	s := Settings{
-		NotifyPrimaries: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		NotifyKeys:      []TSIGKey{{Name: name, Algorithm: dns.HmacSHA256, Secret: secret}},
+func (f *fakeNotifier) Notify(msg []byte, src, dst netip.AddrPort, done func([]byte)) NotifyVerdict {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, src)
+	if f.verdict == NotifyAccept {
+		answer, delay := f.answer, f.delay
+		go func() {
+			time.Sleep(delay)
+			done(answer)
+		}()
 	}
+	return f.verdict
+}
+
+func startWithNotifier(t *testing.T, n Notifier) (*Balancer, netip.AddrPort, *fakeBackend) {
+	t.Helper()
+	f := startFake(t, "one")
 	listen := freeAddr(t)
-	b, err := New(Options{Listen: listen1(listen), Settings: s})
+	b, err := New(Options{Listen: listen1(listen), Notifier: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Apply([]BackendSpec{{Name: "one", Addr: f.addr, Weight: 1}}, s); err != nil {
+	if err := b.Apply([]BackendSpec{{Name: "one", Addr: f.addr, Weight: 1}}, Settings{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer b.Shutdown(context.Background())
-	for _, network := range []string{"udp", "tcp"} {
-		for _, keyName := range []string{name, "other-key."} {
-			m := new(dns.Msg)
-			m.SetNotify("example.test.")
-			m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
-			c := &dns.Client{Net: network, Timeout: time.Second, TsigSecret: map[string]string{keyName: secret}}
-			r, _, err := c.Exchange(m, listen.String())
-			if keyName == name {
-				if err != nil || r.Rcode != dns.RcodeSuccess || r.IsTsig() == nil || !r.Authoritative {
-					t.Fatalf("%s: signed NOTIFY: %v %v", network, r, err)
+	t.Cleanup(func() { b.Shutdown(context.Background()) })
+	return b, listen, f
+}
+
+// TestNotifyHandedToNotifier: with a Notifier, a NOTIFY is never forwarded
+// to a backend, over UDP or TCP. Accepted: the NOERROR answer (AA, same ID
+// and question, OPT echoed) comes only once the Notifier says the copies
+// are out. Refused: REFUSED at once. Ignored: no answer at all (the
+// primary retries).
+func TestNotifyHandedToNotifier(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		verdict NotifyVerdict
+		rcode   int // -1: no answer
+		aa      bool
+	}{
+		{"accept", NotifyAccept, dns.RcodeSuccess, true},
+		{"refuse", NotifyRefuse, dns.RcodeRefused, false},
+		{"ignore", NotifyIgnore, -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &fakeNotifier{verdict: tc.verdict, delay: 100 * time.Millisecond}
+			b, listen, f := startWithNotifier(t, n)
+			for _, network := range []string{"udp", "tcp"} {
+				m := new(dns.Msg)
+				m.SetNotify("example.test.")
+				m.SetEdns0(1232, false)
+				m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns.", Mbox: "h.", Serial: 7}}
+				start := time.Now()
+				r, _, err := (&dns.Client{Net: network, Timeout: 500 * time.Millisecond}).Exchange(m, listen.String())
+				if tc.rcode < 0 {
+					if err == nil {
+						t.Fatalf("%s: an ignored NOTIFY was answered: %v", network, r)
+					}
+					continue
 				}
-			} else if r == nil || r.IsTsig() != nil {
-				t.Fatalf("%s: unknown key: want a plain (unsigned) answer, got %v %v", network, r, err)
+				if err != nil {
+					t.Fatalf("%s: %v", network, err)
+				}
+				if r.Id != m.Id || r.Opcode != dns.OpcodeNotify || !r.Response || r.Rcode != tc.rcode || r.Authoritative != tc.aa ||
+					len(r.Question) != 1 || r.Question[0] != m.Question[0] || len(r.Answer) != 0 || r.IsEdns0() == nil {
+					t.Fatalf("%s: answer %v", network, r)
+				}
+				if took := time.Since(start); tc.verdict == NotifyAccept && took < 100*time.Millisecond {
+					t.Fatalf("%s: answered after %v, before the copies were out", network, took)
+				}
 			}
-		}
+			if f.hits.Load() != 0 {
+				t.Fatal("a NOTIFY was forwarded to a backend")
+			}
+			n.mu.Lock()
+			saw := len(n.got)
+			n.mu.Unlock()
+			if saw != 2 {
+				t.Fatalf("the Notifier saw %d NOTIFYs, want 2 (UDP, TCP)", saw)
+			}
+			if tc.verdict == NotifyIgnore && b.Dropped()["notify_not_copied"] != 2 {
+				t.Fatalf("notify_not_copied = %d", b.Dropped()["notify_not_copied"])
+			}
+		})
 	}
-	if b.signedNotifies.Load() != 2 {
-		t.Fatalf("signed answers %d, want 2", b.signedNotifies.Load())
+}
+
+// TestNotifyAnswerSentAsIs: an answer the Notifier gives (in real life a
+// TSIG-signed one) is sent verbatim, over UDP and TCP.
+func TestNotifyAnswerSentAsIs(t *testing.T) {
+	n := &fakeNotifier{verdict: NotifyAccept}
+	_, listen, _ := startWithNotifier(t, n)
+	for _, network := range []string{"udp", "tcp"} {
+		q := new(dns.Msg)
+		q.SetNotify("example.test.")
+		r := new(dns.Msg)
+		r.SetReply(q)
+		r.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"from the notifier"}}}
+		answer, err := r.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.mu.Lock()
+		n.answer = answer
+		n.mu.Unlock()
+		got, _, err := (&dns.Client{Net: network, Timeout: time.Second}).Exchange(q, listen.String())
+		if err != nil || len(got.Answer) != 1 || got.Answer[0].(*dns.TXT).Txt[0] != "from the notifier" {
+			t.Fatalf("%s: %v %v", network, got, err)
+		}
 	}
 }

@@ -551,12 +551,12 @@ func TestXFREnd(t *testing.T) {
 
 // TestSelfAnswersCarryOPT (class 2): every answer dnslb makes itself to a
 // query with an OPT record has one (RFC 6891 6.1.1), over UDP and TCP: the
-// all-down REFUSED, the over-limit REFUSED, the NOTIFY answers; an EDNS
+// all-down REFUSED here, the NOTIFY answers in notify_test.go; an EDNS
 // version 1 query gets BADVERS, and a COOKIE is answered with a server
 // cookie (RFC 7873).
 func TestSelfAnswersCarryOPT(t *testing.T) {
 	f := startFake(t, "one")
-	s := Settings{RefuseWhenAllDown: true, NotifyPrimaries: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	s := Settings{RefuseWhenAllDown: true}
 	_, lb := startSpecs(t, s, BackendSpec{Name: "one", Addr: f.addr, Weight: 1, Checked: true})
 	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
 	cases := []struct {
@@ -569,7 +569,6 @@ func TestSelfAnswersCarryOPT(t *testing.T) {
 		{"refused", func(m *dns.Msg) {}, dns.RcodeRefused, false, 0},
 		{"refused with cookie", func(m *dns.Msg) { m.IsEdns0().Option = append(m.IsEdns0().Option, cookie) }, dns.RcodeRefused, true, 0},
 		{"badvers", func(m *dns.Msg) { m.IsEdns0().SetVersion(1) }, dns.RcodeBadVers, false, 0},
-		{"notify", func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify; m.Question[0].Qtype = dns.TypeSOA }, dns.RcodeSuccess, false, 0},
 	}
 	for _, network := range []string{"udp", "tcp"} {
 		for _, tc := range cases {

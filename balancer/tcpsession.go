@@ -130,12 +130,14 @@ func (s *tcpSession) run() {
 			clean = true // what was asked before is still answered
 			break
 		}
-		if v.primary && b.onNotify != nil {
+		if v.action == notify {
 			local := s.client.LocalAddr().(*net.TCPAddr).AddrPort()
 			remote := s.client.RemoteAddr().(*net.TCPAddr).AddrPort()
-			b.onNotify(append([]byte(nil), msg[2:]...), remote, local)
+			b.handNotify(set, msg[2:], m, remote, local, func(r []byte) error { return s.writeAnswer(*bufp, r) }, s.writeFramed)
+			msgBufs.Put(bufp)
+			continue
 		}
-		err = s.writeAnswer(*bufp, b.reply(set, msg[2:], m, v, s.clientAddr))
+		err = s.writeAnswer(*bufp, b.reply(msg[2:], m, v, s.clientAddr))
 		msgBufs.Put(bufp)
 		if err != nil || v.kind == answerFormErr {
 			clean = err == nil
@@ -165,7 +167,13 @@ func (s *tcpSession) writeAnswer(buf, r []byte) error {
 		buf[0], buf[1] = byte(len(r)>>8), byte(len(r))
 		return s.write(buf[:2+len(r)])
 	}
-	out := make([]byte, 2+len(r)) // a TSIG-signed answer: rare
+	return s.writeFramed(r)
+}
+
+// writeFramed writes r with a length prefix, from a new buffer (answers
+// that are not built in place: NOTIFY answers sent after the copies).
+func (s *tcpSession) writeFramed(r []byte) error {
+	out := make([]byte, 2+len(r))
 	out[0], out[1] = byte(len(r)>>8), byte(len(r))
 	copy(out[2:], r)
 	return s.write(out)
@@ -264,11 +272,11 @@ func (s *tcpSession) dispatch(set *Settings, idx int, id uint16) {
 		n := q.n
 		s.mu.Unlock()
 		// From here the connection owns the query: if the write fails,
-		// its end sends the query again.
+		// its reader ends it and the query is sent again.
 		err := u.write((*wb)[:n])
 		putBuf(wb)
 		if err != nil {
-			u.end(upstreamFailed)
+			u.writeFailed()
 		}
 		return
 	}
@@ -292,7 +300,7 @@ func (s *tcpSession) answerSlot(idx int, id uint16, v verdict) {
 	msg := buf[2:n]
 	setID(msg, origID)
 	m, _ := parseQuery(msg)
-	_ = s.writeAnswer(buf, s.b.reply(s.b.settings.Load(), msg, m, v, s.clientAddr))
+	_ = s.writeAnswer(buf, s.b.reply(msg, m, v, s.clientAddr))
 }
 
 // freeSlot releases a slot (s.mu held), and its message buffer if
@@ -320,7 +328,7 @@ func (s *tcpSession) upstream(set *Settings, avoid *Backend) (*tcpUpstream, verd
 	if closed {
 		return nil, dropped(dropTCPBackendConnect)
 	}
-	if u != nil && !u.isDead() && u.be != avoid {
+	if u != nil && u.usable() && u.be != avoid {
 		return u, verdict{action: forward}
 	}
 	b := s.b

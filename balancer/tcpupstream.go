@@ -44,6 +44,10 @@ type tcpUpstream struct {
 	wmu        sync.Mutex // serializes writes
 	lastActive atomic.Int64
 	eof        atomic.Bool // the backend closed first: no TIME_WAIT on our side
+	// failAt is set when a write failed (unix nanoseconds): no new query
+	// goes out on the connection, and its reader stops by then, after
+	// reading the answers already on their way.
+	failAt atomic.Int64
 
 	// guarded by s.mu
 	dead     bool
@@ -80,13 +84,28 @@ func (s *tcpSession) dial(be *Backend) (*tcpUpstream, error) {
 func (u *tcpUpstream) touch() { u.lastActive.Store(time.Now().UnixNano()) }
 
 func (u *tcpUpstream) idleDeadline() time.Time {
-	return time.Unix(0, u.lastActive.Load()).Add(u.s.idle)
+	d := time.Unix(0, u.lastActive.Load()).Add(u.s.idle)
+	if f := u.failAt.Load(); f != 0 && f < d.UnixNano() {
+		return time.Unix(0, f)
+	}
+	return d
 }
 
-func (u *tcpUpstream) isDead() bool {
+// usable reports whether new queries may go out on u.
+func (u *tcpUpstream) usable() bool {
 	u.s.mu.Lock()
 	defer u.s.mu.Unlock()
-	return u.dead
+	return !u.dead && u.failAt.Load() == 0
+}
+
+// writeFailed marks u as failed after a write error. Its reader ends it
+// (and sends again what is outstanding) once the answers the backend had
+// already sent are read: at EOF, or half a second from now.
+func (u *tcpUpstream) writeFailed() {
+	at := time.Now().Add(500 * time.Millisecond)
+	if u.failAt.CompareAndSwap(0, at.UnixNano()) {
+		u.conn.SetReadDeadline(at)
+	}
 }
 
 // write sends one framed query; a backend that does not take it within
@@ -139,7 +158,7 @@ func (u *tcpUpstream) readLoop() {
 				why = upstreamClosed
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				s.mu.Lock()
-				if u.pending() == 0 {
+				if u.pending() == 0 && u.failAt.Load() == 0 {
 					why = upstreamIdle
 				}
 				s.mu.Unlock()

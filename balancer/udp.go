@@ -72,7 +72,7 @@ func (w *udpWorker) serveBatch(n int) {
 func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddrInet6) {
 	b := w.b
 	var src netip.Addr
-	if len(s.Allow)+len(s.Deny) > 0 || s.QPSPerClient > 0 || len(s.NotifyPrimaries) > 0 {
+	if len(s.Allow)+len(s.Deny) > 0 || s.QPSPerClient > 0 {
 		src = rawAddrPort(from).Addr()
 	}
 	m, v := b.admit(s, pkt, src, overUDP)
@@ -85,6 +85,15 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 		tolen = unix.SizeofSockaddrInet6
 	}
 	switch v.action {
+	case notify:
+		b.handNotify(s, pkt, m, rawAddrPort(from), w.addr, func(r []byte) error {
+			w.out.add(w.sock, r, from, tolen, sendRef{})
+			return nil
+		}, func(r []byte) error {
+			_, err := w.sock.conn.WriteToUDPAddrPort(r, rawAddrPort(from))
+			return err
+		})
+		return
 	case drop:
 		b.drop(v.reason)
 		if v.reason == dropRateLimited {
@@ -95,7 +104,7 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 		if !src.IsValid() {
 			src = rawAddrPort(from).Addr()
 		}
-		w.out.add(w.sock, b.reply(s, pkt, m, v, src), from, tolen, sendRef{})
+		w.out.add(w.sock, b.reply(pkt, m, v, src), from, tolen, sendRef{})
 		if v.kind == answerOverLimit {
 			b.logOverLimit(s, src)
 		}
@@ -112,12 +121,23 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 
 // reply builds dnslb's own answer to a message admission answers, and
 // counts it.
-func (b *Balancer) reply(s *Settings, pkt []byte, m message, v verdict, client netip.Addr) []byte {
+func (b *Balancer) reply(pkt []byte, m message, v verdict, client netip.Addr) []byte {
 	b.answers[v.kind].Add(1)
-	if v.kind == answerNotify || v.kind == answerNotifyStranger {
-		return b.notifyReply(pkt, m, v.primary, s, client)
-	}
 	return b.selfAnswer(pkt, m, v.rcode, v.aa, client)
+}
+
+// handNotify gives a NOTIFY to the Notifier and acts on its verdict:
+// REFUSED at once through now, nothing (counted) for ignore, and for
+// accept the NOERROR answer through later once the copies are out.
+func (b *Balancer) handNotify(s *Settings, pkt []byte, m message, src, dst netip.AddrPort, now, later func([]byte) error) {
+	a := b.newNotifyAnswerer(pkt, m, src.Addr(), later)
+	switch b.notifier.Notify(pkt, src, dst, a.done) {
+	case NotifyRefuse:
+		b.notifies[1].Add(1)
+		_ = now(b.reply(pkt, m, answered(answerNotifyStranger, rcodeRefused), src.Addr()))
+	case NotifyIgnore:
+		b.drop(dropNotifyIgnored)
+	}
 }
 
 // logOverLimit logs, at most every 10 s, that a client is over
@@ -172,20 +192,6 @@ func (b *Balancer) sendFailed(ref sendRef, err syscall.Errno) {
 	ref.be.queries.Add(^uint64(0))
 	ref.be.sendErrors.Add(1)
 	b.logLimited(dropSendError, "cannot send to backend", "backend", ref.be.name, "err", err.Error())
-}
-
-// notifyAllowed reports whether a NOTIFY from src is from a primary, and
-// counts the answer.
-func (b *Balancer) notifyAllowed(s *Settings, src netip.Addr) bool {
-	src = src.Unmap()
-	for _, p := range s.NotifyPrimaries {
-		if p.Contains(src) {
-			b.notifies[0].Add(1)
-			return true
-		}
-	}
-	b.notifies[1].Add(1)
-	return false
 }
 
 // sweepLoop frees in-flight entries whose answer is overdue.

@@ -48,6 +48,7 @@ const (
 	dropMalformed         // answer/authority/additional records that do not parse, or trailing bytes
 	dropTCPWriteTimeout   // a TCP client that did not read its answers within timeouts.tcp_write
 	dropTCPAnswerMismatch // a TCP answer that matches no outstanding query: the backend connection is closed
+	dropNotifyIgnored     // a NOTIFY notify duplication would not copy (not master, over rate, full, stopping): not answered, so the primary retries
 	numDropReasons
 )
 
@@ -75,6 +76,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropMalformed:         "malformed",
 	dropTCPWriteTimeout:   "tcp_write_timeout",
 	dropTCPAnswerMismatch: "tcp_answer_mismatch",
+	dropNotifyIgnored:     "notify_not_copied",
 }
 
 func (r dropReason) String() string {

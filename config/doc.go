@@ -297,11 +297,11 @@
 // and below notify:
 //
 //	enabled         true when the file has the section (see NOTIFY)
-//	interface       -     like vrrp.interface; the interface NOTIFYs to the VIP arrive on; required when enabled
+//	interface       -     like vrrp.interface; the interface the copies leave by (the VIP's); required when enabled
 //	primaries       -     addresses or CIDRs, no duplicates; the only sources answered and copied; required when enabled
-//	max_per_second  1000  1-1000000 NOTIFYs accepted per second from each primary
-//	dedup_window    5s    [0s, 1h]; a NOTIFY for the same (primary, zone, serial) within it is not copied again; 0s disables
-//	retries         5     0-20 re-sends per backend until its SOA serial reaches the NOTIFY's; 0 disables this tracking
+//	max_per_second  1000  1-1000000 NOTIFYs accepted per second from each primary (over it: no answer, the primary retries)
+//	dedup_window    5s    [0s, 1h]; a (zone, serial) every backend was seen to serve within it is not copied again; 0s disables
+//	retries         5     0-20 re-sends to a backend that looks stuck (old serial, no zone converging); 0 disables tracking
 //	tsig_keys       []    TSIG keys {name, algorithm, secret}; file only, no environment variable
 //	tsig_keys[].name       -            a domain name, unique; required
 //	tsig_keys[].algorithm  hmac-sha256  hmac-sha1|hmac-sha224|hmac-sha256|hmac-sha384|hmac-sha512

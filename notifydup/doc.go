@@ -1,20 +1,21 @@
 // Package notifydup makes every backend learn of a zone change that a
-// primary announced to the VIP.
+// primary announced to the VIP, and owns the whole NOTIFY policy.
 //
-// Primaries send DNS NOTIFY (RFC 1996) to the VIP; the balancer answers
-// them itself and would hand them to one backend only. A Duplicator sniffs
-// the NOTIFYs on the VIP's interface (AF_PACKET with a kernel BPF filter:
-// inbound, unfragmented UDP to a VIP on port 53 with QR=0 and opcode
-// NOTIFY, re-checked in userspace) and sends a verbatim copy to every
-// backend with the primary's source address and port, so the secondaries'
-// unchanged ACLs accept it (and a TSIG signature still verifies) and they
-// transfer from the primary. NOTIFYs that reached the balancer over TCP
-// are handed in with Handle and copied as UDP.
+// Primaries send DNS NOTIFY (RFC 1996) to the VIP. The balancer does not
+// forward them to one backend: it hands each one, UDP or TCP, to
+// Duplicator.Notify, which decides:
 //
-// Only NOTIFYs from the configured primaries are copied; others are
-// dropped and counted, so a NOTIFY flood from strangers is never amplified.
-// Per-primary rate limit; a NOTIFY for the same (primary, zone, serial)
-// within the dedup window is copied once.
+//   - from a source outside the configured primaries: refused (REFUSED);
+//   - not the VRRP master, over the primary's rate, copy queue full, or
+//     stopping: ignored, with no answer at all, so that the primary sends
+//     it again (to this node later, or to the new master);
+//   - otherwise accepted: a verbatim copy goes to every backend with the
+//     primary's source address and port, so the secondaries' unchanged
+//     ACLs accept it (and a TSIG signature still verifies) and they
+//     transfer from the primary; only then is the primary answered
+//     (NOERROR, AA; signed with the request's key when it was signed with
+//     a configured one). A NOTIFY is never acknowledged without its copies
+//     having been sent.
 //
 // Copies are injected as Ethernet frames with AF_PACKET (netfilter does not
 // rewrite them; the next hop's MAC comes from the neighbour table via
@@ -24,9 +25,16 @@
 // another interface must run with rp_filter 2 (loose) or it silently drops
 // the copies.
 //
-// Convergence tracking: when the NOTIFY carries the zone's SOA serial, each
-// backend's SOA is queried from the balancer's own address with backoff,
-// and the copy is sent again until the backend's serial reaches it.
-// Backends that are down are copied too: a NOTIFY is cheap and the zone
-// must be current when they come back.
+// Convergence tracking (tracker.go): when the NOTIFY carries the zone's
+// SOA serial, each backend's SOA is polled (paced per backend) until it
+// serves the serial. A copy is sent again only when the backend looks
+// stuck: it still serves the old serial and has converged no zone for a
+// while. A secondary busy working through a bulk change is left alone, so
+// re-sends never add to its queue.
+//
+// Duplicates: a NOTIFY for a (zone, serial) whose copy is still queued
+// shares it; one for a (zone, serial) that every backend was seen to
+// serve within the dedup window is answered without a copy; any other is
+// copied again, so a primary's re-notify reaches a secondary that still
+// lacks the serial.
 package notifydup

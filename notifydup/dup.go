@@ -3,15 +3,14 @@ package notifydup
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket/afpacket"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Backend is one copy target.
@@ -22,21 +21,30 @@ type Backend struct {
 
 // Policy is the part of the options a reload may change.
 type Policy struct {
-	Primaries    []netip.Prefix // sources whose NOTIFYs are copied
-	MaxPerSecond int            // per primary; default 1000
-	DedupWindow  time.Duration  // same (primary, zone, serial) copied once within this; 0 = off
-	Retries      int            // convergence re-sends per backend; 0 = no tracking
+	Primaries    []netip.Prefix // sources whose NOTIFYs are copied; others are refused
+	MaxPerSecond int            // per primary address; default 1000
+	// DedupWindow is how long a (zone, serial) that every backend was
+	// seen to serve is remembered: a NOTIFY for it within the window is
+	// answered without a copy. 0: always copy.
+	DedupWindow time.Duration
+	// Retries is how many times a copy is sent again to a backend that
+	// looks stuck; 0 turns convergence tracking off.
+	Retries int
+	// Keys sign the answers to NOTIFYs signed with one of them.
+	Keys []TSIGKey
 }
 
 // Options configure a Duplicator.
 type Options struct {
-	Interface string       // where NOTIFYs to the VIPs arrive
-	VIPs      []netip.Addr // NOTIFYs to these addresses (port 53) are captured
+	// Interface is where the copies leave (the VIP's interface): it is
+	// checked at Open.
+	Interface string
 	Policy    Policy
 	// Backends returns the current copy targets (called per NOTIFY).
 	Backends func() []Backend
 	// IsMaster reports whether this node holds the VIPs (VRRP); nil means
-	// always. Only the master copies.
+	// always. A node that is not master copies nothing and answers
+	// nothing.
 	IsMaster func() bool
 	// QuerySOA asks a backend for a zone's SOA serial (convergence
 	// tracking); default: a UDP query from the balancer's own address.
@@ -44,7 +52,8 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
-	sender sender // tests: replaces the real injector
+	sender sender  // tests: replaces the real injector
+	timing *timing // tests: a faster tracking schedule
 }
 
 // sender delivers one copy.
@@ -52,47 +61,60 @@ type sender interface {
 	send(n *Notify, to netip.AddrPort) error
 }
 
-// Duplicator captures NOTIFYs and copies them to every backend.
-type Duplicator struct {
-	o      Options
-	tp     *afpacket.TPacket // capture socket, from Open
-	inj    *injector
-	log    *slog.Logger
-	m      *metrics
-	policy atomic.Pointer[Policy]
+// Verdict is what Notify decided about one NOTIFY.
+type Verdict uint8
 
-	mu       sync.Mutex
-	buckets  map[netip.Addr]*bucket
-	seen     map[dedupKey]time.Time
-	tracking int // convergence trackers running
-	wg       sync.WaitGroup
-	ctx      context.Context
-	logLast  map[string]time.Time // rate-limited drop logs, by reason
-}
+const (
+	// Ignore: no answer, so that the primary sends it again (not master,
+	// over rate, queue full, stopping).
+	Ignore Verdict = iota
+	// Refuse: answer REFUSED (not from a primary, or malformed).
+	Refuse
+	// Accept: done is called once the copies have been sent.
+	Accept
+)
 
-type dedupKey struct {
-	primary   netip.Addr
+// key names a NOTIFY for dedup: the zone and the serial it announces
+// (NOTIFYs without a serial are keyed by zone alone).
+type key struct {
 	zone      string
 	serial    uint32
 	hasSerial bool
 }
 
-// queueLen is how many captured NOTIFYs wait for copying before new ones
-// are dropped (and counted as "overload").
-const queueLen = 16384
+// job is one NOTIFY waiting for its copies, with everyone to answer once
+// they are sent.
+type job struct {
+	n       *Notify
+	key     key
+	waiters []func(answer []byte)
+}
 
-// maxTrackers bounds concurrent convergence trackers (a burst of NOTIFYs
-// for many zones): beyond it NOTIFYs are still copied, just not tracked.
-const maxTrackers = 4096
+// Duplicator copies NOTIFYs to every backend and tracks convergence.
+type Duplicator struct {
+	o      Options
+	inj    *injector
+	log    *slog.Logger
+	m      *metrics
+	policy atomic.Pointer[Policy]
+	queue  chan *job
+	trk    *tracker
+
+	mu        sync.Mutex
+	running   bool // between Run's start and its stop: Notify accepts only then
+	limiters  map[netip.Addr]*rate.Limiter
+	queued    map[key]*job
+	confirmed map[key]time.Time // every backend serves it, since
+	logLast   map[string]time.Time
+}
+
+// queueLen is how many accepted NOTIFYs wait for their copies; beyond it
+// NOTIFYs are ignored (and counted as "overload"), so that the primaries
+// retry instead of being answered for copies that may never go out.
+const queueLen = 16384
 
 // New checks the options and returns a Duplicator that is not running.
 func New(o Options) (*Duplicator, error) {
-	if o.Interface == "" {
-		return nil, errors.New("notifydup: no interface")
-	}
-	if len(o.VIPs) == 0 {
-		return nil, errors.New("notifydup: no VIP to watch")
-	}
 	if o.Backends == nil {
 		return nil, errors.New("notifydup: no backend source")
 	}
@@ -106,169 +128,219 @@ func New(o Options) (*Duplicator, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Duplicator{o: o, log: o.Logger, m: m, buckets: map[netip.Addr]*bucket{}, seen: map[dedupKey]time.Time{},
-		logLast: map[string]time.Time{}, ctx: context.Background()}
+	d := &Duplicator{o: o, log: o.Logger, m: m, queue: make(chan *job, queueLen),
+		limiters: map[netip.Addr]*rate.Limiter{}, queued: map[key]*job{}, confirmed: map[key]time.Time{},
+		logLast: map[string]time.Time{}}
+	tm := defaultTiming
+	if o.timing != nil {
+		tm = *o.timing
+	}
+	d.trk = newTracker(d, tm)
 	d.SetPolicy(o.Policy)
 	return d, nil
 }
 
-// SetPolicy changes primaries, rate, dedup window and retries (reload).
+// SetPolicy changes primaries, rate, dedup window, retries and keys
+// (reload).
 func (d *Duplicator) SetPolicy(p Policy) {
 	if p.MaxPerSecond <= 0 {
 		p.MaxPerSecond = 1000
 	}
 	d.policy.Store(&p)
+	d.mu.Lock()
+	for _, l := range d.limiters {
+		l.SetLimit(rate.Limit(p.MaxPerSecond))
+		l.SetBurst(p.MaxPerSecond)
+	}
+	d.mu.Unlock()
 }
 
-// Open creates the capture socket (AF_PACKET with the BPF filter) and the
-// injector, so that permission and interface problems are reported at
-// start-up. It needs CAP_NET_RAW.
+// Open creates the injector, so that permission and interface problems
+// are reported at start-up. It needs CAP_NET_RAW.
 func (d *Duplicator) Open() error {
-	prog, err := Filter(d.o.VIPs)
+	if d.o.sender != nil {
+		return nil
+	}
+	inj, err := newInjector(d.o.Interface)
 	if err != nil {
-		return fmt.Errorf("notifydup: filter: %w", err)
+		return err
 	}
-	tp, err := afpacket.NewTPacket(afpacket.OptInterface(d.o.Interface), afpacket.OptPollTimeout(100*time.Millisecond),
-		afpacket.OptFrameSize(1<<16), afpacket.OptBlockSize(1<<18), afpacket.OptNumBlocks(64),
-		afpacket.OptBlockTimeout(5*time.Millisecond))
-	if err != nil {
-		return fmt.Errorf("notify.interface %s: open AF_PACKET socket: %w (needs CAP_NET_RAW)", d.o.Interface, err)
-	}
-	if err := tp.SetBPF(prog); err != nil {
-		tp.Close()
-		return fmt.Errorf("notify.interface %s: attach BPF filter: %w", d.o.Interface, err)
-	}
-	if d.o.sender == nil {
-		inj, err := newInjector(d.o.Interface)
-		if err != nil {
-			tp.Close()
-			return err
-		}
-		d.inj = inj
-		d.o.sender = inj
-	}
-	d.tp = tp
+	d.inj, d.o.sender = inj, inj
 	return nil
 }
 
-// Run captures until ctx is done, then closes what Open opened. Open must
-// have succeeded.
+// Run copies accepted NOTIFYs and tracks convergence until ctx is done.
+// Then it stops accepting (Notify ignores), sends the copies of every
+// NOTIFY already accepted and answers them, stops tracking and closes
+// what Open opened.
 func (d *Duplicator) Run(ctx context.Context) error {
-	if d.tp == nil {
+	if d.o.sender == nil {
 		return errors.New("notifydup: Run before Open")
 	}
-	tp := d.tp
-	defer tp.Close()
-	if d.inj != nil {
-		defer d.inj.close()
+	d.mu.Lock()
+	d.running = true
+	d.mu.Unlock()
+	d.trk.start(ctx)
+	d.log.Info("notify duplication running", "interface", d.o.Interface)
+	for {
+		select {
+		case j := <-d.queue:
+			d.copyJob(j)
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
 	d.mu.Lock()
-	d.ctx = ctx
+	d.running = false // no job is queued after this
 	d.mu.Unlock()
-	// Capture and copying are decoupled so that a burst is buffered
-	// here, not dropped by the kernel while copies are being sent.
-	queue := make(chan *Notify, queueLen)
-	handled := make(chan struct{})
-	go func() {
-		defer close(handled)
-		for n := range queue {
-			d.Handle(n)
-		}
-	}()
-	d.log.Info("notify duplication running", "interface", d.o.Interface, "vips", fmt.Sprint(d.o.VIPs))
-	var lastDrops uint
-	for ctx.Err() == nil {
-		data, _, err := tp.ZeroCopyReadPacketData()
-		if err != nil {
-			if errors.Is(err, afpacket.ErrTimeout) || errors.Is(err, afpacket.ErrPoll) {
-				_, st, serr := tp.SocketStats()
-				if serr == nil && st.Drops() > lastDrops {
-					d.m.captureDrops.Add(float64(st.Drops() - lastDrops))
-					lastDrops = st.Drops()
-				}
-				continue
-			}
-			if ctx.Err() != nil {
-				break
-			}
-			d.log.Warn("notifydup: capture error", "err", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		n, err := ParseFrame(data)
-		if err != nil {
-			d.count("malformed", nil, err.Error())
-			continue
-		}
+	for {
 		select {
-		case queue <- n:
+		case j := <-d.queue:
+			d.copyJob(j)
+			continue
 		default:
-			d.count("overload", n, "")
 		}
+		break
 	}
-	close(queue)
-	<-handled
-	d.wg.Wait()
+	d.trk.wait()
+	if d.inj != nil {
+		d.inj.close()
+	}
 	return nil
 }
 
-// Handle copies one NOTIFY (captured, or received over TCP by the
-// balancer) to every backend, after the master, primary, rate and dedup
-// checks.
-func (d *Duplicator) Handle(n *Notify) {
+// Notify decides about one NOTIFY (msg, which it does not keep) that src
+// sent to dst. For Accept it calls done once the copies have been sent,
+// with the signed answer, or nil for the plain one.
+func (d *Duplicator) Notify(msg []byte, src, dst netip.AddrPort, done func(answer []byte)) Verdict {
+	n, err := ParseMessage(msg, src, dst)
+	if err != nil {
+		d.count("malformed", nil, err.Error())
+		return Refuse
+	}
 	p := d.policy.Load()
+	if !fromPrimary(p.Primaries, n.Src.Addr().Unmap()) {
+		d.count("stranger", n, "")
+		return Refuse
+	}
 	if d.o.IsMaster != nil && !d.o.IsMaster() {
 		d.count("not_master", n, "")
-		return
+		return Ignore
 	}
-	src := n.Src.Addr().Unmap()
-	if !fromPrimary(p.Primaries, src) {
-		d.count("stranger", n, "")
+	k := key{zone: n.Zone, serial: n.Serial, hasSerial: n.HasSerial}
+	now := time.Now()
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		d.count("stopping", n, "")
+		return Ignore
+	}
+	if !d.limiter(n.Src.Addr().Unmap(), p).AllowN(now, 1) {
+		d.mu.Unlock()
+		d.count("rate_limited", n, "")
+		return Ignore
+	}
+	if j := d.queued[k]; j != nil {
+		j.waiters = append(j.waiters, done) // its copy is about to go out
+		d.mu.Unlock()
+		d.m.received.WithLabelValues("duplicate").Inc()
+		return Accept
+	}
+	if at, ok := d.confirmed[k]; ok && k.hasSerial && now.Sub(at) < p.DedupWindow {
+		d.mu.Unlock()
+		d.m.received.WithLabelValues("duplicate").Inc()
+		go done(d.answer(n, p)) // every backend serves it: nothing to copy
+		return Accept
+	}
+	j := &job{n: n, key: k, waiters: []func([]byte){done}}
+	select {
+	case d.queue <- j:
+		d.queued[k] = j
+		d.mu.Unlock()
+		return Accept
+	default:
+		d.mu.Unlock()
+		d.count("overload", n, "")
+		return Ignore
+	}
+}
+
+// limiter returns the rate limiter of one primary address (d.mu held).
+// The addresses come from the configured primaries' prefixes only.
+func (d *Duplicator) limiter(a netip.Addr, p *Policy) *rate.Limiter {
+	l := d.limiters[a]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(p.MaxPerSecond), p.MaxPerSecond)
+		d.limiters[a] = l
+	}
+	return l
+}
+
+// copyJob sends the copies of one NOTIFY, then answers everyone waiting
+// for it, then starts tracking.
+func (d *Duplicator) copyJob(j *job) {
+	p := d.policy.Load()
+	backends := d.o.Backends()
+	for _, be := range backends {
+		d.copyTo(j.n, be)
+	}
+	d.mu.Lock()
+	delete(d.queued, j.key)
+	waiters := j.waiters
+	d.mu.Unlock()
+	d.m.received.WithLabelValues("copied").Inc()
+	d.log.Debug("notify copied", "primary", j.n.Src.String(), "zone", j.n.Zone, "serial", j.n.Serial, "backends", len(backends))
+	answer := d.answer(j.n, p)
+	for _, w := range waiters {
+		w(answer)
+	}
+	if j.n.HasSerial && p.Retries > 0 {
+		d.trk.add(j.n, backends)
+	}
+}
+
+// answer is the signed answer to n when it is signed with a configured
+// key (and verifies), else nil: the balancer's plain NOERROR.
+func (d *Duplicator) answer(n *Notify, p *Policy) []byte {
+	if !n.Signed || len(p.Keys) == 0 {
+		return nil
+	}
+	if signed, ok := signedAnswer(n.Payload, p.Keys); ok {
+		return signed
+	}
+	return nil
+}
+
+// confirm records that every backend serves k, for the dedup window.
+func (d *Duplicator) confirm(k key) {
+	p := d.policy.Load()
+	if p.DedupWindow <= 0 {
 		return
 	}
 	now := time.Now()
 	d.mu.Lock()
-	b := d.buckets[src]
-	if b == nil {
-		b = &bucket{tokens: float64(p.MaxPerSecond), last: now}
-		d.buckets[src] = b
-	}
-	if !b.take(now, float64(p.MaxPerSecond)) {
-		d.mu.Unlock()
-		d.count("rate_limited", n, "")
-		return
-	}
-	if p.DedupWindow > 0 {
-		key := dedupKey{primary: src, zone: n.Zone, serial: n.Serial, hasSerial: n.HasSerial}
-		if at, ok := d.seen[key]; ok && now.Sub(at) < p.DedupWindow {
-			d.mu.Unlock()
-			d.count("duplicate", n, "")
-			return
-		}
-		d.seen[key] = now
-		if len(d.seen) > 65536 {
-			d.pruneLocked(now, p.DedupWindow)
+	d.confirmed[k] = now
+	if len(d.confirmed) > 4*queueLen {
+		for c, at := range d.confirmed {
+			if now.Sub(at) >= p.DedupWindow {
+				delete(d.confirmed, c)
+			}
 		}
 	}
 	d.mu.Unlock()
+}
 
-	backends := d.o.Backends()
-	for _, be := range backends {
-		d.copyTo(n, be)
-	}
-	d.m.received.WithLabelValues("copied").Inc()
-	d.log.Debug("notify copied", "primary", n.Src.String(), "zone", n.Zone, "serial", n.Serial, "backends", len(backends))
-	if n.HasSerial && p.Retries > 0 {
-		d.track(n, backends, p.Retries)
-	}
+// forget drops the dedup memory of k: a backend gave up on it, so a new
+// NOTIFY for it is copied again.
+func (d *Duplicator) forget(k key) {
+	d.mu.Lock()
+	delete(d.confirmed, k)
+	d.mu.Unlock()
 }
 
 func (d *Duplicator) copyTo(n *Notify, be Backend) {
-	s := d.o.sender
-	if s == nil {
-		return
-	}
-	if err := s.send(n, be.Addr); err != nil {
+	if err := d.o.sender.send(n, be.Addr); err != nil {
 		d.m.copyErrors.WithLabelValues(be.Name).Inc()
 		d.logLimited("copy_error", "notify copy failed", "backend", be.Name, "err", err)
 		return
@@ -283,14 +355,6 @@ func fromPrimary(primaries []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func (d *Duplicator) pruneLocked(now time.Time, window time.Duration) {
-	for k, at := range d.seen {
-		if now.Sub(at) >= window {
-			delete(d.seen, k)
-		}
-	}
 }
 
 // count records a NOTIFY that was not copied, with a rate-limited log line.
@@ -320,57 +384,22 @@ func (d *Duplicator) logLimited(reason, msg string, args ...any) {
 	d.log.Warn(msg, args...)
 }
 
-// bucket is a token bucket for one primary.
-type bucket struct {
-	tokens float64
-	last   time.Time
+// Stats are the Duplicator's counters, for the status page.
+type Stats struct {
+	// Received counts NOTIFYs by result (copied, duplicate, stranger,
+	// rate_limited, malformed, not_master, overload, stopping).
+	Received map[string]uint64
+	// Copies and CopyErrors count copies per backend name.
+	Copies, CopyErrors map[string]uint64
+	// Pending is, per backend name, the zones whose notified serial it
+	// has not been seen to serve yet; Oldest the age of the oldest.
+	Pending map[string]int
+	Oldest  map[string]time.Duration
 }
 
-func (b *bucket) take(now time.Time, rate float64) bool {
-	b.tokens = min(rate, b.tokens+now.Sub(b.last).Seconds()*rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// metrics are the dnslb_notify_* series.
-type metrics struct {
-	received     *prometheus.CounterVec
-	copies       *prometheus.CounterVec
-	copyErrors   *prometheus.CounterVec
-	lag          *prometheus.GaugeVec
-	converge     prometheus.Histogram
-	captureDrops prometheus.Counter
-}
-
-func newMetrics(r prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_received_total",
-			Help: "NOTIFYs seen, by result: copied, stranger, rate_limited, duplicate, malformed, not_master, overload."}, []string{"result"}),
-		copies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_copies_total",
-			Help: "NOTIFY copies sent to a backend (first copies and convergence re-sends)."}, []string{"backend"}),
-		copyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_copy_errors_total",
-			Help: "NOTIFY copies that could not be sent to a backend."}, []string{"backend"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_serial_lag",
-			Help: "How far a backend's SOA serial is behind the last NOTIFY's, while it has not converged."}, []string{"backend", "zone"}),
-		converge: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dnslb_notify_convergence_seconds",
-			Help:    "Time from a NOTIFY to a backend serving its serial.",
-			Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60}}),
-		captureDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_notify_capture_drops_total",
-			Help: "Frames the kernel dropped from the NOTIFY capture ring."}),
-	}
-	for _, res := range []string{"copied", "stranger", "rate_limited", "duplicate", "malformed", "not_master", "overload"} {
-		m.received.WithLabelValues(res)
-	}
-	if r != nil {
-		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.lag, m.converge, m.captureDrops} {
-			if err := r.Register(c); err != nil {
-				return nil, fmt.Errorf("notifydup: register metrics: %w", err)
-			}
-		}
-	}
-	return m, nil
+// Stats returns the current counters.
+func (d *Duplicator) Stats() Stats {
+	st := Stats{Received: counterValues(d.m.received), Copies: counterValues(d.m.copies), CopyErrors: counterValues(d.m.copyErrors)}
+	st.Pending, st.Oldest = d.trk.pending()
+	return st
 }

@@ -74,6 +74,10 @@ type Options struct {
 	GARPRepeat  int           // announcements sent on becoming master, default 5
 	GARPDelay   time.Duration // a second burst this long after, 0 = none
 	GARPRefresh time.Duration // re-announce this often while master, 0 = off
+	// VIPRefresh, if not 0, has the master call Announcer.AddVIPs again
+	// this often (on its advert ticks), renewing VIPs added with a finite
+	// lifetime (NewNetlinkAnnouncer).
+	VIPRefresh time.Duration
 
 	// TrackWeight is subtracted from the advertised priority while
 	// SetTracking(false); 0 means go to Fault instead.
@@ -125,7 +129,8 @@ type Instance struct {
 	downTimer      *time.Timer
 	adverTimer     *time.Timer
 	garpTimer      *time.Timer
-	garpLeft       int  // refresh bursts pending: 1 for the delayed burst
+	garpLeft       int // refresh bursts pending: 1 for the delayed burst
+	vipsAdded      time.Time
 	resigned       bool // Resign was called: ignore everything until stopped
 	masterLeft     bool // the master sent priority 0: the down timer is Skew_Time
 }
@@ -306,6 +311,7 @@ func (in *Instance) Run(ctx context.Context) error {
 			if in.state == Master {
 				in.sendAdvert(in.priority())
 				in.adverTimer.Reset(in.o.Interval)
+				in.refreshVIPs()
 			}
 		case <-in.garpTimer.C:
 			in.onGARPTimer()
@@ -402,11 +408,24 @@ func (in *Instance) onTracking() {
 	}
 }
 
+// refreshVIPs renews the VIPs' lifetime when VIPRefresh has passed.
+func (in *Instance) refreshVIPs() {
+	if in.o.VIPRefresh <= 0 || time.Since(in.vipsAdded) < in.o.VIPRefresh {
+		return
+	}
+	if err := in.o.Announcer.AddVIPs(in.o.VIPs); err != nil {
+		in.log.Error("vrrp: cannot refresh VIPs", "err", err)
+		return
+	}
+	in.vipsAdded = time.Now()
+}
+
 func (in *Instance) becomeMaster(reason string) {
 	in.sendAdvert(in.priority())
 	if err := in.o.Announcer.AddVIPs(in.o.VIPs); err != nil {
 		in.log.Error("vrrp: cannot add VIPs", "err", err)
 	}
+	in.vipsAdded = time.Now()
 	in.transition(Master, reason)
 	resetTimer(in.adverTimer, in.o.Interval)
 	stopTimer(in.downTimer)

@@ -86,11 +86,13 @@ type fakeAnnouncer struct {
 	mu        sync.Mutex
 	held      bool
 	announced int
+	adds      int
 }
 
 func (a *fakeAnnouncer) AddVIPs([]netip.Prefix) error {
 	a.mu.Lock()
 	a.held = true
+	a.adds++
 	a.mu.Unlock()
 	return nil
 }
@@ -422,5 +424,26 @@ func TestMetricNames(t *testing.T) {
 		if !names[want] {
 			t.Errorf("metric %s missing", want)
 		}
+	}
+}
+
+// TestMasterRefreshesVIPs: with VIPRefresh the master adds its VIPs again
+// on its advert ticks (renewing a finite lifetime); without it, once.
+func TestMasterRefreshesVIPs(t *testing.T) {
+	h := &hub{}
+	a := startNode(t, h, "10.77.0.1", 100, func(o *Options) { o.VIPRefresh = 2 * testInterval })
+	b := startNode(t, h, "10.77.0.2", 50, nil)
+	waitState(t, a, Master, time.Second)
+	time.Sleep(20 * testInterval)
+	a.ann.mu.Lock()
+	adds := a.ann.adds
+	a.ann.mu.Unlock()
+	if adds < 5 {
+		t.Fatalf("%d AddVIPs in 20 advert intervals with VIPRefresh of 2, want about 10", adds)
+	}
+	b.ann.mu.Lock()
+	defer b.ann.mu.Unlock()
+	if b.ann.adds != 0 {
+		t.Fatal("the backup added VIPs")
 	}
 }

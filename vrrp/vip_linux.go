@@ -3,9 +3,11 @@ package vrrp
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -18,10 +20,17 @@ type NetlinkAnnouncer struct {
 	link  netlink.Link
 	ifi   *net.Interface
 	local netip.Addr // IPv6 source for NAs (link-local)
+	// lifetime, if not 0, is the VIPs' valid and preferred lifetime: the
+	// kernel removes a VIP by itself once it passes without AddVIPs being
+	// called again, so a process that dies leaves no VIP behind for long.
+	lifetime time.Duration
 }
 
-// NewNetlinkAnnouncer looks up iface.
-func NewNetlinkAnnouncer(iface string, local netip.Addr) (*NetlinkAnnouncer, error) {
+// NewNetlinkAnnouncer looks up iface. With a lifetime (whole seconds,
+// the kernel's granularity; rounded up), VIPs are added with that valid
+// and preferred lifetime and must be refreshed by calling AddVIPs again
+// (Options.VIPRefresh).
+func NewNetlinkAnnouncer(iface string, local netip.Addr, lifetime time.Duration) (*NetlinkAnnouncer, error) {
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("vrrp.interface %q: %w", iface, err)
@@ -30,7 +39,7 @@ func NewNetlinkAnnouncer(iface string, local netip.Addr) (*NetlinkAnnouncer, err
 	if err != nil {
 		return nil, fmt.Errorf("vrrp.interface %q: %w", iface, err)
 	}
-	return &NetlinkAnnouncer{link: link, ifi: ifi, local: local}, nil
+	return &NetlinkAnnouncer{link: link, ifi: ifi, local: local, lifetime: lifetime}, nil
 }
 
 func nlAddr(p netip.Prefix) *netlink.Addr {
@@ -41,11 +50,17 @@ func nlAddr(p netip.Prefix) *netlink.Addr {
 	return a
 }
 
-// AddVIPs configures the VIPs; one already there is fine.
+// AddVIPs configures the VIPs; one already there is fine, and gets its
+// lifetime renewed.
 func (n *NetlinkAnnouncer) AddVIPs(vips []netip.Prefix) error {
 	var errs []error
 	for _, v := range vips {
-		if err := netlink.AddrAdd(n.link, nlAddr(v)); err != nil && !errors.Is(err, syscall.EEXIST) {
+		a := nlAddr(v)
+		if n.lifetime > 0 {
+			secs := int(math.Ceil(n.lifetime.Seconds()))
+			a.ValidLft, a.PreferedLft = secs, secs
+		}
+		if err := netlink.AddrReplace(n.link, a); err != nil && !errors.Is(err, syscall.EEXIST) {
 			errs = append(errs, fmt.Errorf("add %s to %s: %w", v, n.ifi.Name, err))
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,7 +47,10 @@ type daemon struct {
 	recent   *recentStats // query rates and latency percentiles for /status
 	started  time.Time
 	serving  bool
-	inh      *inheritance // what a graceful restart handed over (empty otherwise)
+	// handingOver is set when a stopping master has sent priority 0: it
+	// keeps the VIPs, and copies NOTIFYs, until it stops.
+	handingOver atomic.Bool
+	inh         *inheritance // what a graceful restart handed over (empty otherwise)
 
 	reloads    *prometheus.CounterVec
 	configHash *prometheus.GaugeVec
@@ -116,6 +120,15 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Notify.Enabled {
+		if d.notify, err = d.newNotify(cfg); err != nil {
+			return nil, err
+		}
+	}
+	var notifier balancer.Notifier
+	if d.notify != nil {
+		notifier = notifyAdapter{d.notify}
+	}
 	d.bal, err = balancer.New(balancer.Options{
 		Listen:          cfg.Listen,
 		Settings:        settings(cfg),
@@ -129,7 +142,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		OnPassiveFailure: func(name string, n int64) {
 			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive timeouts or failed connections", n))
 		},
-		OnTCPNotify: d.tcpNotify,
+		Notifier: notifier,
 	})
 	if err != nil {
 		return nil, err
@@ -146,11 +159,6 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 	}
 	if cfg.VRRP.Enabled {
 		if d.vrrp, err = d.newVRRP(cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Notify.Enabled {
-		if d.notify, err = d.newNotify(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -259,14 +267,14 @@ func (d *daemon) serve() error {
 			d.reloadIfChanged()
 		case err := <-vrrpErr:
 			d.log.Error("vrrp stopped, shutting down", "err", err)
-			d.shutdown(nil, nil)
+			d.shutdown(nil, nil, nil)
 			return err
 		case err := <-notifyErr:
 			if err == nil {
 				continue
 			}
 			d.log.Error("notify duplication stopped, shutting down", "err", err)
-			d.shutdown(stopVRRP, vrrpErr)
+			d.shutdown(stopVRRP, vrrpErr, nil)
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -281,14 +289,28 @@ func (d *daemon) serve() error {
 				}
 				d.notifySystemd(fmt.Sprintf("MAINPID=%d", pid))
 				d.log.Info("graceful restart: handed over to the new process; finishing in-flight queries, then exiting", "pid", pid)
-				stopNotify()
-				return d.shutdown(stopVRRP, vrrpErr)
+				return d.shutdown(stopVRRP, vrrpErr, func() { d.stopNotify(stopNotify, notifyErr) })
 			}
 			d.notifySystemd("STOPPING=1")
 			d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
-			stopNotify()
-			return d.shutdown(stopVRRP, vrrpErr)
+			return d.shutdown(stopVRRP, vrrpErr, func() { d.stopNotify(stopNotify, notifyErr) })
 		}
+	}
+}
+
+// stopNotify stops notify duplication and waits (at most 3 s) until the
+// NOTIFYs it accepted are copied and answered. From then on a NOTIFY gets
+// no answer at all, so its primary sends it again, to the new master once
+// VRRP has handed over: no NOTIFY is acknowledged and not copied.
+func (d *daemon) stopNotify(cancel context.CancelFunc, done <-chan error) {
+	cancel()
+	if d.notify == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		d.log.Warn("notify duplication did not stop within 3s")
 	}
 }
 
@@ -297,13 +319,19 @@ func (d *daemon) shutdownGrace() time.Duration {
 	return d.current().Timeouts.UDP + 2*time.Second
 }
 
-// shutdown hands the VIP over (VRRP), drains the data plane, then stops
-// VRRP (which removes the VIPs) when stopVRRP is given.
-func (d *daemon) shutdown(stopVRRP context.CancelFunc, vrrpDone <-chan error) error {
+// shutdown hands the VIP over (VRRP) while NOTIFYs are still copied,
+// then stops notify duplication (stopNotify, if given: what it accepted is
+// copied and answered, later ones get no answer, so their primaries send
+// them again to the new master), drains the data plane, then stops VRRP
+// (which removes the VIPs) when stopVRRP is given.
+func (d *daemon) shutdown(stopVRRP context.CancelFunc, vrrpDone <-chan error, stopNotify func()) error {
 	d.mu.Lock()
 	d.serving = false
 	d.mu.Unlock()
 	d.handOver()
+	if stopNotify != nil {
+		stopNotify()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.shutdownGrace())
 	defer cancel()
 	d.checker.Stop()
@@ -423,10 +451,16 @@ func (d *daemon) status() admin.Status {
 	}
 	st.VRRP = vrrpStatus(d.vrrp)
 	if d.notify != nil {
+		ns := d.notify.Stats()
 		st.Notify = &admin.Notify{
-			Received: counters(d.registry, "dnslb_notify_received_total", "result"),
-			Copies:   counters(d.registry, "dnslb_notify_copies_total", "backend"),
-			Errors:   counters(d.registry, "dnslb_notify_copy_errors_total", "backend"),
+			Received: ns.Received,
+			Copies:   ns.Copies,
+			Errors:   ns.CopyErrors,
+			Pending:  ns.Pending,
+			Oldest:   map[string]float64{},
+		}
+		for name, age := range ns.Oldest {
+			st.Notify.Oldest[name] = age.Seconds()
 		}
 	}
 	health := d.checker.Status()
@@ -545,8 +579,6 @@ func settings(cfg *config.Config) balancer.Settings {
 		UDPRetry:             cfg.Timeouts.UDPRetry,
 		RefuseWhenAllDown:    cfg.HealthCheck.Enabled && cfg.HealthCheck.AllDown == "refuse",
 		PassiveMaxTimeouts:   passiveLimit(cfg),
-		NotifyPrimaries:      notifyPrimaries(cfg),
-		NotifyKeys:           notifyKeys(cfg),
 		Allow:                cfg.ACL.Allow,
 		Deny:                 cfg.ACL.Deny,
 		QPSPerClient:         cfg.Limits.QPSPerClient,
@@ -571,25 +603,4 @@ func passiveLimit(cfg *config.Config) int {
 		return 0
 	}
 	return cfg.HealthCheck.Passive.MaxConsecutiveTimeouts
-}
-
-// notifyPrimaries is the balancer's NOTIFY policy: answer them itself only
-// when notify duplication is on.
-func notifyPrimaries(cfg *config.Config) []netip.Prefix {
-	if !cfg.Notify.Enabled {
-		return nil
-	}
-	return cfg.Notify.Primaries
-}
-
-// notifyKeys are the TSIG keys the balancer signs its NOTIFY answers with.
-func notifyKeys(cfg *config.Config) []balancer.TSIGKey {
-	if !cfg.Notify.Enabled {
-		return nil
-	}
-	var keys []balancer.TSIGKey
-	for _, k := range cfg.Notify.TSIGKeys {
-		keys = append(keys, balancer.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
-	}
-	return keys
 }

@@ -81,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args, stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args, stdout, stderr)
+	case "release":
+		return cmdRelease(args, stdout, stderr)
 	case "status":
 		return cmdStatus(args, stdout, stderr)
 	case "drain", "enable", "disable":
@@ -104,6 +106,8 @@ commands:
                                SIGUSR2 restarts gracefully, SIGTERM stops
   check-config [-config FILE]  validate the configuration; prints every problem,
                                exits 0 if valid, 1 if not
+  release [-config FILE]       remove the configuration's VRRP VIPs from their
+                               interface (after a crash; systemd ExecStopPost)
   status [-wide] [-json]       show the backends of a running dnslb
                                (100 columns; -wide: every column)
   drain NAME                   stop sending new queries to backend NAME
@@ -132,6 +136,11 @@ var commands = map[string]struct{ synopsis, text string }{
 			"the same path, SIGTERM and SIGINT drain in-flight queries and exit."},
 	"check-config": {"dnslb check-config [-config FILE]",
 		"Validate the configuration file: print every problem, exit 0 if valid, 1 if not."},
+	"release": {"dnslb release [-config FILE]",
+		"Remove the VRRP VIPs of the configuration from their interface, so that a\n" +
+			"node whose dnslb died (even by SIGKILL) stops answering for them at once.\n" +
+			"packaging/dnslb.service runs it as ExecStopPost. Without vrrp it does\n" +
+			"nothing; a VIP that is not there is fine."},
 	"status": {"dnslb status [-admin ADDR] [-token TOKEN] [-wide] [-json]",
 		"Show the backends of a running dnslb: state, health, load and the reason of\n" +
 			"the last health change, in at most 100 columns. -wide prints every column\n" +
@@ -328,6 +337,38 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d listen addresses, %d backends)\n", p, len(cfg.Listen), len(cfg.Backends))
+	return 0
+}
+
+// cmdRelease removes the configuration's VRRP VIPs (dnslb release).
+func cmdRelease(args []string, stdout, stderr io.Writer) int {
+	fs := flagSet("release")
+	path := configFlag(fs)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs, stderr); !ok {
+		return code
+	}
+	p, err := configPath(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "dnslb release:", err)
+		return 1
+	}
+	cfg, err := config.Load(p)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if !cfg.VRRP.Enabled {
+		fmt.Fprintf(stdout, "%s: vrrp is not enabled, nothing to release\n", p)
+		return 0
+	}
+	if err := releaseVIPs(cfg.VRRP.Interface, cfg.VRRP.VIPs); err != nil {
+		fmt.Fprintf(stderr, "dnslb release: vrrp.interface %s: %v\n", cfg.VRRP.Interface, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "released %s from %s\n", prefixList(cfg.VRRP.VIPs), cfg.VRRP.Interface)
 	return 0
 }
 

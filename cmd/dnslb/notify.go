@@ -3,30 +3,24 @@ package main
 import (
 	"net/netip"
 
+	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
 	"github.com/dnslb/dnslb/notifydup"
 	"github.com/dnslb/dnslb/vrrp"
 )
 
-// newNotify builds the NOTIFY duplicator for cfg.Notify: it watches the
-// listen addresses (port 53) on notify.interface and copies to every
-// backend that is not disabled.
+// newNotify builds the NOTIFY duplicator for cfg.Notify: the balancer
+// hands it every NOTIFY, and it copies to every backend that is not
+// disabled.
 func (d *daemon) newNotify(cfg *config.Config) (*notifydup.Duplicator, error) {
-	var vips []netip.Addr
-	seen := map[netip.Addr]bool{}
-	for _, l := range cfg.Listen {
-		if !seen[l.Addr()] {
-			seen[l.Addr()] = true
-			vips = append(vips, l.Addr())
-		}
-	}
 	return notifydup.New(notifydup.Options{
 		Interface: cfg.Notify.Interface,
-		VIPs:      vips,
 		Policy:    notifyPolicy(cfg),
 		Backends:  d.notifyTargets,
+		// The master copies, and so does a master handing over on its
+		// way out: it holds the VIPs and answers until it stops.
 		IsMaster: func() bool {
-			return d.vrrp == nil || d.vrrp.Status().State == vrrp.Master.String()
+			return d.vrrp == nil || d.vrrp.Status().State == vrrp.Master.String() || d.handingOver.Load()
 		},
 		Logger:     d.log,
 		Registerer: d.registry,
@@ -35,7 +29,11 @@ func (d *daemon) newNotify(cfg *config.Config) (*notifydup.Duplicator, error) {
 
 func notifyPolicy(cfg *config.Config) notifydup.Policy {
 	n := cfg.Notify
-	return notifydup.Policy{Primaries: n.Primaries, MaxPerSecond: n.MaxPerSecond, DedupWindow: n.DedupWindow, Retries: n.Retries}
+	p := notifydup.Policy{Primaries: n.Primaries, MaxPerSecond: n.MaxPerSecond, DedupWindow: n.DedupWindow, Retries: n.Retries}
+	for _, k := range n.TSIGKeys {
+		p.Keys = append(p.Keys, notifydup.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
+	}
+	return p
 }
 
 // notifyTargets lists the backends that get NOTIFY copies: every one not
@@ -51,15 +49,17 @@ func (d *daemon) notifyTargets() []notifydup.Backend {
 	return out
 }
 
-// tcpNotify copies a NOTIFY the balancer received over TCP as UDP.
-func (d *daemon) tcpNotify(msg []byte, src, dst netip.AddrPort) {
-	if d.notify == nil {
-		return
+// notifyAdapter gives the balancer the duplicator as its Notifier: the two
+// packages do not import each other.
+type notifyAdapter struct{ d *notifydup.Duplicator }
+
+// Notify implements balancer.Notifier.
+func (a notifyAdapter) Notify(msg []byte, src, dst netip.AddrPort, done func([]byte)) balancer.NotifyVerdict {
+	switch a.d.Notify(msg, src, dst, done) {
+	case notifydup.Accept:
+		return balancer.NotifyAccept
+	case notifydup.Refuse:
+		return balancer.NotifyRefuse
 	}
-	n, err := notifydup.ParseMessage(msg, src, dst)
-	if err != nil {
-		d.log.Warn("tcp notify not copied", "src", src.String(), "err", err)
-		return
-	}
-	d.notify.Handle(n)
+	return balancer.NotifyIgnore
 }

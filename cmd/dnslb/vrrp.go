@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/dnslb/dnslb/admin"
@@ -20,7 +22,8 @@ func (d *daemon) newVRRP(cfg *config.Config) (*vrrp.Instance, error) {
 		return nil, err
 	}
 	var nalocal = conn.LocalAddr()
-	ann, err := vrrp.NewNetlinkAnnouncer(v.Interface, nalocal)
+	lifetime := vipLifetime(v.AdvertInterval)
+	ann, err := vrrp.NewNetlinkAnnouncer(v.Interface, nalocal, lifetime)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -33,7 +36,8 @@ func (d *daemon) newVRRP(cfg *config.Config) (*vrrp.Instance, error) {
 		VRID: uint8(v.VRID), Priority: uint8(v.Priority), Version: uint8(v.Version), Interval: v.AdvertInterval,
 		Preempt: v.Preempt, PreemptDelay: v.PreemptDelay, VIPs: v.VIPs, Peers: v.Peers, ChecksumMode: mode,
 		AuthPass: v.AuthPass, GARPRepeat: v.GARPRepeat, GARPDelay: v.GARPDelay, GARPRefresh: v.GARPRefresh,
-		TrackWeight: v.Track.Weight, Conn: conn, Announcer: ann, Logger: d.log, Registerer: d.registry,
+		TrackWeight: v.Track.Weight, VIPRefresh: lifetime / 4,
+		Conn: conn, Announcer: ann, Logger: d.log, Registerer: d.registry,
 		OnTransition: func(from, to vrrp.State, reason string) { d.vrrpTransition(v.Notify, to) },
 	})
 	if err != nil {
@@ -41,6 +45,17 @@ func (d *daemon) newVRRP(cfg *config.Config) (*vrrp.Instance, error) {
 		return nil, err
 	}
 	return in, nil
+}
+
+// vipLifetime is the lifetime the VIPs are added with: four advert
+// intervals, at least 2 s (the kernel counts whole seconds and removes an
+// expired address within about a second). The master renews it every
+// quarter; if the process dies, the kernel removes the VIPs by itself
+// within the lifetime, so a dead node stops answering for them (with ICMP
+// port unreachable, which primaries take as final) soon after the backup
+// has taken over. `dnslb release` (ExecStopPost) removes them at once.
+func vipLifetime(advert time.Duration) time.Duration {
+	return max(2*time.Second, (4*advert+time.Second-1)/time.Second*time.Second)
 }
 
 // vrrpTransition runs the notify script, if any, with the new state.
@@ -90,6 +105,7 @@ func (d *daemon) handOver() {
 	if d.vrrp == nil || d.vrrp.Status().State != vrrp.Master.String() {
 		return
 	}
+	d.handingOver.Store(true) // still copies NOTIFYs: it holds the VIPs until it stops
 	d.vrrp.Resign()
 	wait := min(d.current().VRRP.AdvertInterval+100*time.Millisecond, time.Second)
 	d.log.Info("vrrp: priority 0 sent, serving while the peer takes over", "wait", wait.String())
@@ -104,4 +120,21 @@ func vrrpStatus(in *vrrp.Instance) *admin.VRRP {
 	return &admin.VRRP{VRID: int(s.VRID), State: s.State, Priority: int(s.Priority), EffectivePriority: int(s.EffectivePriority),
 		Master: s.Master, MasterPriority: int(s.MasterPriority), AdvertInterval: s.AdvertInterval.String(),
 		Since: s.Since, Reason: s.Reason, VIPs: s.VIPs}
+}
+
+// releaseVIPs removes vips from iface (dnslb release).
+func releaseVIPs(iface string, vips []netip.Prefix) error {
+	ann, err := vrrp.NewNetlinkAnnouncer(iface, netip.Addr{}, 0)
+	if err != nil {
+		return err
+	}
+	return ann.RemoveVIPs(vips)
+}
+
+func prefixList(ps []netip.Prefix) string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return strings.Join(out, ", ")
 }
