@@ -192,15 +192,28 @@ var questionSeed = maphash.MakeSeed()
 
 // questionHashes returns the hash of q (a question: name, type, class)
 // with the name's ASCII letters lower-cased, and the hash of q as it is.
+// A question without capitals is hashed once: both are the same.
 func questionHashes(q []byte) (folded, exact uint64) {
+	name := q[:len(q)-4]
+	upper := -1
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			upper = i
+			break
+		}
+	}
+	exact = maphash.Bytes(questionSeed, q)
+	if upper < 0 {
+		return exact, exact
+	}
 	var buf [dnswire.MaxNameLen + 4]byte
 	n := copy(buf[:], q)
-	for i := 0; i < n-4; i++ {
+	for i := upper; i < n-4; i++ {
 		if c := buf[i]; 'A' <= c && c <= 'Z' {
 			buf[i] = c + 'a' - 'A'
 		}
 	}
-	return maphash.Bytes(questionSeed, buf[:n]), maphash.Bytes(questionSeed, q)
+	return maphash.Bytes(questionSeed, buf[:n]), exact
 }
 
 // setID writes id into the first two bytes of a message.
