@@ -91,3 +91,23 @@ func (b *Balancer) pick(s *Settings, load func(*Backend) int64, except *Backend,
 	}
 	return nil, dropped(dropNoBackend)
 }
+
+// permitted applies the client ACL: a Deny prefix refuses, then a
+// non-empty Allow list must contain the address.
+func (s *Settings) permitted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.Deny {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	if len(s.Allow) == 0 {
+		return true
+	}
+	for _, p := range s.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

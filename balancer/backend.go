@@ -1,11 +1,11 @@
 package balancer
 
 import (
+	"github.com/dnslb/dnslb/internal/health"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,32 +34,6 @@ func (s AdminState) String() string {
 	return "unknown"
 }
 
-// Health is what health checking says about a backend.
-type Health uint32
-
-const (
-	// Up backends receive traffic.
-	Up Health = iota
-	// Pending backends are new and not yet proven by health checks; they
-	// receive traffic only when no backend is up and all_down is fail-open.
-	Pending
-	// Down backends failed their checks; like Pending otherwise.
-	Down
-)
-
-// String returns "up", "pending" or "down".
-func (h Health) String() string {
-	switch h {
-	case Up:
-		return "up"
-	case Pending:
-		return "pending"
-	case Down:
-		return "down"
-	}
-	return "unknown"
-}
-
 // BackendSpec is the configuration of one backend.
 type BackendSpec struct {
 	Name   string
@@ -82,7 +56,7 @@ type Backend struct {
 
 	weight  atomic.Int64
 	admin   atomic.Uint32 // AdminState
-	health  atomic.Uint32 // Health
+	health  atomic.Uint32 // a health.State
 	removed atomic.Bool
 
 	outstanding atomic.Int64 // UDP queries in flight
@@ -101,7 +75,7 @@ type Backend struct {
 	tcpBackoffUntil atomic.Int64
 	sendErrors      atomic.Uint64
 	rcodes          [numRcodes]atomic.Uint64
-	latencyHist     prometheus.Observer // nil without metrics
+	latencyHist     latencyHist
 
 	family int      // unix.AF_INET or unix.AF_INET6: which upstream sockets carry its queries
 	sa     sockaddr // addr in kernel format for sendmmsg
@@ -112,8 +86,9 @@ func newBackend(spec BackendSpec) *Backend {
 	be.sa.set(spec.Addr, be.family)
 	be.weight.Store(int64(max(spec.Weight, 1)))
 	be.admin.Store(uint32(spec.State))
+	be.health.Store(uint32(health.Up))
 	if spec.Checked {
-		be.health.Store(uint32(Pending))
+		be.health.Store(uint32(health.Pending))
 	}
 	return be
 }
@@ -142,7 +117,7 @@ func (be *Backend) SetAdminState(s AdminState) { be.admin.Store(uint32(s)) }
 
 // SetHealth records the health checks' verdict; only Up backends receive
 // new queries (unless none is up and all_down is fail-open).
-func (be *Backend) SetHealth(h Health) { be.health.Store(uint32(h)) }
+func (be *Backend) SetHealth(h health.State) { be.health.Store(uint32(h)) }
 
 // ObserveProbe folds a successful health probe's round-trip time into the
 // latency average with weight 1/2, so that a backend which gets no live
@@ -152,7 +127,7 @@ func (be *Backend) ObserveProbe(rtt time.Duration) { be.fold(rtt, 1) }
 
 // eligible reports whether the backend may get new queries.
 func (be *Backend) eligible() bool {
-	return be.usable() && Health(be.health.Load()) == Up
+	return be.usable() && health.State(be.health.Load()) == health.Up
 }
 
 // usable reports whether the backend may get new queries when health is
@@ -164,9 +139,7 @@ func (be *Backend) usable() bool {
 // observeLatency records one answered query's latency.
 func (be *Backend) observeLatency(d time.Duration) {
 	be.foldLatency(d)
-	if be.latencyHist != nil {
-		be.latencyHist.Observe(d.Seconds())
-	}
+	be.latencyHist.observe(d)
 }
 
 // foldLatency folds one live sample into the EWMA (weight 1/8, as TCP's
@@ -194,7 +167,7 @@ type BackendStats struct {
 	Addr        netip.AddrPort
 	Weight      int
 	State       AdminState
-	Health      Health
+	Health      health.State
 	Removed     bool // draining after removal from the configuration
 	Outstanding int64
 	TCPActive   int64
@@ -206,15 +179,17 @@ type BackendStats struct {
 	CaseChanged uint64 // answers whose question came back in another letter case
 	Responses   [numRcodes]uint64
 	Latency     time.Duration // EWMA of UDP latency
+	Latencies   Latencies     // histogram of UDP answer latency
 }
 
 func (be *Backend) stats() BackendStats {
 	s := BackendStats{
 		Name:        be.name,
+		Latencies:   be.latencyHist.snapshot(),
 		Addr:        be.addr,
 		Weight:      int(be.weight.Load()),
 		State:       AdminState(be.admin.Load()),
-		Health:      Health(be.health.Load()),
+		Health:      health.State(be.health.Load()),
 		Retried:     be.retried.Load(),
 		Removed:     be.removed.Load(),
 		Outstanding: be.outstanding.Load(),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Settings are the tunables that a reload may change.
@@ -126,45 +127,63 @@ type Options struct {
 // Create it with New, give it backends with Apply, then Start it; Shutdown
 // stops it.
 type Balancer struct {
-	listen         []netip.AddrPort
-	log            *slog.Logger
-	settings       atomic.Pointer[Settings]
-	pool           *pool
-	epoch          time.Time
-	drops          [numDropReasons]atomic.Uint64
-	latency        *prometheus.HistogramVec
-	passive        func(backend string, consecutive int64)
-	notifier       Notifier
-	answers        [numAnswerKinds]atomic.Uint64 // dnslb's own answers, by reason
-	cookieSecret   [16]byte                      // keys the server cookies of dnslb's own answers
-	notifies       [2]atomic.Uint64              // answered: [0] NOERROR, [1] REFUSED
-	signedNotifies atomic.Uint64                 // NOERROR answers signed with TSIG
-	expired        []pending                     // sweeper's scratch space
-	limiter        *clientLimiter                // allocated on first use of QPSPerClient
-	queryLogN      atomic.Uint64                 // answered UDP queries, for QueryLogEvery
-	limiterOnce    sync.Once
+	listen   []netip.AddrPort
+	log      *slog.Logger
+	settings atomic.Pointer[Settings]
+	pool     *pool
+	epoch    time.Time
+	passive  func(backend string, consecutive int64)
+	notifier Notifier
+	ctr      counters
+	adm      admissionState
+	udpf     udpFront
+	tcpf     tcpFront
 
-	inherited    []ListenerFile
-	udpWorkers   int // per listen address
-	batch        int
-	sockBuf      int
-	bufferWarned atomic.Bool
-	upstreams    upstreams
-
-	udp []*udpWorker
-	tcp []*tcpFrontend
-
-	tcpConns  atomic.Int64
-	tcpMu     sync.Mutex
-	perClient map[netip.Addr]int
-	sessions  map[*tcpSession]struct{}
-
-	limitLog  [numDropReasons]atomic.Int64 // last log time per reason (rate limit)
+	inherited []ListenerFile
 	started   atomic.Bool
 	stopping  atomic.Bool
 	stop      chan struct{}
 	workers   sync.WaitGroup // frontend and upstream readers, sweeper
 	sessionWG sync.WaitGroup // TCP sessions and retire watchers
+}
+
+// counters are the balancer's own counts, read by the metrics collector
+// and the status page.
+type counters struct {
+	drops          [numDropReasons]atomic.Uint64
+	answers        [numAnswerKinds]atomic.Uint64 // dnslb's own answers, by reason
+	notifies       [2]atomic.Uint64              // NOTIFYs answered: [0] NOERROR, [1] REFUSED
+	signedNotifies atomic.Uint64                 // NOERROR answers signed with TSIG
+	queryLogN      atomic.Uint64                 // answered UDP queries, for QueryLogEvery
+	logLimit       [numDropReasons]*rate.Limiter // a warning per reason every 10 s at most
+}
+
+// admissionState is what admission keeps between messages.
+type admissionState struct {
+	limiter      *clientLimiter // allocated on first use of QPSPerClient
+	limiterOnce  sync.Once
+	cookieSecret [16]byte // keys the server cookies of dnslb's own answers
+}
+
+// udpFront is the UDP side: listening sockets and their workers, the
+// upstream sockets, and the sweeper's scratch space.
+type udpFront struct {
+	workersPer   int // sockets per listen address
+	batch        int
+	sockBuf      int
+	bufferWarned atomic.Bool
+	upstreams    upstreams
+	sockets      []*udpWorker
+	expired      []pending
+}
+
+// tcpFront is the TCP side: listeners and the client sessions.
+type tcpFront struct {
+	listeners []*tcpFrontend
+	conns     atomic.Int64
+	mu        sync.Mutex
+	perClient map[netip.Addr]int
+	sessions  map[*tcpSession]struct{}
 }
 
 // New returns a Balancer that is not serving yet.
@@ -188,35 +207,27 @@ func New(o Options) (*Balancer, error) {
 		o.Logger = slog.Default()
 	}
 	b := &Balancer{
-		listen:     append([]netip.AddrPort(nil), o.Listen...),
-		log:        o.Logger,
-		pool:       newPool(),
-		inherited:  o.Inherited,
-		udpWorkers: o.UDPWorkers,
-		batch:      o.BatchSize,
-		sockBuf:    o.SocketBuffer,
-		epoch:      time.Now(),
-		perClient:  map[netip.Addr]int{},
-		sessions:   map[*tcpSession]struct{}{},
-		stop:       make(chan struct{}),
-		passive:    o.OnPassiveFailure,
-		notifier:   o.Notifier,
+		listen:    append([]netip.AddrPort(nil), o.Listen...),
+		log:       o.Logger,
+		pool:      newPool(),
+		inherited: o.Inherited,
+		udpf:      udpFront{workersPer: o.UDPWorkers, batch: o.BatchSize, sockBuf: o.SocketBuffer},
+		tcpf:      tcpFront{perClient: map[netip.Addr]int{}, sessions: map[*tcpSession]struct{}{}},
+		epoch:     time.Now(),
+		stop:      make(chan struct{}),
+		passive:   o.OnPassiveFailure,
+		notifier:  o.Notifier,
 	}
-	if _, err := rand.Read(b.cookieSecret[:]); err != nil {
+	for i := range b.ctr.logLimit {
+		b.ctr.logLimit[i] = rate.NewLimiter(rate.Every(10*time.Second), 1)
+	}
+	if _, err := rand.Read(b.adm.cookieSecret[:]); err != nil {
 		return nil, fmt.Errorf("balancer: cookie secret: %w", err)
 	}
-	b.upstreams.size = o.UpstreamSockets
+	b.udpf.upstreams.size = o.UpstreamSockets
 	s := o.Settings.withDefaults()
 	b.settings.Store(&s)
 	if o.Registerer != nil {
-		b.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "dnslb_backend_latency_seconds",
-			Help:    "Time from forwarding a UDP query to receiving its answer, per backend.",
-			Buckets: []float64{.00005, .0001, .0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"backend"})
-		if err := o.Registerer.Register(b.latency); err != nil {
-			return nil, fmt.Errorf("balancer: register metrics: %w", err)
-		}
 		if err := o.Registerer.Register(&collector{b: b}); err != nil {
 			return nil, fmt.Errorf("balancer: register metrics: %w", err)
 		}
@@ -227,7 +238,7 @@ func New(o Options) (*Balancer, error) {
 // now returns monotonic nanoseconds since the balancer was created.
 func (b *Balancer) now() int64 { return int64(time.Since(b.epoch)) }
 
-func (b *Balancer) drop(r dropReason) { b.drops[r].Add(1) }
+func (b *Balancer) drop(r dropReason) { b.ctr.drops[r].Add(1) }
 
 // Apply makes the backend set and settings match the arguments. New
 // backends start receiving queries at once; removed ones get nothing new
@@ -250,9 +261,6 @@ func (b *Balancer) Apply(specs []BackendSpec, s Settings) error {
 	s = s.withDefaults()
 	b.settings.Store(&s)
 	for _, be := range res.added {
-		if b.latency != nil {
-			be.latencyHist = b.latency.WithLabelValues(be.name)
-		}
 		b.log.Info("backend added", "backend", be.name, "address", be.addr.String(), "weight", be.weight.Load(), "state", AdminState(be.admin.Load()).String())
 	}
 	for _, be := range res.retired {
@@ -279,9 +287,6 @@ func (b *Balancer) retire(be *Backend) {
 		}
 	}
 	b.pool.finishRetired(be)
-	if b.latency != nil && b.pool.byName(be.name) == nil {
-		b.latency.DeleteLabelValues(be.name)
-	}
 	b.log.Info("backend drained and closed", "backend", be.name, "address", be.addr.String())
 }
 
@@ -305,7 +310,7 @@ func (b *Balancer) Start() error {
 			b.closeFrontends()
 			return err
 		}
-		b.tcp = append(b.tcp, &tcpFrontend{addr: a, ln: ln, done: make(chan struct{})})
+		b.tcpf.listeners = append(b.tcpf.listeners, &tcpFrontend{addr: a, ln: ln, done: make(chan struct{})})
 	}
 	for _, a := range b.listen {
 		inherited, err := b.inheritedUDP(a)
@@ -316,13 +321,13 @@ func (b *Balancer) Start() error {
 			b.closeFrontends()
 			return err
 		}
-		for i := 0; i < max(len(inherited), b.udpWorkers); i++ {
+		for i := 0; i < max(len(inherited), b.udpf.workersPer); i++ {
 			var uc *net.UDPConn
 			if i < len(inherited) {
 				uc = inherited[i]
 			} else if len(inherited) > 0 {
 				break // the previous process's sockets, as many as it had
-			} else if uc, err = listenUDP(a, b.udpWorkers > 1); err != nil {
+			} else if uc, err = listenUDP(a, b.udpf.workersPer > 1); err != nil {
 				b.closeFrontends()
 				return err
 			}
@@ -333,21 +338,21 @@ func (b *Balancer) Start() error {
 				b.closeFrontends()
 				return err
 			}
-			b.udp = append(b.udp, b.newUDPWorker(a, sock))
+			b.udpf.sockets = append(b.udpf.sockets, b.newUDPWorker(a, sock))
 		}
 	}
-	for _, w := range b.udp {
+	for _, w := range b.udpf.sockets {
 		b.workers.Add(1)
 		go w.run()
 	}
-	for _, f := range b.tcp {
+	for _, f := range b.tcpf.listeners {
 		b.workers.Add(1)
 		go b.acceptLoop(f)
 	}
 	b.workers.Add(1)
 	go b.sweepLoop()
 	for _, a := range b.listen {
-		b.log.Info("serving", "address", a.String(), "transports", "udp,tcp", "udp_workers", b.udpWorkers)
+		b.log.Info("serving", "address", a.String(), "transports", "udp,tcp", "udp_workers", b.udpf.workersPer)
 	}
 	return nil
 }
@@ -362,10 +367,10 @@ func (b *Balancer) closeUnusedInherited() {
 }
 
 func (b *Balancer) closeFrontends() {
-	for _, w := range b.udp {
+	for _, w := range b.udpf.sockets {
 		w.sock.conn.Close()
 	}
-	for _, f := range b.tcp {
+	for _, f := range b.tcpf.listeners {
 		f.ln.Close()
 	}
 }
@@ -381,41 +386,41 @@ func (b *Balancer) Shutdown(ctx context.Context) error {
 	}
 	// Stop reading new UDP queries but keep the sockets open for answers.
 	past := time.Unix(1, 0)
-	for _, w := range b.udp {
+	for _, w := range b.udpf.sockets {
 		w.sock.conn.SetReadDeadline(past)
 	}
-	for _, f := range b.tcp {
+	for _, f := range b.tcpf.listeners {
 		f.ln.Close()
 	}
 	// TCP sessions end at their next message boundary: the client's
 	// queries so far are answered, then it sees the connection close.
-	b.tcpMu.Lock()
-	for s := range b.sessions {
+	b.tcpf.mu.Lock()
+	for s := range b.tcpf.sessions {
 		s.drain()
 	}
-	b.tcpMu.Unlock()
+	b.tcpf.mu.Unlock()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	var err error
 wait:
-	for b.outstanding() > 0 || b.tcpConns.Load() > 0 {
+	for b.outstanding() > 0 || b.tcpf.conns.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			err = fmt.Errorf("balancer: shutdown: %d queries and %d TCP connections still open: %w", b.outstanding(), b.tcpConns.Load(), ctx.Err())
+			err = fmt.Errorf("balancer: shutdown: %d queries and %d TCP connections still open: %w", b.outstanding(), b.tcpf.conns.Load(), ctx.Err())
 			break wait
 		case <-t.C:
 		}
 	}
-	b.tcpMu.Lock()
-	for s := range b.sessions {
+	b.tcpf.mu.Lock()
+	for s := range b.tcpf.sessions {
 		s.close()
 	}
-	b.tcpMu.Unlock()
+	b.tcpf.mu.Unlock()
 	close(b.stop)
-	for _, w := range b.udp {
+	for _, w := range b.udpf.sockets {
 		w.sock.conn.Close()
 	}
-	for _, u := range b.upstreams.all() {
+	for _, u := range b.udpf.upstreams.all() {
 		u.sock.conn.Close()
 	}
 	b.sessionWG.Wait()
@@ -449,7 +454,7 @@ func (b *Balancer) Backend(name string) *Backend { return b.pool.byName(name) }
 func (b *Balancer) Dropped() map[string]uint64 {
 	m := map[string]uint64{}
 	for r := dropReason(1); r < numDropReasons; r++ {
-		m[r.String()] = b.drops[r].Load()
+		m[r.String()] = b.ctr.drops[r].Load()
 	}
 	return m
 }
@@ -459,29 +464,25 @@ func (b *Balancer) Dropped() map[string]uint64 {
 func (b *Balancer) Answered() map[string]uint64 {
 	m := map[string]uint64{}
 	for k := answerKind(0); k < numAnswerKinds; k++ {
-		m[k.String()] = b.answers[k].Load()
+		m[k.String()] = b.ctr.answers[k].Load()
 	}
 	return m
 }
 
 // TCPConnections returns the number of open client TCP connections.
-func (b *Balancer) TCPConnections() int64 { return b.tcpConns.Load() }
+func (b *Balancer) TCPConnections() int64 { return b.tcpf.conns.Load() }
 
 // logDue reports whether a warning for reason r may be logged now: at
 // most one per reason every 10 seconds. Checking it first keeps the
 // arguments of a suppressed line from being built.
-func (b *Balancer) logDue(r dropReason) bool {
-	now := time.Now().UnixNano()
-	last := b.limitLog[r].Load()
-	return now-last >= int64(10*time.Second) && b.limitLog[r].CompareAndSwap(last, now)
-}
+func (b *Balancer) logDue(r dropReason) bool { return b.ctr.logLimit[r].Allow() }
 
 // logLimited logs at most one warning per reason every 10 seconds.
 func (b *Balancer) logLimited(r dropReason, msg string, args ...any) {
 	if !b.logDue(r) {
 		return
 	}
-	args = append(args, "reason", r.String(), "dropped_total", b.drops[r].Load())
+	args = append(args, "reason", r.String(), "dropped_total", b.ctr.drops[r].Load())
 	b.log.Warn(msg, args...)
 }
 

@@ -45,7 +45,7 @@ func newHotPath(t testing.TB) *hotPath {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.upstreams.v4.Store(&ups)
+	b.udpf.upstreams.v4.Store(&ups)
 	fc, err := listenUDP(listen, false)
 	if err != nil {
 		t.Fatal(err)

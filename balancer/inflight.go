@@ -94,9 +94,10 @@ func (t *inflight) nextRandom() uint16 {
 	return uint16(x >> 32)
 }
 
-// add stores a query and returns the ID to send upstream; ok is false when
-// the table is full. query, if not nil, is kept for a retry.
-func (t *inflight) add(be *Backend, origID uint16, qhash, qexact uint64, client *sockaddr, front *udpWorker, now int64, query []byte, retried bool) (id uint16, ok bool) {
+// add stores q, sent to be, and returns the ID to send upstream; ok is
+// false when the table is full. Its message is kept for a retry if
+// q.retry (and it fits).
+func (t *inflight) add(be *Backend, q *udpQuery, now int64) (id uint16, ok bool) {
 	t.mu.Lock()
 	if len(t.free) == 0 {
 		t.grow(len(t.slots) * 2)
@@ -109,10 +110,10 @@ func (t *inflight) add(be *Backend, origID uint16, qhash, qexact uint64, client 
 	t.free = t.free[:len(t.free)-1]
 	id = t.nextRandom()&^idIndexMask | idx
 	p := &t.slots[idx]
-	p.used, p.retried, p.id, p.origID, p.qhash, p.qexact, p.sent, p.be, p.client, p.front = true, retried, id, origID, qhash, qexact, now, be, *client, front
+	p.used, p.retried, p.id, p.origID, p.qhash, p.qexact, p.sent, p.be, p.client, p.front = true, q.retried, id, q.origID, q.qhash, q.qexact, now, be, q.client, q.front
 	p.qlen = 0
-	if len(query) <= maxRetryQuery {
-		p.qlen = uint16(copy(p.query[:], query))
+	if q.retry && len(q.pkt) <= maxRetryQuery {
+		p.qlen = uint16(copy(p.query[:], q.pkt))
 	}
 	t.inUse++
 	t.mu.Unlock()

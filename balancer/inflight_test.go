@@ -16,7 +16,7 @@ func TestInflightAddTake(t *testing.T) {
 	var client sockaddr
 	client.set(netip.MustParseAddrPort("127.0.0.1:5353"), unix.AF_INET)
 	be := testBackend("be", "127.0.0.2:53")
-	id, ok := tab.add(be, 0x1234, 99, 0, &client, nil, 10, nil, false)
+	id, ok := tab.add(be, &udpQuery{origID: 0x1234, qhash: 99, client: client}, 10)
 	if !ok {
 		t.Fatal("add failed")
 	}
@@ -46,7 +46,7 @@ func TestInflightGrowsAndFills(t *testing.T) {
 	be := testBackend("be", "127.0.0.2:53")
 	seen := map[uint16]bool{}
 	for i := 0; i < maxInflight; i++ {
-		id, ok := tab.add(be, uint16(i), uint64(i), 0, &sockaddr{}, nil, 0, nil, false)
+		id, ok := tab.add(be, &udpQuery{origID: uint16(i), qhash: uint64(i), client: sockaddr{}}, 0)
 		if !ok {
 			t.Fatalf("add %d failed", i)
 		}
@@ -55,7 +55,7 @@ func TestInflightGrowsAndFills(t *testing.T) {
 		}
 		seen[id&idIndexMask] = true
 	}
-	if _, ok := tab.add(be, 0, 0, 0, &sockaddr{}, nil, 0, nil, false); ok {
+	if _, ok := tab.add(be, &udpQuery{origID: 0, qhash: 0, client: sockaddr{}}, 0); ok {
 		t.Fatal("add beyond capacity succeeded")
 	}
 	n := 0
@@ -68,8 +68,8 @@ func TestInflightGrowsAndFills(t *testing.T) {
 func TestInflightExpireKeepsRecent(t *testing.T) {
 	tab := newInflight(7)
 	be := testBackend("be", "127.0.0.2:53")
-	old, _ := tab.add(be, 1, 1, 0, &sockaddr{}, nil, 100, nil, false)
-	recent, _ := tab.add(be, 2, 2, 0, &sockaddr{}, nil, 500, nil, false)
+	old, _ := tab.add(be, &udpQuery{origID: 1, qhash: 1, client: sockaddr{}}, 100)
+	recent, _ := tab.add(be, &udpQuery{origID: 2, qhash: 2, client: sockaddr{}}, 500)
 	var expired []uint16
 	tab.expire(300, func(p *pending) { expired = append(expired, p.origID) })
 	if len(expired) != 1 || expired[0] != 1 {

@@ -26,14 +26,14 @@ func (b *Balancer) ListenerFiles() ([]ListenerFile, error) {
 		}
 		return nil, err
 	}
-	for _, f := range b.tcp {
+	for _, f := range b.tcpf.listeners {
 		file, err := f.ln.File()
 		if err != nil {
 			return fail(fmt.Errorf("tcp %s: %w", f.addr, err))
 		}
 		out = append(out, ListenerFile{Network: "tcp", Addr: f.addr, File: file})
 	}
-	for _, w := range b.udp {
+	for _, w := range b.udpf.sockets {
 		file, err := w.sock.conn.File()
 		if err != nil {
 			return fail(fmt.Errorf("udp %s: %w", w.addr, err))
@@ -94,7 +94,7 @@ func (b *Balancer) inheritedUDP(addr netip.AddrPort) ([]*net.UDPConn, error) {
 // kernel could not be stopped. keep must hold duplicates of the TCP
 // listeners (ListenerFiles), which keep them open.
 func (b *Balancer) PauseTCP() {
-	for _, f := range b.tcp {
+	for _, f := range b.tcpf.listeners {
 		f.ln.Close()
 		<-f.done
 	}
@@ -103,7 +103,7 @@ func (b *Balancer) PauseTCP() {
 // ResumeTCP accepts again on the listeners in files (duplicates from
 // ListenerFiles) after PauseTCP, when a graceful restart failed.
 func (b *Balancer) ResumeTCP(files []ListenerFile) error {
-	for _, f := range b.tcp {
+	for _, f := range b.tcpf.listeners {
 		for _, lf := range files {
 			if lf.Network != "tcp" || lf.Addr != f.addr {
 				continue

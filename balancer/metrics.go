@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"github.com/dnslb/dnslb/internal/health"
 	"strconv"
 
 	"github.com/miekg/dns"
@@ -38,6 +39,8 @@ var (
 		"Packets or connections dropped instead of relayed, by reason.", []string{"reason"}, nil)
 	descAnswered = prometheus.NewDesc("dnslb_frontend_answered_total",
 		"Queries dnslb answered itself instead of a backend, by reason (all_down, over_limit, notify, notify_stranger, cookie, formerr, backend_failed, no_backend).", []string{"reason"}, nil)
+	descLatency = prometheus.NewDesc("dnslb_backend_latency_seconds",
+		"Time from forwarding a UDP query to receiving its answer, per backend.", []string{"backend"}, nil)
 	descCaseChanged = prometheus.NewDesc("dnslb_backend_answers_case_changed_total",
 		"Answers relayed whose question differs from the query's in letter case only (matched case-insensitively).", []string{"backend"}, nil)
 	descNotify = prometheus.NewDesc("dnslb_frontend_notify_answered_total",
@@ -51,7 +54,7 @@ var (
 // Describe sends every metric description (prometheus.Collector).
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
-		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descAnswered, descCaseChanged, descNotify, descNotifySigned, descTCP} {
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descAnswered, descCaseChanged, descLatency, descNotify, descNotifySigned, descTCP} {
 		ch <- d
 	}
 }
@@ -81,6 +84,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			a.s.Retried += s.Retried
 			a.s.Unmatched += s.Unmatched
 			a.s.CaseChanged += s.CaseChanged
+			a.s.Latencies = a.s.Latencies.add(s.Latencies)
 			a.s.Outstanding += s.Outstanding
 			a.s.TCPActive += s.TCPActive
 			for i := range s.Responses {
@@ -106,6 +110,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRetried, prometheus.CounterValue, float64(s.Retried), name)
 		ch <- prometheus.MustNewConstMetric(descUnmatched, prometheus.CounterValue, float64(s.Unmatched), name)
 		ch <- prometheus.MustNewConstMetric(descCaseChanged, prometheus.CounterValue, float64(s.CaseChanged), name)
+		buckets := make(map[float64]uint64, len(LatencyBounds))
+		for i, le := range LatencyBounds {
+			buckets[le] = s.Latencies.Cumulative[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(descLatency, s.Latencies.Count, s.Latencies.Sum.Seconds(), buckets, name)
 		ch <- prometheus.MustNewConstMetric(descOutstanding, prometheus.GaugeValue, float64(s.Outstanding), name)
 		ch <- prometheus.MustNewConstMetric(descBackendTCP, prometheus.GaugeValue, float64(s.TCPActive), name)
 		ch <- prometheus.MustNewConstMetric(descLatencyEWMA, prometheus.GaugeValue, s.Latency.Seconds(), name)
@@ -118,21 +127,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descEligible, prometheus.GaugeValue, eligible, name)
 		up := 0.0
-		if a.current && s.Health == Up {
+		if a.current && s.Health == health.Up {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, name)
 	}
 	for r := dropReason(1); r < numDropReasons; r++ {
-		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(c.b.drops[r].Load()), r.String())
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(c.b.ctr.drops[r].Load()), r.String())
 	}
 	for k := answerKind(0); k < numAnswerKinds; k++ {
-		ch <- prometheus.MustNewConstMetric(descAnswered, prometheus.CounterValue, float64(c.b.answers[k].Load()), k.String())
+		ch <- prometheus.MustNewConstMetric(descAnswered, prometheus.CounterValue, float64(c.b.ctr.answers[k].Load()), k.String())
 	}
-	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[0].Load()), "NOERROR")
-	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.notifies[1].Load()), "REFUSED")
-	ch <- prometheus.MustNewConstMetric(descNotifySigned, prometheus.CounterValue, float64(c.b.signedNotifies.Load()))
-	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpConns.Load()))
+	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.ctr.notifies[0].Load()), "NOERROR")
+	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.ctr.notifies[1].Load()), "REFUSED")
+	ch <- prometheus.MustNewConstMetric(descNotifySigned, prometheus.CounterValue, float64(c.b.ctr.signedNotifies.Load()))
+	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpf.conns.Load()))
 }
 
 // DropReasons lists the reason labels of dnslb_frontend_dropped_total.

@@ -59,9 +59,23 @@ func (a *notifyAnswerer) done(answer []byte) {
 	if answer == nil {
 		answer = a.b.selfAnswer(a.query, a.m, rcodeNoError, true, a.client)
 	} else {
-		a.b.signedNotifies.Add(1)
+		a.b.ctr.signedNotifies.Add(1)
 	}
-	a.b.answers[answerNotify].Add(1)
-	a.b.notifies[0].Add(1)
+	a.b.ctr.answers[answerNotify].Add(1)
+	a.b.ctr.notifies[0].Add(1)
 	_ = a.send(answer) // the primary retries a NOTIFY whose answer is lost
+}
+
+// handNotify gives a NOTIFY to the Notifier and acts on its verdict:
+// REFUSED at once through now, nothing (counted) for ignore, and for
+// accept the NOERROR answer through later once the copies are out.
+func (b *Balancer) handNotify(s *Settings, pkt []byte, m message, src, dst netip.AddrPort, now, later func([]byte) error) {
+	a := b.newNotifyAnswerer(pkt, m, src.Addr(), later)
+	switch b.notifier.Notify(pkt, src, dst, a.done) {
+	case NotifyRefuse:
+		b.ctr.notifies[1].Add(1)
+		_ = now(b.reply(pkt, m, answered(answerNotifyStranger, rcodeRefused), src.Addr()))
+	case NotifyIgnore:
+		b.drop(dropNotifyIgnored)
+	}
 }

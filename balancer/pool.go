@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"github.com/dnslb/dnslb/internal/health"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -76,7 +77,7 @@ func (p *pool) apply(specs []BackendSpec) (applyResult, error) {
 		next[i].weight.Store(int64(max(s.Weight, 1)))
 		next[i].admin.Store(uint32(s.State))
 		if !s.Checked {
-			next[i].SetHealth(Up) // checks turned off: trust it
+			next[i].SetHealth(health.Up) // checks turned off: trust it
 		}
 	}
 	for name, be := range old {

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"github.com/dnslb/dnslb/internal/health"
 	"net/netip"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func TestPickTiesRoundRobinThenLatency(t *testing.T) {
 func TestPickSkipsIneligible(t *testing.T) {
 	p := testPool(t, spec("a", 1, 1), spec("b", 2, 1), spec("c", 3, 1))
 	p.list()[0].admin.Store(uint32(Drain))
-	p.list()[1].SetHealth(Down)
+	p.list()[1].SetHealth(health.Down)
 	for i := 0; i < 10; i++ {
 		if got := pickU(p); got.name != "c" {
 			t.Fatalf("picked %s", got.name)
@@ -137,7 +138,7 @@ func TestPickHealthAndFailOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := p.list()[0], p.list()[1]
-	if Health(a.health.Load()) != Pending {
+	if health.State(a.health.Load()) != health.Pending {
 		t.Fatal("checked backend does not start pending")
 	}
 	// nothing up: refuse mode gets nil + allDown, fail-open gets a backend
@@ -147,7 +148,7 @@ func TestPickHealthAndFailOpen(t *testing.T) {
 	if be, allDown := p.pickUDP(true); be == nil || !allDown {
 		t.Fatalf("fail-open: got %v allDown=%v", be, allDown)
 	}
-	b.SetHealth(Up)
+	b.SetHealth(health.Up)
 	for i := 0; i < 5; i++ {
 		if be, allDown := p.pickUDP(true); be != b || allDown {
 			t.Fatalf("with b up: got %v allDown=%v", be.name, allDown)
@@ -167,7 +168,7 @@ func TestPickHealthAndFailOpen(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if Health(a.health.Load()) != Up {
+	if health.State(a.health.Load()) != health.Up {
 		t.Fatal("unchecked backend not up")
 	}
 }

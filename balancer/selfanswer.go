@@ -145,11 +145,18 @@ func (b *Balancer) serverCookie(dst []byte, clientCookie [8]byte, client netip.A
 	dst[0], dst[1], dst[2], dst[3] = 1, 0, 0, 0
 	binary.BigEndian.PutUint32(dst[4:], uint32(time.Now().Unix()))
 	var in [16 + 8 + 8 + 16]byte
-	copy(in[:16], b.cookieSecret[:])
+	copy(in[:16], b.adm.cookieSecret[:])
 	copy(in[16:], clientCookie[:])
 	copy(in[24:], dst[:8])
 	a := client.As16()
 	copy(in[32:], a[:])
 	sum := sha256.Sum256(in[:])
 	copy(dst[8:16], sum[:8])
+}
+
+// reply builds dnslb's own answer to a message admission answers, and
+// counts it.
+func (b *Balancer) reply(pkt []byte, m message, v verdict, client netip.Addr) []byte {
+	b.ctr.answers[v.kind].Add(1)
+	return b.selfAnswer(pkt, m, v.rcode, v.aa, client)
 }

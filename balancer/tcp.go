@@ -86,27 +86,27 @@ func (b *Balancer) admitTCP(c *net.TCPConn) {
 		b.drop(dropACL)
 		return
 	}
-	b.tcpMu.Lock()
-	if b.tcpConns.Load() >= int64(s.MaxTCPConns) {
-		b.tcpMu.Unlock()
+	b.tcpf.mu.Lock()
+	if b.tcpf.conns.Load() >= int64(s.MaxTCPConns) {
+		b.tcpf.mu.Unlock()
 		c.Close()
 		b.drop(dropTCPLimit)
 		b.logLimited(dropTCPLimit, "tcp connection limit reached, refusing connections", "limit", s.MaxTCPConns, "key", "limits.tcp_connections", "client", client.String())
 		return
 	}
-	if b.perClient[client] >= s.MaxTCPConnsPerClient {
-		b.tcpMu.Unlock()
+	if b.tcpf.perClient[client] >= s.MaxTCPConnsPerClient {
+		b.tcpf.mu.Unlock()
 		c.Close()
 		b.drop(dropTCPClientLimit)
 		b.logLimited(dropTCPClientLimit, "tcp per-client connection limit reached, refusing connections", "limit", s.MaxTCPConnsPerClient, "key", "limits.tcp_connections_per_client", "client", client.String())
 		return
 	}
 	sess := newTCPSession(b, c, client, s)
-	b.perClient[client]++
-	b.tcpConns.Add(1)
-	b.sessions[sess] = struct{}{}
+	b.tcpf.perClient[client]++
+	b.tcpf.conns.Add(1)
+	b.tcpf.sessions[sess] = struct{}{}
 	b.sessionWG.Add(1)
-	b.tcpMu.Unlock()
+	b.tcpf.mu.Unlock()
 	go sess.run()
 }
 

@@ -3,6 +3,7 @@ package balancer
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/dnslb/dnslb/internal/health"
 	"io"
 	"net"
 	"net/netip"
@@ -347,7 +348,7 @@ func TestTCPSelfAnswerKeepsConnection(t *testing.T) {
 	if r, err := c.recv(); err != nil || r.Rcode != dns.RcodeRefused {
 		t.Fatalf("all down: %v %v", r, err)
 	}
-	b.Backend("one").SetHealth(Up)
+	b.Backend("one").SetHealth(health.Up)
 	c.send("b.example.", dns.TypeTXT, 2)
 	if r, err := c.recv(); err != nil || r.Rcode != dns.RcodeSuccess || r.Answer[0].(*dns.TXT).Txt[0] != "one" {
 		t.Fatalf("after recovery, same connection: %v %v", r, err)

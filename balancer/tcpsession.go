@@ -198,7 +198,7 @@ func (s *tcpSession) write(frame []byte) error {
 		b.drop(dropTCPWriteTimeout)
 		if b.logDue(dropTCPWriteTimeout) {
 			b.log.Warn("tcp client does not read its answers, closed", "client", s.clientAddr.String(),
-				"key", "timeouts.tcp_write", "limit", s.writeLimit.String(), "dropped_total", b.drops[dropTCPWriteTimeout].Load())
+				"key", "timeouts.tcp_write", "limit", s.writeLimit.String(), "dropped_total", b.ctr.drops[dropTCPWriteTimeout].Load())
 		}
 	}
 	s.close()
@@ -398,13 +398,13 @@ func (s *tcpSession) release() {
 	}
 	s.mu.Unlock()
 	b := s.b
-	b.tcpMu.Lock()
-	if b.perClient[s.clientAddr]--; b.perClient[s.clientAddr] <= 0 {
-		delete(b.perClient, s.clientAddr)
+	b.tcpf.mu.Lock()
+	if b.tcpf.perClient[s.clientAddr]--; b.tcpf.perClient[s.clientAddr] <= 0 {
+		delete(b.tcpf.perClient, s.clientAddr)
 	}
-	delete(b.sessions, s)
-	b.tcpConns.Add(-1)
-	b.tcpMu.Unlock()
+	delete(b.tcpf.sessions, s)
+	b.tcpf.conns.Add(-1)
+	b.tcpf.mu.Unlock()
 	b.sessionWG.Done()
 }
 
@@ -417,7 +417,7 @@ func (s *tcpSession) noteReadError(err error) {
 		s.b.drop(dropTCPSlow)
 		if s.b.logDue(dropTCPSlow) {
 			s.b.log.Warn("tcp client too slow to send a whole message, closed", "client", s.clientAddr.String(),
-				"key", "timeouts.tcp_read", "limit", s.readLimit.String(), "dropped_total", s.b.drops[dropTCPSlow].Load())
+				"key", "timeouts.tcp_read", "limit", s.readLimit.String(), "dropped_total", s.b.ctr.drops[dropTCPSlow].Load())
 		}
 	case errors.Is(err, errTooShort), errors.Is(err, io.ErrUnexpectedEOF):
 		s.b.drop(dropTCPMalformed)

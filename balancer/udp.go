@@ -23,8 +23,8 @@ type udpWorker struct {
 }
 
 func (b *Balancer) newUDPWorker(addr netip.AddrPort, sock *udpSock) *udpWorker {
-	w := &udpWorker{b: b, addr: addr, sock: sock, in: newRecvBatch(b.batch)}
-	w.out = newOutbox(2*b.batch, b)
+	w := &udpWorker{b: b, addr: addr, sock: sock, in: newRecvBatch(b.udpf.batch)}
+	w.out = newOutbox(2*b.udpf.batch, b)
 	w.readFn, w.serveFn = w.readReady, w.serveBatch
 	return w
 }
@@ -110,68 +110,38 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 		}
 		return
 	}
-	var keep []byte
-	if s.UDPRetry {
-		keep = pkt
-	}
-	var client sockaddr
-	client.raw, client.len = *from, tolen
-	b.send(w.out, be, pkt, m.id, m.qhash, m.qexact, &client, w, keep, false)
+	q := udpQuery{pkt: pkt, origID: m.id, qhash: m.qhash, qexact: m.qexact, front: w, retry: s.UDPRetry}
+	q.client.raw, q.client.len = *from, tolen
+	b.send(w.out, be, &q)
 }
 
-// reply builds dnslb's own answer to a message admission answers, and
-// counts it.
-func (b *Balancer) reply(pkt []byte, m message, v verdict, client netip.Addr) []byte {
-	b.answers[v.kind].Add(1)
-	return b.selfAnswer(pkt, m, v.rcode, v.aa, client)
+// udpQuery is one UDP query on its way to a backend: the message and what
+// its in-flight entry keeps.
+type udpQuery struct {
+	pkt           []byte // the message; its ID is rewritten in place
+	origID        uint16 // the client's ID
+	qhash, qexact uint64 // question hashes (message)
+	client        sockaddr
+	front         *udpWorker // the socket the answer goes out on
+	retry         bool       // keep the message for a retry after a timeout
+	retried       bool       // a retry already: never retried again
 }
 
-// handNotify gives a NOTIFY to the Notifier and acts on its verdict:
-// REFUSED at once through now, nothing (counted) for ignore, and for
-// accept the NOERROR answer through later once the copies are out.
-func (b *Balancer) handNotify(s *Settings, pkt []byte, m message, src, dst netip.AddrPort, now, later func([]byte) error) {
-	a := b.newNotifyAnswerer(pkt, m, src.Addr(), later)
-	switch b.notifier.Notify(pkt, src, dst, a.done) {
-	case NotifyRefuse:
-		b.notifies[1].Add(1)
-		_ = now(b.reply(pkt, m, answered(answerNotifyStranger, rcodeRefused), src.Addr()))
-	case NotifyIgnore:
-		b.drop(dropNotifyIgnored)
-	}
-}
-
-// logOverLimit logs, at most every 10 s, that a client is over
-// limits.qps_per_client.
-func (b *Balancer) logOverLimit(s *Settings, client netip.Addr) {
-	if b.logDue(dropRateLimited) {
-		b.log.Warn("client over limits.qps_per_client", "client", client.String(), "limit", s.QPSPerClient,
-			"dropped_total", b.drops[dropRateLimited].Load(), "refused_total", b.answers[answerOverLimit].Load())
-	}
-}
-
-// clientLimiter returns the per-client rate limiter, allocating its table
-// (about 2 MB) the first time limits.qps_per_client is on.
-func (b *Balancer) clientLimiter() *clientLimiter {
-	b.limiterOnce.Do(func() { b.limiter = new(clientLimiter) })
-	return b.limiter
-}
-
-// send tracks a query on one of the upstream sockets for be's address
-// family and queues it in out with a fresh ID written into pkt. keep, if
-// not nil, is stored for a retry.
-func (b *Balancer) send(out *outbox, be *Backend, pkt []byte, origID uint16, qhash, qexact uint64, client *sockaddr, w *udpWorker, keep []byte, retried bool) bool {
+// send tracks q on one of the upstream sockets for be's address family
+// and queues it in out with a fresh ID written into its message.
+func (b *Balancer) send(out *outbox, be *Backend, q *udpQuery) bool {
 	now := b.now()
-	ups := b.upstreams.forFamily(be.family)
+	ups := b.udpf.upstreams.forFamily(be.family)
 	for range ups {
-		u := ups[int(b.upstreams.rr.Add(1))%len(ups)]
-		id, ok := u.table.add(be, origID, qhash, qexact, client, w, now, keep, retried)
+		u := ups[int(b.udpf.upstreams.rr.Add(1))%len(ups)]
+		id, ok := u.table.add(be, q, now)
 		if !ok {
 			continue
 		}
 		be.outstanding.Add(1)
 		be.queries.Add(1)
-		setID(pkt, id)
-		out.add(u.sock, pkt, &be.sa.raw, be.sa.len, sendRef{up: u, be: be, id: id})
+		setID(q.pkt, id)
+		out.add(u.sock, q.pkt, &be.sa.raw, be.sa.len, sendRef{up: u, be: be, id: id})
 		return true
 	}
 	b.drop(dropBackendFull)
@@ -212,13 +182,13 @@ func (b *Balancer) sweepLoop() {
 
 func (b *Balancer) sweep(deadline int64, out *outbox) {
 	s := b.settings.Load()
-	for _, u := range b.upstreams.all() {
-		b.expired = b.expired[:0]
-		u.table.expire(deadline, func(p *pending) { b.expired = append(b.expired, *p) })
-		for i := range b.expired {
-			b.timedOut(&b.expired[i], s, out)
+	for _, u := range b.udpf.upstreams.all() {
+		b.udpf.expired = b.udpf.expired[:0]
+		u.table.expire(deadline, func(p *pending) { b.udpf.expired = append(b.udpf.expired, *p) })
+		for i := range b.udpf.expired {
+			b.timedOut(&b.udpf.expired[i], s, out)
 		}
-		// The retries refer to b.expired: send them before it is reused.
+		// The retries refer to b.udpf.expired: send them before it is reused.
 		out.flush()
 	}
 }
@@ -241,7 +211,8 @@ func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
 	if other == nil {
 		return
 	}
-	if b.send(out, other, p.query[:p.qlen], p.origID, p.qhash, p.qexact, &p.client, p.front, nil, true) {
+	q := udpQuery{pkt: p.query[:p.qlen], origID: p.origID, qhash: p.qhash, qexact: p.qexact, client: p.client, front: p.front, retried: true}
+	if b.send(out, other, &q) {
 		be.retried.Add(1)
 	}
 }

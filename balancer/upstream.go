@@ -64,7 +64,7 @@ func (us *upstreams) all() []*upstream {
 // ensureUpstreams opens the sockets of family if they are not open yet and
 // starts their readers.
 func (b *Balancer) ensureUpstreams(family int) error {
-	us := &b.upstreams
+	us := &b.udpf.upstreams
 	us.mu.Lock()
 	defer us.mu.Unlock()
 	if len(us.forFamily(family)) > 0 {
@@ -93,7 +93,7 @@ func (b *Balancer) openUpstreams(family int) ([]*upstream, error) {
 		network, local = "udp6", &net.UDPAddr{IP: net.IPv6unspecified}
 	}
 	var list []*upstream
-	for i := 0; i < b.upstreams.size; i++ {
+	for i := 0; i < b.udpf.upstreams.size; i++ {
 		conn, err := net.ListenUDP(network, local)
 		if err != nil {
 			for _, u := range list {
@@ -109,8 +109,8 @@ func (b *Balancer) openUpstreams(family int) ([]*upstream, error) {
 			return nil, err
 		}
 		b.pool.seed++
-		u := &upstream{b: b, sock: sock, table: newInflight(b.pool.seed * 0x9e3779b97f4a7c15), in: newRecvBatch(b.batch)}
-		u.out = newOutbox(b.batch, b)
+		u := &upstream{b: b, sock: sock, table: newInflight(b.pool.seed * 0x9e3779b97f4a7c15), in: newRecvBatch(b.udpf.batch)}
+		u.out = newOutbox(b.udpf.batch, b)
 		u.readFn, u.serveFn = u.readReady, u.serveBatch
 		list = append(list, u)
 	}
@@ -187,7 +187,7 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 	latency := time.Duration(b.now() - p.sent)
 	be.observeLatency(latency)
 	setID(pkt, p.origID)
-	if every := b.settings.Load().QueryLogEvery; every > 0 && b.queryLogN.Add(1)%uint64(every) == 0 {
+	if every := b.settings.Load().QueryLogEvery; every > 0 && b.ctr.queryLogN.Add(1)%uint64(every) == 0 {
 		b.logQuery(pkt, m, &p.client, be, latency)
 	}
 	u.out.add(p.front.sock, pkt, &p.client.raw, p.client.len, sendRef{})
@@ -216,7 +216,7 @@ func noBroadcast(conn *net.UDPConn) {
 // beyond net.core.rmem_max/wmem_max when the process may (CAP_NET_ADMIN),
 // and logs once when the kernel gave less.
 func (b *Balancer) setBuffers(conn *net.UDPConn) {
-	size := b.sockBuf
+	size := b.udpf.sockBuf
 	if size <= 0 {
 		return
 	}
@@ -231,7 +231,7 @@ func (b *Balancer) setBuffers(conn *net.UDPConn) {
 			}
 		}
 		// Linux reports twice what was granted (bookkeeping overhead).
-		if got, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil && got/2 < size && !b.bufferWarned.Swap(true) {
+		if got, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil && got/2 < size && !b.udpf.bufferWarned.Swap(true) {
 			b.log.Warn("socket receive buffer smaller than tuning.socket_buffer (raise net.core.rmem_max or grant CAP_NET_ADMIN)", "want", size, "got", got/2)
 		}
 	})

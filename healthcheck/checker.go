@@ -11,40 +11,25 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dnslb/dnslb/internal/health"
 )
-
-// State is a target's health.
-type State uint8
-
-const (
-	// Pending: new, not yet risen.
-	Pending State = iota
-	// Up: the last `rise` probes succeeded (or it never fell).
-	Up
-	// Down: `fall` probes failed, or passive detection fired.
-	Down
-)
-
-// String returns "pending", "up" or "down".
-func (s State) String() string {
-	return [...]string{"pending", "up", "down"}[s]
-}
 
 // Target is one backend to check.
 type Target struct {
 	Name  string
 	Addr  netip.AddrPort
 	Check Check
-	// Initial is the state a new target starts in: Pending (the zero
-	// value), or Up or Down when it is known already (a graceful restart
+	// Initial is the state a new target starts in: health.Pending (the zero
+	// value), or health.Up or health.Down when it is known already (a graceful restart
 	// hands the previous process's verdicts over).
-	Initial State
+	Initial health.State
 }
 
 // Change is one state transition.
 type Change struct {
 	Backend  string
-	From, To State
+	From, To health.State
 	Reason   string
 	// Failed is how many probes failed in a row (0 for passive changes).
 	Failed int
@@ -54,7 +39,7 @@ type Change struct {
 
 // Status is a target's current view, for /status.
 type Status struct {
-	State     State
+	State     health.State
 	Reason    string // why it is in this state (last transition's reason)
 	Since     time.Time
 	LastProbe string // the last probe's reason, e.g. "answer NOERROR" or "timeout after 500ms"
@@ -135,8 +120,8 @@ func (c *Checker) Apply(targets []Target) {
 		if old != nil && old.Target.Addr == t.Addr && checksEqual(old.Check, t.Check) {
 			continue
 		}
-		nt := &target{Target: t, status: Status{State: Pending, Reason: "new backend, waiting for checks", Since: time.Now()}}
-		if t.Initial != Pending {
+		nt := &target{Target: t, status: Status{State: health.Pending, Reason: "new backend, waiting for checks", Since: time.Now()}}
+		if t.Initial != health.Pending {
 			nt.status.State, nt.status.Reason = t.Initial, "inherited from the previous process (graceful restart)"
 		}
 		if old != nil {
@@ -226,14 +211,14 @@ func (c *Checker) record(t *target, o outcome) {
 	if o.result == OK {
 		t.ok++
 		t.failed = 0
-		if t.status.State != Up && t.ok >= t.Check.Rise {
-			ch = c.transition(t, Up, o.reason, 0, false)
+		if t.status.State != health.Up && t.ok >= t.Check.Rise {
+			ch = c.transition(t, health.Up, o.reason, 0, false)
 		}
 	} else {
 		t.failed++
 		t.ok = 0
-		if t.status.State != Down && t.failed >= t.Check.Fall {
-			ch = c.transition(t, Down, o.reason, t.failed, false)
+		if t.status.State != health.Down && t.failed >= t.Check.Fall {
+			ch = c.transition(t, health.Down, o.reason, t.failed, false)
 		}
 	}
 	t.mu.Unlock()
@@ -241,7 +226,7 @@ func (c *Checker) record(t *target, o outcome) {
 }
 
 // transition changes t's state; t.mu is held.
-func (c *Checker) transition(t *target, to State, reason string, failed int, passive bool) *Change {
+func (c *Checker) transition(t *target, to health.State, reason string, failed int, passive bool) *Change {
 	ch := &Change{Backend: t.Name, From: t.status.State, To: to, Reason: reason, Failed: failed, Passive: passive}
 	t.status.State, t.status.Reason, t.status.Since = to, reason, time.Now()
 	return ch
@@ -254,10 +239,10 @@ func (c *Checker) notify(ch *Change) {
 	args := []any{"backend", ch.Backend, "from", ch.From.String(), "to", ch.To.String(), "reason", ch.Reason}
 	if ch.Passive {
 		args = append(args, "detection", "passive")
-	} else if ch.To == Down {
+	} else if ch.To == health.Down {
 		args = append(args, "probes_failed", ch.Failed)
 	}
-	if ch.To == Up {
+	if ch.To == health.Up {
 		c.o.Logger.Info("backend state change", args...)
 	} else {
 		c.o.Logger.Warn("backend state change", args...)
@@ -279,9 +264,9 @@ func (c *Checker) PassiveFailure(name, reason string) {
 	}
 	t.mu.Lock()
 	var ch *Change
-	if t.status.State != Down {
+	if t.status.State != health.Down {
 		t.ok = 0
-		ch = c.transition(t, Down, reason, 0, true)
+		ch = c.transition(t, health.Down, reason, 0, true)
 	}
 	t.mu.Unlock()
 	c.notify(ch)

@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"github.com/dnslb/dnslb/internal/health"
 	"net"
 	"net/netip"
 	"strings"
@@ -85,7 +86,7 @@ func (r *recorder) last() (Change, int) {
 	return r.changes[len(r.changes)-1], len(r.changes)
 }
 
-func (r *recorder) waitFor(t *testing.T, to State, within time.Duration) Change {
+func (r *recorder) waitFor(t *testing.T, to health.State, within time.Duration) Change {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
@@ -122,11 +123,11 @@ func TestRiseFallAndReasons(t *testing.T) {
 	rec := &recorder{}
 	c := newChecker(t, rec)
 	c.Apply([]Target{{Name: "ns1", Addr: srv.addr, Check: fastCheck()}})
-	if st := c.Status()["ns1"]; st.State != Pending {
+	if st := c.Status()["ns1"]; st.State != health.Pending {
 		t.Fatalf("new target %v, want pending", st.State)
 	}
-	up := rec.waitFor(t, Up, time.Second)
-	if up.From != Pending {
+	up := rec.waitFor(t, health.Up, time.Second)
+	if up.From != health.Pending {
 		t.Fatalf("first change %+v", up)
 	}
 	for _, tc := range []struct {
@@ -140,12 +141,12 @@ func TestRiseFallAndReasons(t *testing.T) {
 		{"otherq", "another question"},
 	} {
 		srv.mode.Store(tc.mode)
-		down := rec.waitFor(t, Down, 2*time.Second)
+		down := rec.waitFor(t, health.Down, 2*time.Second)
 		if !strings.Contains(down.Reason, tc.reason) || down.Failed != 3 {
 			t.Errorf("%s: down with reason %q after %d failures, want %q after 3", tc.mode, down.Reason, down.Failed, tc.reason)
 		}
 		srv.mode.Store("ok")
-		rec.waitFor(t, Up, 2*time.Second)
+		rec.waitFor(t, health.Up, 2*time.Second)
 	}
 	if rec.rtts == 0 {
 		t.Error("no probe RTT reported")
@@ -160,10 +161,10 @@ func TestTCPTransportAndAnswerContains(t *testing.T) {
 	chk.Transport = "tcp"
 	chk.AnswerContains = "hostmaster.example.test."
 	c.Apply([]Target{{Name: "ns1", Addr: srv.addr, Check: chk}})
-	rec.waitFor(t, Up, time.Second)
+	rec.waitFor(t, health.Up, time.Second)
 	chk.AnswerContains = "not-there"
 	c.Apply([]Target{{Name: "ns1", Addr: srv.addr, Check: chk}})
-	down := rec.waitFor(t, Down, time.Second)
+	down := rec.waitFor(t, health.Down, time.Second)
 	if !strings.Contains(down.Reason, `no answer record contains "not-there"`) {
 		t.Fatalf("reason %q", down.Reason)
 	}
@@ -176,14 +177,14 @@ func TestPassiveFailureNeedsRise(t *testing.T) {
 	chk := fastCheck()
 	chk.Interval = 200 * time.Millisecond
 	c.Apply([]Target{{Name: "ns1", Addr: srv.addr, Check: chk}})
-	rec.waitFor(t, Up, 2*time.Second)
+	rec.waitFor(t, health.Up, 2*time.Second)
 	c.PassiveFailure("ns1", "5 consecutive timeouts")
 	ch, _ := rec.last()
-	if ch.To != Down || !ch.Passive || ch.Reason != "5 consecutive timeouts" {
+	if ch.To != health.Down || !ch.Passive || ch.Reason != "5 consecutive timeouts" {
 		t.Fatalf("passive change %+v", ch)
 	}
 	start := time.Now()
-	rec.waitFor(t, Up, 2*time.Second)
+	rec.waitFor(t, health.Up, 2*time.Second)
 	if d := time.Since(start); d < 150*time.Millisecond {
 		t.Fatalf("back up after %v: should need rise=2 probes at 200ms interval", d)
 	}
@@ -195,12 +196,12 @@ func TestApplyRemovesAndKeepsState(t *testing.T) {
 	rec := &recorder{}
 	c := newChecker(t, rec)
 	c.Apply([]Target{{Name: "ns1", Addr: srv.addr, Check: fastCheck()}})
-	rec.waitFor(t, Up, time.Second)
+	rec.waitFor(t, health.Up, time.Second)
 	// a changed check keeps the state
 	chk := fastCheck()
 	chk.Fall = 5
 	c.Apply([]Target{{Name: "ns1", Addr: srv.addr, Check: chk}})
-	if st := c.Status()["ns1"]; st.State != Up {
+	if st := c.Status()["ns1"]; st.State != health.Up {
 		t.Fatalf("state after check change: %v", st.State)
 	}
 	c.Apply(nil)

@@ -104,8 +104,8 @@ type Duplicator struct {
 	running   bool // between Run's start and its stop: Notify accepts only then
 	limiters  map[netip.Addr]*rate.Limiter
 	queued    map[key]*job
-	confirmed map[key]time.Time // every backend serves it, since
-	logLast   map[string]time.Time
+	confirmed map[key]time.Time        // every backend serves it, since
+	logLimit  map[string]*rate.Limiter // a warning per reason every 10 s at most
 }
 
 // queueLen is how many accepted NOTIFYs wait for their copies; beyond it
@@ -130,7 +130,7 @@ func New(o Options) (*Duplicator, error) {
 	}
 	d := &Duplicator{o: o, log: o.Logger, m: m, queue: make(chan *job, queueLen),
 		limiters: map[netip.Addr]*rate.Limiter{}, queued: map[key]*job{}, confirmed: map[key]time.Time{},
-		logLast: map[string]time.Time{}}
+		logLimit: map[string]*rate.Limiter{}}
 	tm := defaultTiming
 	if o.timing != nil {
 		tm = *o.timing
@@ -373,15 +373,15 @@ func (d *Duplicator) count(result string, n *Notify, detail string) {
 // logLimited logs at most one line per reason every 10 seconds.
 func (d *Duplicator) logLimited(reason, msg string, args ...any) {
 	d.mu.Lock()
-	last := d.logLast[reason]
-	now := time.Now()
-	if now.Sub(last) < 10*time.Second {
-		d.mu.Unlock()
-		return
+	l := d.logLimit[reason]
+	if l == nil {
+		l = rate.NewLimiter(rate.Every(10*time.Second), 1)
+		d.logLimit[reason] = l
 	}
-	d.logLast[reason] = now
 	d.mu.Unlock()
-	d.log.Warn(msg, args...)
+	if l.Allow() {
+		d.log.Warn(msg, args...)
+	}
 }
 
 // Stats are the Duplicator's counters, for the status page.

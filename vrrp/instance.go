@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -31,8 +30,16 @@ const (
 
 // String returns "init", "backup", "master" or "fault".
 func (s State) String() string {
-	return [...]string{"init", "backup", "master", "fault"}[s]
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
 }
+
+var stateNames = [...]string{"init", "backup", "master", "fault"}
+
+// MarshalText writes the state as its name ("master"), for JSON.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Conn carries VRRP packets (IP protocol 112) on one interface.
 type Conn interface {
@@ -96,7 +103,7 @@ type Options struct {
 // Status is a snapshot of an instance, for /status.
 type Status struct {
 	VRID              uint8         `json:"vrid"`
-	State             string        `json:"state"`
+	State             State         `json:"state"`
 	Priority          uint8         `json:"priority"`           // configured
 	EffectivePriority uint8         `json:"effective_priority"` // after tracking
 	Master            string        `json:"master,omitempty"`   // address of the current master ("self" when we are)
@@ -184,7 +191,7 @@ func New(o Options) (*Instance, error) {
 		return nil, err
 	}
 	in.m = m
-	in.status = Status{VRID: o.VRID, State: Initialize.String(), Priority: o.Priority, EffectivePriority: o.Priority,
+	in.status = Status{VRID: o.VRID, State: Initialize, Priority: o.Priority, EffectivePriority: o.Priority,
 		AdvertInterval: o.Interval, Since: time.Now(), Reason: "not started"}
 	for _, v := range o.VIPs {
 		in.status.VIPs = append(in.status.VIPs, v.String())
@@ -346,48 +353,6 @@ func stopTimer(t *time.Timer) {
 	}
 }
 
-// onAdvert applies RFC 5798 6.4.2 (backup) and 6.4.3 (master).
-func (in *Instance) onAdvert(p received) {
-	a := p.a
-	switch in.state {
-	case Backup:
-		switch {
-		case a.Priority == 0:
-			// The master is leaving: take over after Skew_Time only.
-			resetTimer(in.downTimer, in.skew())
-			in.masterLeft = true
-			in.noteMaster(p.src, 0)
-		case !in.o.Preempt || a.Priority >= in.priority() || time.Since(in.start) < in.o.PreemptDelay:
-			if in.o.Version == 3 {
-				in.masterInterval = a.Interval
-			}
-			resetTimer(in.downTimer, in.masterDown())
-			in.masterLeft = false
-			in.noteMaster(p.src, a.Priority)
-		default:
-			// A lower-priority master and we preempt: let the timer run out.
-		}
-	case Master:
-		switch {
-		case a.Priority == 0:
-			in.sendAdvert(in.priority())
-			resetTimer(in.adverTimer, in.o.Interval)
-		case a.Priority > in.priority() || (a.Priority == in.priority() && p.src.Compare(in.local) > 0):
-			if in.o.Version == 3 {
-				in.masterInterval = a.Interval
-			}
-			in.noteMaster(p.src, a.Priority)
-			in.becomeBackup(fmt.Sprintf("advert from %s with priority %d (ours %d)", p.src, a.Priority, in.priority()), in.masterDown())
-		}
-	}
-}
-
-func (in *Instance) noteMaster(src netip.Addr, prio uint8) {
-	in.mu.Lock()
-	in.status.Master, in.status.MasterPriority, in.status.AdvertInterval = src.String(), prio, in.masterInterval
-	in.mu.Unlock()
-}
-
 func (in *Instance) onTracking() {
 	ok := in.tracking()
 	switch {
@@ -519,7 +484,7 @@ func (in *Instance) transition(to State, reason string) {
 	in.state = to
 	prio := in.priority()
 	in.mu.Lock()
-	in.status.State, in.status.Since, in.status.Reason = to.String(), time.Now(), reason
+	in.status.State, in.status.Since, in.status.Reason = to, time.Now(), reason
 	in.status.EffectivePriority = prio
 	if to != Master && in.status.Master == "self" {
 		in.status.Master = ""
@@ -560,121 +525,4 @@ func (in *Instance) sendAdvert(prio uint8) {
 		}
 		in.m.sent.Inc()
 	}
-}
-
-// readLoop reads, validates and forwards adverts for our VRID; everything
-// else is counted and dropped.
-func (in *Instance) readLoop(ctx context.Context) {
-	buf := make([]byte, 1500)
-	for {
-		n, src, dst, ttl, err := in.o.Conn.Read(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			in.log.Debug("vrrp: read failed", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			continue
-		}
-		if src == in.local {
-			continue // our own advert looped back
-		}
-		if reason := in.validate(buf[:n], src, dst, ttl); reason != "" {
-			in.m.invalid.WithLabelValues(reason).Inc()
-			in.log.Debug("vrrp: advert ignored", "src", src.String(), "reason", reason)
-			continue
-		}
-	}
-}
-
-// validate parses one packet and, if it is a valid advert for us, hands it
-// to the run loop; it returns the reason it was dropped otherwise.
-func (in *Instance) validate(b []byte, src, dst netip.Addr, ttl int) string {
-	if ttl != 255 {
-		return "ttl"
-	}
-	a := Advert{Src: src, Dst: dst, Mode: in.o.ChecksumMode}
-	if err := a.UnmarshalBinary(b); err != nil {
-		switch {
-		case errors.Is(err, ErrChecksum):
-			return "checksum"
-		case errors.Is(err, ErrVersion):
-			return "version"
-		case errors.Is(err, ErrTruncated):
-			return "truncated"
-		}
-		return "malformed"
-	}
-	if a.VRID != in.o.VRID {
-		return "other_vrid"
-	}
-	if a.Version != in.o.Version {
-		return "version"
-	}
-	if in.o.Version == 2 {
-		var want [8]byte
-		wantType := uint8(0)
-		if in.o.AuthPass != "" {
-			wantType = 1
-			copy(want[:], in.o.AuthPass)
-		}
-		if a.AuthType != wantType || (wantType == 1 && a.AuthData != want) {
-			return "auth"
-		}
-		if a.Interval != in.o.Interval {
-			return "interval" // RFC 3768 7.1: the interval must match
-		}
-	}
-	in.m.received.Inc()
-	select {
-	case in.packets <- received{a: a, src: src}:
-	default:
-		return "overload"
-	}
-	return ""
-}
-
-// metrics are one instance's Prometheus series.
-type metrics struct {
-	state         prometheus.Gauge
-	transitions   *prometheus.CounterVec
-	sent          prometheus.Counter
-	received      prometheus.Counter
-	sendErrors    prometheus.Counter
-	invalid       *prometheus.CounterVec
-	announcements prometheus.Counter
-	vrid          string
-}
-
-func newMetrics(r prometheus.Registerer, vrid uint8) (*metrics, error) {
-	l := prometheus.Labels{"vrid": strconv.Itoa(int(vrid))}
-	m := &metrics{
-		state: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dnslb_vrrp_state", ConstLabels: l,
-			Help: "VRRP state: 0 init, 1 backup, 2 master, 3 fault."}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_vrrp_transitions_total", ConstLabels: l,
-			Help: "VRRP state changes, by the state entered."}, []string{"state"}),
-		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_adverts_sent_total", ConstLabels: l,
-			Help: "VRRP adverts sent."}),
-		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_adverts_received_total", ConstLabels: l,
-			Help: "Valid VRRP adverts received for this VRID."}),
-		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_send_errors_total", ConstLabels: l,
-			Help: "VRRP adverts that could not be sent."}),
-		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_vrrp_adverts_invalid_total", ConstLabels: l,
-			Help: "VRRP packets ignored, by reason (ttl, checksum, version, truncated, malformed, other_vrid, auth, interval, overload)."}, []string{"reason"}),
-		announcements: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_announcements_total", ConstLabels: l,
-			Help: "Gratuitous ARP / unsolicited NA rounds sent for the VIPs."}),
-		vrid: l["vrid"],
-	}
-	if r != nil {
-		for _, c := range []prometheus.Collector{m.state, m.transitions, m.sent, m.received, m.sendErrors, m.invalid, m.announcements} {
-			if err := r.Register(c); err != nil {
-				return nil, fmt.Errorf("vrrp: register metrics: %w", err)
-			}
-		}
-	}
-	return m, nil
 }

@@ -156,7 +156,7 @@ func waitState(t *testing.T, n *node, want State, within time.Duration) time.Dur
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < within {
-		if n.in.Status().State == want.String() {
+		if n.in.Status().State == want {
 			return time.Since(start)
 		}
 		time.Sleep(time.Millisecond)
@@ -190,7 +190,7 @@ func TestHigherPriorityWinsAndCleanShutdownHandsOver(t *testing.T) {
 	waitState(t, a, Master, 2*time.Second)
 	waitState(t, b, Backup, time.Second)
 	time.Sleep(300 * time.Millisecond)
-	if b.in.Status().State != "backup" || b.ann.holds() {
+	if b.in.Status().State != Backup || b.ann.holds() {
 		t.Fatal("two masters")
 	}
 	// clean stop: priority 0 lets b take over after Skew_Time (61ms), far
@@ -235,7 +235,7 @@ func TestPreemptAndNoPreempt(t *testing.T) {
 			waitState(t, a, Master, time.Second)
 			waitState(t, b, Backup, time.Second)
 		} else {
-			if a.in.Status().State != "backup" || b.in.Status().State != "master" {
+			if a.in.Status().State != Backup || b.in.Status().State != Master {
 				t.Fatalf("preempt false: a %s, b %s", a.in.Status().State, b.in.Status().State)
 			}
 		}
@@ -250,7 +250,7 @@ func TestPreemptDelay(t *testing.T) {
 	waitState(t, b, Master, time.Second)
 	a := startNode(t, h, "10.77.0.1", 150, func(o *Options) { o.PreemptDelay = 300 * time.Millisecond })
 	time.Sleep(150 * time.Millisecond)
-	if a.in.Status().State != "backup" {
+	if a.in.Status().State != Backup {
 		t.Fatalf("preempted within preempt_delay: %s", a.in.Status().State)
 	}
 	waitState(t, a, Master, time.Second)
@@ -270,7 +270,7 @@ func TestEqualPriorityHigherAddressWins(t *testing.T) {
 	b.conn.setMute(false)
 	waitState(t, a, Backup, time.Second)
 	time.Sleep(10 * testInterval)
-	if a.in.Status().State != "backup" || b.in.Status().State != "master" {
+	if a.in.Status().State != Backup || b.in.Status().State != Master {
 		t.Fatalf("a %s b %s: the higher primary address must win", a.in.Status().State, b.in.Status().State)
 	}
 }
@@ -292,7 +292,7 @@ func TestBackupLearnsMasterInterval(t *testing.T) {
 	b := startNode(t, h, "10.77.0.2", 100, nil)
 	waitState(t, a, Master, time.Second)
 	time.Sleep(200 * time.Millisecond)
-	if st := b.in.Status(); st.State != "backup" || st.AdvertInterval != 50*time.Millisecond {
+	if st := b.in.Status(); st.State != Backup || st.AdvertInterval != 50*time.Millisecond {
 		t.Fatalf("backup %s learned %v, want 50ms", st.State, st.AdvertInterval)
 	}
 }
@@ -348,7 +348,7 @@ func TestGarbageIsCountedNeverAStateChange(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	time.Sleep(5 * testInterval)
-	if a.in.Status().State != "master" {
+	if a.in.Status().State != Master {
 		t.Fatalf("garbage changed the state: %s", a.in.Status().State)
 	}
 	for reason, want := range map[string]float64{"ttl": 20, "checksum": 20, "other_vrid": 20, "truncated": 40} {
@@ -387,10 +387,10 @@ func TestResignKeepsVIPsUntilStopped(t *testing.T) {
 	a.in.Resign()
 	waitState(t, b, Master, 3*testInterval)
 	time.Sleep(5 * testInterval)
-	if !a.ann.holds() || a.in.Status().State != "backup" {
+	if !a.ann.holds() || a.in.Status().State != Backup {
 		t.Fatalf("resigned node: holds VIPs %v, state %s", a.ann.holds(), a.in.Status().State)
 	}
-	if b.in.Status().State != "master" {
+	if b.in.Status().State != Master {
 		t.Fatal("resigned node took the VIP back")
 	}
 	a.stop()

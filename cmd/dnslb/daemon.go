@@ -27,6 +27,7 @@ import (
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
 	"github.com/dnslb/dnslb/healthcheck"
+	"github.com/dnslb/dnslb/internal/health"
 	"github.com/dnslb/dnslb/notifydup"
 	"github.com/dnslb/dnslb/vrrp"
 )
@@ -93,7 +94,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		path: path, log: slog.New(h), level: level, registry: prometheus.NewRegistry(),
 		started: time.Now(), cfg: cfg, hash: hash,
 	}
-	d.recent = &recentStats{gather: d.registry}
+	d.recent = &recentStats{snapshot: func() []balancer.BackendStats { return d.bal.Snapshot() }}
 	if d.inh, err = inherit(); err != nil {
 		return nil, err
 	}
@@ -151,10 +152,8 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		return nil, err
 	}
 	for name, st := range d.inh.health {
-		if be := d.bal.Backend(name); be != nil && st == healthcheck.Up {
-			be.SetHealth(balancer.Up)
-		} else if be != nil && st == healthcheck.Down {
-			be.SetHealth(balancer.Down)
+		if be := d.bal.Backend(name); be != nil && st != health.Pending {
+			be.SetHealth(st)
 		}
 	}
 	if cfg.VRRP.Enabled {
@@ -498,14 +497,7 @@ func (d *daemon) healthChanged(ch healthcheck.Change) {
 	if be == nil {
 		return
 	}
-	switch ch.To {
-	case healthcheck.Up:
-		be.SetHealth(balancer.Up)
-	case healthcheck.Down:
-		be.SetHealth(balancer.Down)
-	default:
-		be.SetHealth(balancer.Pending)
-	}
+	be.SetHealth(ch.To)
 	d.updateTracking()
 }
 

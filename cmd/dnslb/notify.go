@@ -20,7 +20,7 @@ func (d *daemon) newNotify(cfg *config.Config) (*notifydup.Duplicator, error) {
 		// The master copies, and so does a master handing over on its
 		// way out: it holds the VIPs and answers until it stops.
 		IsMaster: func() bool {
-			return d.vrrp == nil || d.vrrp.Status().State == vrrp.Master.String() || d.handingOver.Load()
+			return d.vrrp == nil || d.vrrp.Status().State == vrrp.Master || d.handingOver.Load()
 		},
 		Logger:     d.log,
 		Registerer: d.registry,

@@ -5,8 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/dnslb/dnslb/balancer"
 )
 
 // recentWindow is how far back `dnslb status` looks for a backend's query
@@ -16,12 +15,12 @@ const (
 	recentTick   = 2 * time.Second
 )
 
-// recentStats turns the cumulative counters into what an operator wants to
-// see now: each backend's queries per second and p50/p99 answer latency
-// over the last recentWindow, from the Prometheus registry's own series
-// (dnslb_backend_queries_total and dnslb_backend_latency_seconds).
+// recentStats turns the balancer's cumulative counters into what an
+// operator wants to see now: each backend's queries per second and
+// p50/p99 answer latency over the last recentWindow, from the balancer's
+// typed snapshots (no metric read back by name).
 type recentStats struct {
-	gather prometheus.Gatherer
+	snapshot func() []balancer.BackendStats
 
 	mu      sync.Mutex
 	samples []recentSample // oldest first, spanning about recentWindow
@@ -54,27 +53,22 @@ func (r *recentStats) run(stop <-chan struct{}) {
 }
 
 func (r *recentStats) sample() {
-	fams, err := r.gather.Gather()
-	if err != nil && len(fams) == 0 {
-		return
-	}
 	s := recentSample{at: time.Now(), queries: map[string]float64{}, latency: map[string][]bucket{}}
-	for _, f := range fams {
-		switch f.GetName() {
-		case "dnslb_backend_queries_total":
-			for _, m := range f.GetMetric() {
-				s.queries[label(m, "backend")] = m.GetCounter().GetValue()
+	for _, b := range r.snapshot() {
+		s.queries[b.Name] += float64(b.Queries + b.TCPQueries)
+		bs := s.latency[b.Name]
+		if bs == nil {
+			bs = make([]bucket, len(balancer.LatencyBounds)+1)
+			for i, le := range balancer.LatencyBounds {
+				bs[i].le = le
 			}
-		case "dnslb_backend_latency_seconds":
-			for _, m := range f.GetMetric() {
-				var bs []bucket
-				for _, b := range m.GetHistogram().GetBucket() {
-					bs = append(bs, bucket{le: b.GetUpperBound(), count: float64(b.GetCumulativeCount())})
-				}
-				bs = append(bs, bucket{le: inf, count: float64(m.GetHistogram().GetSampleCount())})
-				s.latency[label(m, "backend")] = bs
-			}
+			bs[len(bs)-1].le = inf
 		}
+		for i := range balancer.LatencyBounds {
+			bs[i].count += float64(b.Latencies.Cumulative[i])
+		}
+		bs[len(bs)-1].count += float64(b.Latencies.Count)
+		s.latency[b.Name] = bs
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -139,29 +133,4 @@ func quantile(bs []bucket, q float64) time.Duration {
 		lower, prev = b.le, b.count
 	}
 	return 0
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
-
-// counters returns the values of a counter family by one label (e.g. the
-// NOTIFY counters by result), summed over the other labels.
-func counters(g prometheus.Gatherer, family, by string) map[string]uint64 {
-	fams, _ := g.Gather()
-	out := map[string]uint64{}
-	for _, f := range fams {
-		if f.GetName() != family {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			out[label(m, by)] += uint64(m.GetCounter().GetValue())
-		}
-	}
-	return out
 }

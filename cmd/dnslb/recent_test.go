@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/dnslb/dnslb/balancer"
 )
 
 func TestQuantile(t *testing.T) {
@@ -28,20 +28,28 @@ func TestQuantile(t *testing.T) {
 // TestRecentStatsWindow: the rate and percentiles come from the difference
 // between the oldest and newest samples, not from the totals since start.
 func TestRecentStatsWindow(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	q := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_backend_queries_total", Help: "h"}, []string{"backend"})
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dnslb_backend_latency_seconds", Help: "h", Buckets: []float64{.001, .01, .1}}, []string{"backend"})
-	reg.MustRegister(q, h)
-	for i := 0; i < 1000; i++ { // before the window: slow
-		q.WithLabelValues("a").Inc()
-		h.WithLabelValues("a").Observe(0.05)
+	// 1000 slow queries before the window (50ms), 100 fast ones in it
+	// (0.5ms); bucket indexes from balancer.LatencyBounds
+	slow, fast := bucketFor(0.05), bucketFor(0.0005)
+	var st balancer.BackendStats
+	st.Name = "a"
+	set := func(nSlow, nFast uint64) {
+		st.Queries = nSlow + nFast
+		for i := range st.Latencies.Cumulative {
+			st.Latencies.Cumulative[i] = 0
+			if i >= slow {
+				st.Latencies.Cumulative[i] += nSlow
+			}
+			if i >= fast {
+				st.Latencies.Cumulative[i] += nFast
+			}
+		}
+		st.Latencies.Count = nSlow + nFast
 	}
-	r := &recentStats{gather: reg}
+	r := &recentStats{snapshot: func() []balancer.BackendStats { return []balancer.BackendStats{st} }}
+	set(1000, 0)
 	r.sample()
-	for i := 0; i < 100; i++ { // in the window: fast
-		q.WithLabelValues("a").Inc()
-		h.WithLabelValues("a").Observe(0.0005)
-	}
+	set(1000, 100)
 	r.sample()
 	r.samples[0].at = r.samples[1].at.Add(-2 * time.Second)
 	qps, p50, p99 := r.backend("a")
@@ -51,4 +59,15 @@ func TestRecentStatsWindow(t *testing.T) {
 	if p50 > time.Millisecond || p99 > time.Millisecond {
 		t.Errorf("p50 %v p99 %v: the window's fast answers should be under 1ms", p50, p99)
 	}
+}
+
+// bucketFor is the index of the first bound of balancer.LatencyBounds at
+// or above seconds.
+func bucketFor(seconds float64) int {
+	for i, le := range balancer.LatencyBounds {
+		if seconds <= le {
+			return i
+		}
+	}
+	return len(balancer.LatencyBounds)
 }

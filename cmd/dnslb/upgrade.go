@@ -16,7 +16,7 @@ import (
 	"github.com/dnslb/dnslb/admin"
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
-	"github.com/dnslb/dnslb/healthcheck"
+	"github.com/dnslb/dnslb/internal/health"
 )
 
 // Graceful restart (SIGUSR2): the running process starts the dnslb binary
@@ -47,13 +47,13 @@ type inheritance struct {
 	ready     *os.File // nil when not started by a graceful restart
 	listeners []balancer.ListenerFile
 	admin     net.Listener
-	health    map[string]healthcheck.State
+	health    map[string]health.State
 }
 
 // inherit reads the hand-over from the environment (and removes it, so
 // that the next restart starts clean).
 func inherit() (*inheritance, error) {
-	in := &inheritance{health: map[string]healthcheck.State{}}
+	in := &inheritance{health: map[string]health.State{}}
 	if v := os.Getenv(envReady); v != "" {
 		fd, err := strconv.Atoi(v)
 		if err != nil {
@@ -88,9 +88,9 @@ func inherit() (*inheritance, error) {
 			name, st, _ := strings.Cut(item, ":")
 			switch st {
 			case "up":
-				in.health[name] = healthcheck.Up
+				in.health[name] = health.Up
 			case "down":
-				in.health[name] = healthcheck.Down
+				in.health[name] = health.Down
 			}
 		}
 	}
@@ -174,17 +174,17 @@ func (d *daemon) startSuccessor(exe string, files []balancer.ListenerFile, admin
 		items = append(items, fmt.Sprintf("%d:admin:%s", 3+len(extra), ap))
 		extra = append(extra, adminFile)
 	}
-	var health []string
+	var healthList []string
 	for name, st := range d.checker.Status() {
 		switch st.State {
-		case healthcheck.Up:
-			health = append(health, name+":up")
-		case healthcheck.Down:
-			health = append(health, name+":down")
+		case health.Up:
+			healthList = append(healthList, name+":up")
+		case health.Down:
+			healthList = append(healthList, name+":down")
 		}
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), envReady+"=3", envInherit+"="+strings.Join(items, ","), envHealth+"="+strings.Join(health, ","))
+	cmd.Env = append(os.Environ(), envReady+"=3", envInherit+"="+strings.Join(items, ","), envHealth+"="+strings.Join(healthList, ","))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = extra
 	err = cmd.Start()

@@ -10,6 +10,7 @@ import (
 	"github.com/dnslb/dnslb/admin"
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
+	"github.com/dnslb/dnslb/internal/health"
 	"github.com/dnslb/dnslb/vrrp"
 )
 
@@ -91,7 +92,7 @@ func (d *daemon) updateTracking() {
 	}
 	healthy := 0
 	for _, s := range d.bal.Snapshot() {
-		if !s.Removed && s.State == balancer.Active && s.Health == balancer.Up {
+		if !s.Removed && s.State == balancer.Active && s.Health == health.Up {
 			healthy++
 		}
 	}
@@ -102,7 +103,7 @@ func (d *daemon) updateTracking() {
 // advert now, while this node keeps the VIPs and answers, then a short wait
 // so the peer's gratuitous ARPs move the clients.
 func (d *daemon) handOver() {
-	if d.vrrp == nil || d.vrrp.Status().State != vrrp.Master.String() {
+	if d.vrrp == nil || d.vrrp.Status().State != vrrp.Master {
 		return
 	}
 	d.handingOver.Store(true) // still copies NOTIFYs: it holds the VIPs until it stops
@@ -117,7 +118,7 @@ func vrrpStatus(in *vrrp.Instance) *admin.VRRP {
 		return nil
 	}
 	s := in.Status()
-	return &admin.VRRP{VRID: int(s.VRID), State: s.State, Priority: int(s.Priority), EffectivePriority: int(s.EffectivePriority),
+	return &admin.VRRP{VRID: int(s.VRID), State: s.State.String(), Priority: int(s.Priority), EffectivePriority: int(s.EffectivePriority),
 		Master: s.Master, MasterPriority: int(s.MasterPriority), AdvertInterval: s.AdvertInterval.String(),
 		Since: s.Since, Reason: s.Reason, VIPs: s.VIPs}
 }

@@ -150,3 +150,28 @@ func TestMetricReasonsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestArchitectureNamesExist: every `file.go:Name` in docs/architecture.md
+// is a file of the repository that defines Name (a function, a method or
+// a type), and every `file.go` named alone exists.
+func TestArchitectureNamesExist(t *testing.T) {
+	doc := read(t, "docs/architecture.md")
+	refs := regexp.MustCompile("`([a-z0-9_/]+\\.go)(?::([A-Za-z_][A-Za-z0-9_]*))?`").FindAllStringSubmatch(doc, -1)
+	if len(refs) < 30 {
+		t.Fatalf("only %d file references in docs/architecture.md", len(refs))
+	}
+	for _, r := range refs {
+		src, err := os.ReadFile(filepath.Join(root, r[1]))
+		if err != nil {
+			t.Errorf("docs/architecture.md names %s, which does not exist", r[1])
+			continue
+		}
+		if r[2] == "" {
+			continue
+		}
+		def := regexp.MustCompile(`(?m)^(func (\([^)]*\) )?` + r[2] + `[\[(]|type ` + r[2] + `\b)`)
+		if !def.Match(src) {
+			t.Errorf("docs/architecture.md names %s:%s, which %s does not define", r[1], r[2], r[1])
+		}
+	}
+}

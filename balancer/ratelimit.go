@@ -1,30 +1,11 @@
 package balancer
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"time"
 )
-
-// permitted applies the client ACL: a Deny prefix refuses, then a
-// non-empty Allow list must contain the address.
-func (s *Settings) permitted(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range s.Deny {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	if len(s.Allow) == 0 {
-		return true
-	}
-	for _, p := range s.Allow {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
 
 // Sizes of the per-client rate limiter's table: 64 shards of 1024 slots
 // track 65536 clients at once; a new client takes the slot of the least
@@ -41,6 +22,7 @@ const (
 // while tat is at most one second ahead of now (a burst of qps queries).
 // The table is fixed: nothing is allocated per packet.
 type clientLimiter struct {
+	seed   maphash.Seed
 	shards [limiterShards]limiterShard
 }
 
@@ -54,7 +36,7 @@ type limiterShard struct {
 // (nanoseconds on the balancer's clock) under a limit of qps.
 func (l *clientLimiter) allow(client netip.Addr, now int64, qps int) bool {
 	interval := int64(time.Second) / int64(qps)
-	h := addrHash(client)
+	h := l.addrHash(client)
 	sh := &l.shards[h%limiterShards]
 	base := int(h/limiterShards) % limiterSlots
 	sh.mu.Lock()
@@ -82,13 +64,24 @@ func (l *clientLimiter) allow(client netip.Addr, now int64, qps int) bool {
 	return ok
 }
 
-// addrHash is FNV-1a over the 16-byte form of a.
-func addrHash(a netip.Addr) uint64 {
-	b := a.As16()
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
+// addrHash spreads client addresses over the table, with a per-limiter
+// random seed so that an attacker cannot aim at one slot.
+func (l *clientLimiter) addrHash(a netip.Addr) uint64 {
+	return maphash.Comparable(l.seed, a)
+}
+
+// logOverLimit logs, at most every 10 s, that a client is over
+// limits.qps_per_client.
+func (b *Balancer) logOverLimit(s *Settings, client netip.Addr) {
+	if b.logDue(dropRateLimited) {
+		b.log.Warn("client over limits.qps_per_client", "client", client.String(), "limit", s.QPSPerClient,
+			"dropped_total", b.ctr.drops[dropRateLimited].Load(), "refused_total", b.ctr.answers[answerOverLimit].Load())
 	}
-	return h
+}
+
+// clientLimiter returns the per-client rate limiter, allocating its table
+// (about 2 MB) the first time limits.qps_per_client is on.
+func (b *Balancer) clientLimiter() *clientLimiter {
+	b.adm.limiterOnce.Do(func() { b.adm.limiter = &clientLimiter{seed: maphash.MakeSeed()} })
+	return b.adm.limiter
 }
