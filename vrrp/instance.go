@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,6 +68,11 @@ type Announcer interface {
 
 // Options configure an Instance.
 type Options struct {
+	// Name names the instance in logs, metrics, status and the notify
+	// script; default the VRID.
+	Name string
+	// Group, if set, is the node's sync group the instance moves with.
+	Group        *Group
 	VRID         uint8
 	Priority     uint8         // 1..255; 255 = address owner
 	Version      uint8         // 3 (default) or 2
@@ -102,6 +108,9 @@ type Options struct {
 
 // Status is a snapshot of an instance, for /status.
 type Status struct {
+	Name              string        `json:"name"`
+	Family            string        `json:"family"` // ipv4 or ipv6
+	Sync              bool          `json:"sync"`   // a member of a sync group
 	VRID              uint8         `json:"vrid"`
 	State             State         `json:"state"`
 	Priority          uint8         `json:"priority"`           // configured
@@ -117,6 +126,9 @@ type Status struct {
 // Instance is one VRRP virtual router.
 type Instance struct {
 	o       Options
+	name    string
+	group   *Group
+	cmds    chan command
 	log     *slog.Logger
 	m       *metrics
 	start   time.Time
@@ -173,8 +185,12 @@ func New(o Options) (*Instance, error) {
 	case o.Conn == nil || o.Announcer == nil:
 		return nil, errors.New("vrrp: Conn and Announcer are required")
 	}
+	if o.Name == "" {
+		o.Name = strconv.Itoa(int(o.VRID))
+	}
 	in := &Instance{
-		o: o, log: o.Logger.With("vrid", o.VRID), local: o.Conn.LocalAddr(),
+		o: o, name: o.Name, group: o.Group, cmds: make(chan command, 16),
+		log: o.Logger.With("instance", o.Name, "vrid", o.VRID), local: o.Conn.LocalAddr(),
 		packets: make(chan received, 64), trackCh: make(chan bool, 1), resign: make(chan struct{}, 1), track: true,
 		masterInterval: o.Interval,
 	}
@@ -186,17 +202,69 @@ func New(o Options) (*Instance, error) {
 			in.dst = []netip.Addr{GroupV6}
 		}
 	}
-	m, err := newMetrics(o.Registerer, o.VRID)
+	family := "ipv4"
+	if o.VIPs[0].Addr().Is6() {
+		family = "ipv6"
+	}
+	m, err := newMetrics(o.Registerer, o.Name, o.VRID, family)
 	if err != nil {
 		return nil, err
 	}
 	in.m = m
-	in.status = Status{VRID: o.VRID, State: Initialize, Priority: o.Priority, EffectivePriority: o.Priority,
-		AdvertInterval: o.Interval, Since: time.Now(), Reason: "not started"}
+	in.status = Status{Name: o.Name, Family: family, Sync: o.Group != nil, VRID: o.VRID, State: Initialize,
+		Priority: o.Priority, EffectivePriority: o.Priority, AdvertInterval: o.Interval, Since: time.Now(), Reason: "not started"}
 	for _, v := range o.VIPs {
 		in.status.VIPs = append(in.status.VIPs, v.String())
 	}
+	if in.group != nil {
+		in.group.join(in)
+	}
 	return in, nil
+}
+
+// Options returns the options the instance runs with (after updates).
+func (in *Instance) Options() Options {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.o
+}
+
+// Name returns the instance's name.
+func (in *Instance) Name() string { return in.name }
+
+// command is work for the run loop from outside it: the sync group's
+// decisions and configuration updates.
+type command struct {
+	kind   commandKind
+	reason string
+	update *Options
+}
+
+type commandKind uint8
+
+const (
+	cmdStepDown     commandKind = iota // the group lost a master: step down too
+	cmdBecomeMaster                    // the group becomes master together
+	cmdUpdate                          // new options (reload)
+)
+
+// post queues a command without blocking (the group calls it with its
+// lock held); a full queue drops it, which a later decision repairs.
+func (in *Instance) post(c command) {
+	select {
+	case in.cmds <- c:
+	default:
+		in.log.Warn("vrrp: command queue full, dropped", "command", c.kind)
+	}
+}
+
+// Update applies new options to a running instance (a reload): priority,
+// preempt and its delay, VIPs (added and removed at once when master),
+// advert interval, version, peers, checksum mode, authentication, GARP
+// settings, tracking weight and VIP refresh. Name, group, VRID, Conn and
+// Announcer stay; changing those takes a new instance.
+func (in *Instance) Update(o Options) {
+	in.cmds <- command{kind: cmdUpdate, update: &o}
 }
 
 // Status returns a snapshot of the instance.
@@ -278,13 +346,14 @@ func (in *Instance) Run(ctx context.Context) error {
 	}
 	readerDone := make(chan struct{})
 	rctx, cancelReader := context.WithCancel(ctx)
+	conn := in.o.Conn
 	go func() {
 		defer close(readerDone)
-		in.readLoop(rctx)
+		in.readLoop(rctx, conn)
 	}()
 	in.downTimer, in.adverTimer, in.garpTimer = stoppedTimer(), stoppedTimer(), stoppedTimer()
 
-	if in.o.Priority == 255 && in.tracking() {
+	if in.o.Priority == 255 && in.tracking() && (in.group == nil || in.group.wantMaster(in)) {
 		in.becomeMaster("address owner (priority 255)")
 	} else if !in.tracking() && in.o.TrackWeight == 0 {
 		in.enterFault("tracking: not enough healthy backends")
@@ -299,9 +368,15 @@ func (in *Instance) Run(ctx context.Context) error {
 			cancelReader()
 			in.o.Conn.Close()
 			<-readerDone
+			if in.group != nil {
+				in.group.leave(in)
+			}
+			in.m.unregister()
 			return nil
 		case <-in.resign:
 			in.doResign()
+		case c := <-in.cmds:
+			in.onCommand(c)
 		case p := <-in.packets:
 			if !in.resigned {
 				in.onAdvert(p)
@@ -311,6 +386,11 @@ func (in *Instance) Run(ctx context.Context) error {
 				reason := fmt.Sprintf("no advert for %v (Master_Down_Interval)", in.masterDown())
 				if in.masterLeft {
 					reason = fmt.Sprintf("master sent priority 0, took over after Skew_Time %v", in.skew())
+				}
+				if in.group != nil && !in.group.wantMaster(in) {
+					// the rest of the sync group cannot follow yet
+					resetTimer(in.downTimer, in.masterInterval)
+					continue
 				}
 				in.becomeMaster(reason)
 			}
@@ -494,6 +574,9 @@ func (in *Instance) transition(to State, reason string) {
 	if from == to {
 		return
 	}
+	if in.group != nil {
+		in.group.changed(in, from, to)
+	}
 	in.m.transitions.WithLabelValues(to.String()).Inc()
 	in.log.Info("vrrp state change", "from", from.String(), "to", to.String(), "reason", reason, "priority", in.priority())
 	if in.o.OnTransition != nil {
@@ -525,4 +608,105 @@ func (in *Instance) sendAdvert(prio uint8) {
 		}
 		in.m.sent.Inc()
 	}
+}
+
+// onCommand runs a command in the run loop.
+func (in *Instance) onCommand(c command) {
+	switch c.kind {
+	case cmdStepDown:
+		if in.state == Master && !in.resigned {
+			in.sendAdvert(0) // the peer takes over after Skew_Time
+			in.becomeBackup(c.reason, in.masterDown())
+		}
+	case cmdBecomeMaster:
+		if in.state == Backup && !in.resigned {
+			in.becomeMaster(c.reason)
+		}
+	case cmdUpdate:
+		in.applyUpdate(*c.update)
+	}
+}
+
+// applyUpdate takes new options (see Update).
+func (in *Instance) applyUpdate(o Options) {
+	old := in.o
+	if o.Version == 0 {
+		o.Version = 3
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.GARPRepeat <= 0 {
+		o.GARPRepeat = 5
+	}
+	o.Name, o.Group, o.VRID, o.Conn, o.Announcer, o.Logger, o.Registerer = old.Name, old.Group, old.VRID, old.Conn, old.Announcer, old.Logger, old.Registerer
+	if o.OnTransition == nil {
+		o.OnTransition = old.OnTransition
+	}
+	in.mu.Lock()
+	in.o = o // the run loop owns in.o; Options reads it under mu
+	in.mu.Unlock()
+	in.dst = o.Peers
+	if len(in.dst) == 0 {
+		if in.local.Is4() {
+			in.dst = []netip.Addr{GroupV4}
+		} else {
+			in.dst = []netip.Addr{GroupV6}
+		}
+	}
+	if in.state != Master {
+		in.masterInterval = o.Interval
+	}
+	added, removed := diffPrefixes(old.VIPs, o.VIPs)
+	if in.state == Master {
+		if len(removed) > 0 {
+			if err := in.o.Announcer.RemoveVIPs(removed); err != nil {
+				in.log.Error("vrrp: cannot remove VIPs", "err", err)
+			}
+		}
+		if len(added) > 0 {
+			if err := in.o.Announcer.AddVIPs(added); err != nil {
+				in.log.Error("vrrp: cannot add VIPs", "err", err)
+			}
+			if err := in.o.Announcer.Announce(added); err != nil {
+				in.log.Warn("vrrp: announcing VIPs failed", "err", err)
+			}
+		}
+		in.sendAdvert(in.priority()) // the new priority, VIPs and interval at once
+		resetTimer(in.adverTimer, in.o.Interval)
+	}
+	prio := in.priority()
+	in.mu.Lock()
+	in.status.Priority, in.status.EffectivePriority = o.Priority, prio
+	in.status.VIPs = in.status.VIPs[:0]
+	for _, v := range o.VIPs {
+		in.status.VIPs = append(in.status.VIPs, v.String())
+	}
+	in.mu.Unlock()
+	in.log.Info("vrrp instance updated", "priority", o.Priority, "preempt", o.Preempt, "vips", len(o.VIPs),
+		"added", len(added), "removed", len(removed))
+	in.onTracking() // the tracking weight may have changed
+}
+
+// diffPrefixes returns what b has that a lacks, and what a has that b lacks.
+func diffPrefixes(a, b []netip.Prefix) (added, removed []netip.Prefix) {
+	in := func(p netip.Prefix, list []netip.Prefix) bool {
+		for _, q := range list {
+			if q == p {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range b {
+		if !in(p, a) {
+			added = append(added, p)
+		}
+	}
+	for _, p := range a {
+		if !in(p, b) {
+			removed = append(removed, p)
+		}
+	}
+	return added, removed
 }

@@ -17,10 +17,26 @@ type metrics struct {
 	invalid       *prometheus.CounterVec
 	announcements prometheus.Counter
 	vrid          string
+	reg           prometheus.Registerer
 }
 
-func newMetrics(r prometheus.Registerer, vrid uint8) (*metrics, error) {
-	l := prometheus.Labels{"vrid": strconv.Itoa(int(vrid))}
+// unregister removes the instance's series (an instance removed by a
+// reload; one of the same name may come back).
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.all() {
+		m.reg.Unregister(c)
+	}
+}
+
+func (m *metrics) all() []prometheus.Collector {
+	return []prometheus.Collector{m.state, m.transitions, m.sent, m.received, m.sendErrors, m.invalid, m.announcements}
+}
+
+func newMetrics(r prometheus.Registerer, instance string, vrid uint8, family string) (*metrics, error) {
+	l := prometheus.Labels{"instance": instance, "vrid": strconv.Itoa(int(vrid)), "family": family}
 	m := &metrics{
 		state: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dnslb_vrrp_state", ConstLabels: l,
 			Help: "VRRP state: 0 init, 1 backup, 2 master, 3 fault."}),
@@ -37,9 +53,10 @@ func newMetrics(r prometheus.Registerer, vrid uint8) (*metrics, error) {
 		announcements: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_vrrp_announcements_total", ConstLabels: l,
 			Help: "Gratuitous ARP / unsolicited NA rounds sent for the VIPs."}),
 		vrid: l["vrid"],
+		reg:  r,
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.state, m.transitions, m.sent, m.received, m.sendErrors, m.invalid, m.announcements} {
+		for _, c := range m.all() {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("vrrp: register metrics: %w", err)
 			}

@@ -30,6 +30,9 @@ func (in *Instance) onAdvert(p received) {
 			resetTimer(in.downTimer, in.masterDown())
 			in.masterLeft = false
 			in.noteMaster(p.src, a.Priority)
+			if in.group != nil {
+				in.group.unwant(in) // a master we cannot preempt
+			}
 		default:
 			// A lower-priority master and we preempt: let the timer run out.
 		}
@@ -56,10 +59,10 @@ func (in *Instance) noteMaster(src netip.Addr, prio uint8) {
 
 // readLoop reads, validates and forwards adverts for our VRID; everything
 // else is counted and dropped.
-func (in *Instance) readLoop(ctx context.Context) {
+func (in *Instance) readLoop(ctx context.Context, conn Conn) {
 	buf := make([]byte, 1500)
 	for {
-		n, src, dst, ttl, err := in.o.Conn.Read(buf)
+		n, src, dst, ttl, err := conn.Read(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -86,10 +89,11 @@ func (in *Instance) readLoop(ctx context.Context) {
 // validate parses one packet and, if it is a valid advert for us, hands it
 // to the run loop; it returns the reason it was dropped otherwise.
 func (in *Instance) validate(b []byte, src, dst netip.Addr, ttl int) string {
+	o := in.Options() // the run loop may update them (reload)
 	if ttl != 255 {
 		return "ttl"
 	}
-	a := Advert{Src: src, Dst: dst, Mode: in.o.ChecksumMode}
+	a := Advert{Src: src, Dst: dst, Mode: o.ChecksumMode}
 	if err := a.UnmarshalBinary(b); err != nil {
 		switch {
 		case errors.Is(err, ErrChecksum):
@@ -101,23 +105,23 @@ func (in *Instance) validate(b []byte, src, dst netip.Addr, ttl int) string {
 		}
 		return "malformed"
 	}
-	if a.VRID != in.o.VRID {
+	if a.VRID != o.VRID {
 		return "other_vrid"
 	}
-	if a.Version != in.o.Version {
+	if a.Version != o.Version {
 		return "version"
 	}
-	if in.o.Version == 2 {
+	if o.Version == 2 {
 		var want [8]byte
 		wantType := uint8(0)
-		if in.o.AuthPass != "" {
+		if o.AuthPass != "" {
 			wantType = 1
-			copy(want[:], in.o.AuthPass)
+			copy(want[:], o.AuthPass)
 		}
 		if a.AuthType != wantType || (wantType == 1 && a.AuthData != want) {
 			return "auth"
 		}
-		if a.Interval != in.o.Interval {
+		if a.Interval != o.Interval {
 			return "interval" // RFC 3768 7.1: the interval must match
 		}
 	}
