@@ -32,7 +32,7 @@ type Status struct {
 	// Answered counts the queries dnslb answered itself, by reason.
 	Answered map[string]uint64 `json:"answered"`
 	Backends []Backend         `json:"backends"`
-	VRRP     *VRRP             `json:"vrrp,omitempty"`
+	VRRP     []VRRP            `json:"vrrp,omitempty"`
 	Notify   *Notify           `json:"notify,omitempty"`
 }
 
@@ -47,8 +47,12 @@ type Notify struct {
 	Oldest  map[string]float64 `json:"oldest_pending_seconds"`
 }
 
-// VRRP is the VRRP instance's line in Status.
+// VRRP is one VRRP instance's line in Status.
 type VRRP struct {
+	Instance          string    `json:"instance"`
+	Interface         string    `json:"interface"`
+	Family            string    `json:"family"` // ipv4 or ipv6
+	Sync              bool      `json:"sync"`   // moves with the node's sync group
 	VRID              int       `json:"vrid"`
 	State             string    `json:"state"` // init, backup, master, fault
 	Priority          int       `json:"priority"`

@@ -144,9 +144,9 @@ func tableStatus() *Status {
 		Listen:         []string{"192.0.2.53:53", "[2001:db8:0:53::53]:53", "127.0.0.1:5300", "[::1]:5300"},
 		TCPConnections: 1234,
 		Dropped:        map[string]uint64{"rate_limit": 12, "malformed": 3, "no_backend": 0, "tcp_limit": 1500},
-		VRRP: &VRRP{VRID: 53, State: "master", Priority: 150, EffectivePriority: 140, Master: "self", AdvertInterval: "1s",
+		VRRP: []VRRP{{Instance: "53", Family: "ipv4", VRID: 53, State: "master", Priority: 150, EffectivePriority: 140, Master: "self", AdvertInterval: "1s",
 			Since: now.Add(-2*time.Hour - 3*time.Minute), Reason: "higher priority than the master's advertisement (140 > 100)",
-			VIPs: []string{"192.0.2.53/24", "192.0.2.54/24", "192.0.2.55/24"}},
+			VIPs: []string{"192.0.2.53/24", "192.0.2.54/24", "192.0.2.55/24"}}},
 		Notify: &Notify{
 			Received: map[string]uint64{"copied": 4211, "stranger": 17, "malformed": 2},
 			Copies:   map[string]uint64{"ns1-fra1": 4211, "ns2-fra1": 4211, "ns3-ams1": 4200},
@@ -186,7 +186,7 @@ func TestWriteTableFits(t *testing.T) {
 	for _, want := range []string{
 		"BACKEND", "ADDRESS", "STATE", "HEALTH", "QPS", "P99", "OUT", "TIMEOUTS", "REASON",
 		"ns1-fra1", "2001:db8:53::1 ", "ns3-ams1", "]:5353", "drain", "removed", "pending", "15234", "153ms", "1.2s",
-		"\n  /etc/dnslb/config.yaml: backends[2].health_check.timeout", "up 3d", "down 5m", "pending 3s", "udp: connection refused\n", "answer NOERROR\n", "vrrp vrid 53: MASTER", "vips 192.0.2.53/24", "notify: received", "LAST RELOAD FAILED",
+		"\n  /etc/dnslb/config.yaml: backends[2].health_check.timeout", "up 3d", "down 5m", "pending 3s", "udp: connection refused\n", "answer NOERROR\n", "vrrp 53 (vrid 53 ipv4): MASTER", "vips 192.0.2.53/24", "notify: received", "LAST RELOAD FAILED",
 		"dropped: malformed=3", "tcp_limit=1500",
 	} {
 		if !strings.Contains(out, want) {

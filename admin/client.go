@@ -126,9 +126,9 @@ func headerLines(st *Status, listSep string) []string {
 	lines := []string{fmt.Sprintf("dnslb %s  up %s  config %s (%s)  listen %s  tcp connections %d",
 		st.Version, time.Since(st.StartedAt).Round(time.Second), st.ConfigFile, shortHash(st.ConfigHash),
 		strings.Join(st.Listen, listSep), st.TCPConnections)}
-	if v := st.VRRP; v != nil {
-		lines = append(lines, fmt.Sprintf("vrrp vrid %d: %s (priority %d, effective %d) for %s: %s; master %s; vips %s",
-			v.VRID, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
+	for _, v := range st.VRRP {
+		lines = append(lines, fmt.Sprintf("vrrp %s (vrid %d %s): %s (priority %d, effective %d) for %s: %s; master %s; vips %s",
+			v.Instance, v.VRID, v.Family, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
 			v.Reason, orDash(v.Master), strings.Join(v.VIPs, listSep)))
 	}
 	if n := st.Notify; n != nil {

@@ -42,10 +42,10 @@ type Options struct {
 	Policy    Policy
 	// Backends returns the current copy targets (called per NOTIFY).
 	Backends func() []Backend
-	// IsMaster reports whether this node holds the VIPs (VRRP); nil means
-	// always. A node that is not master copies nothing and answers
-	// nothing.
-	IsMaster func() bool
+	// IsMaster reports whether this node holds vip, the address a NOTIFY
+	// was sent to (the VRRP master of its instance); nil means always. A
+	// node that does not copies nothing and answers nothing.
+	IsMaster func(vip netip.Addr) bool
 	// QuerySOA asks a backend for a zone's SOA serial (convergence
 	// tracking); default: a UDP query from the balancer's own address.
 	QuerySOA   func(ctx context.Context, server netip.AddrPort, zone string) (uint32, error)
@@ -224,7 +224,7 @@ func (d *Duplicator) Notify(msg []byte, src, dst netip.AddrPort, done func(answe
 		d.count("stranger", n, "")
 		return Refuse
 	}
-	if d.o.IsMaster != nil && !d.o.IsMaster() {
+	if d.o.IsMaster != nil && !d.o.IsMaster(n.Dst.Addr()) {
 		d.count("not_master", n, "")
 		return Ignore
 	}

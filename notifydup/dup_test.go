@@ -147,7 +147,7 @@ func TestNotifyVerdicts(t *testing.T) {
 	if v := td.Notify(packNotify(t, "c.test.", 1), primary, vip, a.done(td.fs)); v != Ignore {
 		t.Fatalf("over rate: %v", v)
 	}
-	td.o.IsMaster = func() bool { return false }
+	td.o.IsMaster = func(netip.Addr) bool { return false }
 	if v := td.Notify(packNotify(t, "d.test.", 1), primary, vip, a.done(td.fs)); v != Ignore {
 		t.Fatalf("not master: %v", v)
 	}

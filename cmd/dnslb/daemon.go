@@ -29,7 +29,6 @@ import (
 	"github.com/dnslb/dnslb/healthcheck"
 	"github.com/dnslb/dnslb/internal/health"
 	"github.com/dnslb/dnslb/notifydup"
-	"github.com/dnslb/dnslb/vrrp"
 )
 
 // daemon wires config, balancer and admin together and owns the signal
@@ -41,7 +40,7 @@ type daemon struct {
 	registry *prometheus.Registry
 	bal      *balancer.Balancer
 	checker  *healthcheck.Checker
-	vrrp     *vrrp.Instance        // nil unless vrrp.enabled
+	vrrp     *vrrpSet              // nil unless vrrp.enabled
 	notify   *notifydup.Duplicator // nil unless notify.enabled
 	adm      *admin.Server
 	admOpts  admin.Options
@@ -156,10 +155,8 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 			be.SetHealth(st)
 		}
 	}
-	if cfg.VRRP.Enabled {
-		if d.vrrp, err = d.newVRRP(cfg); err != nil {
-			return nil, err
-		}
+	if specs := vrrpSpecs(cfg); len(specs) > 0 {
+		d.vrrp = newVRRPSet(d, specs)
 	}
 	if cfg.Admin.Listen != "" {
 		d.admOpts = admin.Options{
@@ -229,12 +226,15 @@ func (d *daemon) serve() error {
 	d.mu.Lock()
 	d.serving = true
 	d.mu.Unlock()
-	vrrpErr := make(chan error, 1)
-	vctx, stopVRRP := context.WithCancel(context.Background())
-	defer stopVRRP()
+	var vrrpErr <-chan error
 	if d.vrrp != nil {
+		if err := d.vrrp.start(vrrpSpecs(cfg)); err != nil {
+			d.vrrp.stop()
+			d.shutdown(false, nil)
+			return err
+		}
 		d.updateTracking()
-		go func() { vrrpErr <- d.vrrp.Run(vctx) }()
+		vrrpErr = d.vrrp.errs
 	}
 	notifyErr := make(chan error, 1)
 	nctx, stopNotify := context.WithCancel(context.Background())
@@ -266,14 +266,14 @@ func (d *daemon) serve() error {
 			d.reloadIfChanged()
 		case err := <-vrrpErr:
 			d.log.Error("vrrp stopped, shutting down", "err", err)
-			d.shutdown(nil, nil, nil)
+			d.shutdown(true, nil)
 			return err
 		case err := <-notifyErr:
 			if err == nil {
 				continue
 			}
 			d.log.Error("notify duplication stopped, shutting down", "err", err)
-			d.shutdown(stopVRRP, vrrpErr, nil)
+			d.shutdown(true, nil)
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -288,11 +288,11 @@ func (d *daemon) serve() error {
 				}
 				d.notifySystemd(fmt.Sprintf("MAINPID=%d", pid))
 				d.log.Info("graceful restart: handed over to the new process; finishing in-flight queries, then exiting", "pid", pid)
-				return d.shutdown(stopVRRP, vrrpErr, func() { d.stopNotify(stopNotify, notifyErr) })
+				return d.shutdown(true, func() { d.stopNotify(stopNotify, notifyErr) })
 			}
 			d.notifySystemd("STOPPING=1")
 			d.log.Info("shutting down: no new queries, finishing in-flight ones", "signal", sig.String())
-			return d.shutdown(stopVRRP, vrrpErr, func() { d.stopNotify(stopNotify, notifyErr) })
+			return d.shutdown(true, func() { d.stopNotify(stopNotify, notifyErr) })
 		}
 	}
 }
@@ -318,12 +318,12 @@ func (d *daemon) shutdownGrace() time.Duration {
 	return d.current().Timeouts.UDP + 2*time.Second
 }
 
-// shutdown hands the VIP over (VRRP) while NOTIFYs are still copied,
+// shutdown hands the VIPs over (VRRP) while NOTIFYs are still copied,
 // then stops notify duplication (stopNotify, if given: what it accepted is
 // copied and answered, later ones get no answer, so their primaries send
 // them again to the new master), drains the data plane, then stops VRRP
-// (which removes the VIPs) when stopVRRP is given.
-func (d *daemon) shutdown(stopVRRP context.CancelFunc, vrrpDone <-chan error, stopNotify func()) error {
+// (which removes the VIPs) when stopVRRP.
+func (d *daemon) shutdown(stopVRRP bool, stopNotify func()) error {
 	d.mu.Lock()
 	d.serving = false
 	d.mu.Unlock()
@@ -338,9 +338,8 @@ func (d *daemon) shutdown(stopVRRP context.CancelFunc, vrrpDone <-chan error, st
 	if err != nil {
 		d.log.Warn("shutdown grace period over, closing the rest", "err", err)
 	}
-	if stopVRRP != nil && d.vrrp != nil {
-		stopVRRP()
-		<-vrrpDone
+	if stopVRRP && d.vrrp != nil {
+		d.vrrp.stop()
 	}
 	if d.adm != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
@@ -410,6 +409,16 @@ func (d *daemon) reload() {
 	d.cfg, d.hash, d.lastReload, d.lastErr = cfg, hash, time.Now(), ""
 	d.mu.Unlock()
 	d.configHash.WithLabelValues(hash).Set(1)
+	if d.vrrp != nil {
+		restart, err := d.vrrp.apply(vrrpSpecs(cfg))
+		if err != nil {
+			d.log.Error("vrrp: reload could not start an instance", "err", err)
+		}
+		for _, name := range restart {
+			d.log.Warn("vrrp: an instance's interface, VRID, family or sync changed: it keeps running as it was; restart dnslb to apply", "instance", name)
+		}
+		d.updateTracking()
+	}
 	d.reloads.WithLabelValues("applied").Inc()
 	d.log.Info("config reloaded", "hash", hash[:12], "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
 }
@@ -448,7 +457,9 @@ func (d *daemon) status() admin.Status {
 	for _, a := range cfg.Listen {
 		st.Listen = append(st.Listen, a.String())
 	}
-	st.VRRP = vrrpStatus(d.vrrp)
+	if d.vrrp != nil {
+		st.VRRP = d.vrrp.status()
+	}
 	if d.notify != nil {
 		ns := d.notify.Stats()
 		st.Notify = &admin.Notify{

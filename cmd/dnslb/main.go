@@ -364,11 +364,14 @@ func cmdRelease(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: vrrp is not enabled, nothing to release\n", p)
 		return 0
 	}
-	if err := releaseVIPs(cfg.VRRP.Interface, cfg.VRRP.VIPs); err != nil {
-		fmt.Fprintf(stderr, "dnslb release: vrrp.interface %s: %v\n", cfg.VRRP.Interface, err)
+	specs := vrrpSpecs(cfg)
+	if err := releaseVIPs(specs); err != nil {
+		fmt.Fprintf(stderr, "dnslb release: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "released %s from %s\n", prefixList(cfg.VRRP.VIPs), cfg.VRRP.Interface)
+	for _, sp := range specs {
+		fmt.Fprintf(stdout, "released %s from %s (instance %s)\n", prefixList(sp.Options.VIPs), sp.Interface, sp.Name)
+	}
 	return 0
 }
 

@@ -6,7 +6,6 @@ import (
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
 	"github.com/dnslb/dnslb/notifydup"
-	"github.com/dnslb/dnslb/vrrp"
 )
 
 // newNotify builds the NOTIFY duplicator for cfg.Notify: the balancer
@@ -19,8 +18,8 @@ func (d *daemon) newNotify(cfg *config.Config) (*notifydup.Duplicator, error) {
 		Backends:  d.notifyTargets,
 		// The master copies, and so does a master handing over on its
 		// way out: it holds the VIPs and answers until it stops.
-		IsMaster: func() bool {
-			return d.vrrp == nil || d.vrrp.Status().State == vrrp.Master || d.handingOver.Load()
+		IsMaster: func(vip netip.Addr) bool {
+			return d.vrrp == nil || d.vrrp.holds(vip) || d.handingOver.Load()
 		},
 		Logger:     d.log,
 		Registerer: d.registry,

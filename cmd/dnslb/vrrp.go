@@ -1,52 +1,17 @@
 package main
 
 import (
-	"context"
+	"fmt"
 	"net/netip"
-	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/dnslb/dnslb/admin"
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
 	"github.com/dnslb/dnslb/internal/health"
 	"github.com/dnslb/dnslb/vrrp"
 )
-
-// newVRRP opens the VRRP socket and builds the instance for cfg.VRRP.
-func (d *daemon) newVRRP(cfg *config.Config) (*vrrp.Instance, error) {
-	v := cfg.VRRP
-	v6 := v.VIPs[0].Addr().Is6()
-	conn, err := vrrp.Listen(v.Interface, v6, v.VIPs)
-	if err != nil {
-		return nil, err
-	}
-	var nalocal = conn.LocalAddr()
-	lifetime := vipLifetime(v.AdvertInterval)
-	ann, err := vrrp.NewNetlinkAnnouncer(v.Interface, nalocal, lifetime)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	mode := vrrp.ChecksumPseudoHeader
-	if v.ChecksumMode == "rfc9568" {
-		mode = vrrp.ChecksumRFC9568
-	}
-	in, err := vrrp.New(vrrp.Options{
-		VRID: uint8(v.VRID), Priority: uint8(v.Priority), Version: uint8(v.Version), Interval: v.AdvertInterval,
-		Preempt: v.Preempt, PreemptDelay: v.PreemptDelay, VIPs: v.VIPs, Peers: v.Peers, ChecksumMode: mode,
-		AuthPass: v.AuthPass, GARPRepeat: v.GARPRepeat, GARPDelay: v.GARPDelay, GARPRefresh: v.GARPRefresh,
-		TrackWeight: v.Track.Weight, VIPRefresh: lifetime / 4,
-		Conn: conn, Announcer: ann, Logger: d.log, Registerer: d.registry,
-		OnTransition: func(from, to vrrp.State, reason string) { d.vrrpTransition(v.Notify, to) },
-	})
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return in, nil
-}
 
 // vipLifetime is the lifetime the VIPs are added with: four advert
 // intervals, at least 2 s (the kernel counts whole seconds and removes an
@@ -59,27 +24,6 @@ func vipLifetime(advert time.Duration) time.Duration {
 	return max(2*time.Second, (4*advert+time.Second-1)/time.Second*time.Second)
 }
 
-// vrrpTransition runs the notify script, if any, with the new state.
-func (d *daemon) vrrpTransition(script string, to vrrp.State) {
-	if script == "" {
-		return
-	}
-	state := to.String()
-	if to == vrrp.Initialize {
-		state = "stopped"
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, script, state).CombinedOutput()
-		if err != nil {
-			d.log.Warn("vrrp notify script failed", "script", script, "state", state, "err", err, "output", string(out))
-			return
-		}
-		d.log.Info("vrrp notify script ran", "script", script, "state", state)
-	}()
-}
-
 // updateTracking tells VRRP whether enough backends are up to serve.
 func (d *daemon) updateTracking() {
 	if d.vrrp == nil {
@@ -87,7 +31,7 @@ func (d *daemon) updateTracking() {
 	}
 	min := d.current().VRRP.Track.MinHealthyBackends
 	if min <= 0 {
-		d.vrrp.SetTracking(true)
+		d.vrrp.setTracking(true)
 		return
 	}
 	healthy := 0
@@ -96,40 +40,39 @@ func (d *daemon) updateTracking() {
 			healthy++
 		}
 	}
-	d.vrrp.SetTracking(healthy >= min)
+	d.vrrp.setTracking(healthy >= min)
 }
 
-// handOver makes the peer master before we stop serving: a priority-0
-// advert now, while this node keeps the VIPs and answers, then a short wait
-// so the peer's gratuitous ARPs move the clients.
+// handOver makes the peers master before we stop serving: a priority-0
+// advert for every master instance now, while this node keeps the VIPs
+// and answers, then a short wait so the peers' gratuitous ARPs move the
+// clients.
 func (d *daemon) handOver() {
-	if d.vrrp == nil || d.vrrp.Status().State != vrrp.Master {
+	if d.vrrp == nil {
 		return
 	}
 	d.handingOver.Store(true) // still copies NOTIFYs: it holds the VIPs until it stops
-	d.vrrp.Resign()
-	wait := min(d.current().VRRP.AdvertInterval+100*time.Millisecond, time.Second)
+	wait, any := d.vrrp.resign()
+	if !any {
+		return
+	}
 	d.log.Info("vrrp: priority 0 sent, serving while the peer takes over", "wait", wait.String())
 	time.Sleep(wait)
 }
 
-func vrrpStatus(in *vrrp.Instance) *admin.VRRP {
-	if in == nil {
-		return nil
+// releaseVIPs removes every instance's VIPs from its interface (dnslb
+// release).
+func releaseVIPs(specs []vrrpSpec) error {
+	for _, sp := range specs {
+		ann, err := vrrp.NewNetlinkAnnouncer(sp.Interface, netip.Addr{}, 0)
+		if err != nil {
+			return fmt.Errorf("vrrp instance %s: %w", sp.Name, err)
+		}
+		if err := ann.RemoveVIPs(sp.Options.VIPs); err != nil {
+			return fmt.Errorf("vrrp instance %s: %w", sp.Name, err)
+		}
 	}
-	s := in.Status()
-	return &admin.VRRP{VRID: int(s.VRID), State: s.State.String(), Priority: int(s.Priority), EffectivePriority: int(s.EffectivePriority),
-		Master: s.Master, MasterPriority: int(s.MasterPriority), AdvertInterval: s.AdvertInterval.String(),
-		Since: s.Since, Reason: s.Reason, VIPs: s.VIPs}
-}
-
-// releaseVIPs removes vips from iface (dnslb release).
-func releaseVIPs(iface string, vips []netip.Prefix) error {
-	ann, err := vrrp.NewNetlinkAnnouncer(iface, netip.Addr{}, 0)
-	if err != nil {
-		return err
-	}
-	return ann.RemoveVIPs(vips)
+	return nil
 }
 
 func prefixList(ps []netip.Prefix) string {
@@ -138,4 +81,22 @@ func prefixList(ps []netip.Prefix) string {
 		out = append(out, p.String())
 	}
 	return strings.Join(out, ", ")
+}
+
+// vrrpSpecs returns the VRRP instances of cfg (none without vrrp).
+func vrrpSpecs(cfg *config.Config) []vrrpSpec {
+	if !cfg.VRRP.Enabled {
+		return nil
+	}
+	v := cfg.VRRP
+	mode := vrrp.ChecksumPseudoHeader
+	if v.ChecksumMode == "rfc9568" {
+		mode = vrrp.ChecksumRFC9568
+	}
+	return []vrrpSpec{{Name: strconv.Itoa(v.VRID), Interface: v.Interface, Sync: true, Notify: v.Notify, Options: vrrp.Options{
+		VRID: uint8(v.VRID), Priority: uint8(v.Priority), Version: uint8(v.Version), Interval: v.AdvertInterval,
+		Preempt: v.Preempt, PreemptDelay: v.PreemptDelay, VIPs: v.VIPs, Peers: v.Peers, ChecksumMode: mode,
+		AuthPass: v.AuthPass, GARPRepeat: v.GARPRepeat, GARPDelay: v.GARPDelay, GARPRefresh: v.GARPRefresh,
+		TrackWeight: v.Track.Weight,
+	}}}
 }

@@ -71,10 +71,10 @@ func startNode(t *testing.T, ns *testpeer.NetNS, _, cfg string, vip netip.Addr) 
 
 func (l *lb) vrrpState() string {
 	st := l.status()
-	if st.VRRP == nil {
+	if len(st.VRRP) == 0 {
 		l.t.Fatal("no vrrp in status")
 	}
-	return st.VRRP.State
+	return st.VRRP[0].State
 }
 
 func (l *lb) waitVRRP(state string, within time.Duration) time.Duration {
@@ -315,7 +315,7 @@ func TestVRRPKeepalivedInterop(t *testing.T) {
 			t0 := time.Now()
 			k.Stop(t)
 			a.waitVRRP("master", 3*time.Second)
-			t.Logf("%s: keepalived SIGTERM -> dnslb master after %v: %s", tc.name, time.Since(t0).Round(time.Millisecond), a.status().VRRP.Reason)
+			t.Logf("%s: keepalived SIGTERM -> dnslb master after %v: %s", tc.name, time.Since(t0).Round(time.Millisecond), a.status().VRRP[0].Reason)
 			if !s.a.HasAddr(t, "eth0", tc.vip.Addr()) {
 				t.Fatal("dnslb master without the VIP")
 			}
