@@ -84,7 +84,19 @@ func TestClientLimiterManyClients(t *testing.T) {
 // answer, or nil when none came within the timeout.
 func askFrom(t *testing.T, network string, from netip.Addr, server netip.AddrPort, id uint16) *dns.Msg {
 	t.Helper()
-	c := &dns.Client{Net: network, Timeout: 300 * time.Millisecond}
+	return askWithin(t, network, from, server, id, 3*time.Second)
+}
+
+// askNone asks like askFrom where no answer is expected: it waits only
+// 300ms (an answer, if any, would be quicker).
+func askNone(t *testing.T, network string, from netip.Addr, server netip.AddrPort, id uint16) *dns.Msg {
+	t.Helper()
+	return askWithin(t, network, from, server, id, 300*time.Millisecond)
+}
+
+func askWithin(t *testing.T, network string, from netip.Addr, server netip.AddrPort, id uint16, timeout time.Duration) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: network, Timeout: timeout}
 	if network == "udp" {
 		c.Dialer = &net.Dialer{LocalAddr: &net.UDPAddr{IP: from.AsSlice()}}
 	} else {
@@ -110,7 +122,7 @@ func TestACLOverUDPAndTCP(t *testing.T) {
 		if r := askFrom(t, network, ok, lb, 1); r == nil || r.Rcode != dns.RcodeSuccess {
 			t.Fatalf("%s: allowed client not served: %v", network, r)
 		}
-		if r := askFrom(t, network, denied, lb, 2); r != nil {
+		if r := askNone(t, network, denied, lb, 2); r != nil {
 			t.Fatalf("%s: denied client got %v", network, r)
 		}
 	}
@@ -132,6 +144,7 @@ func TestRateLimitPerClient(t *testing.T) {
 	b, lb := startBalancer(t, s, f)
 	a1, a2 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.3")
 	rcodes := map[int]int{}
+	start := time.Now()
 	for i := 0; i < 20; i++ {
 		r := askFrom(t, "udp", a1, lb, uint16(i))
 		if r == nil {
@@ -139,8 +152,10 @@ func TestRateLimitPerClient(t *testing.T) {
 		}
 		rcodes[r.Rcode]++
 	}
-	if rcodes[dns.RcodeSuccess] < 5 || rcodes[dns.RcodeSuccess] > 6 || rcodes[dns.RcodeRefused]+rcodes[dns.RcodeSuccess] != 20 {
-		t.Fatalf("rcodes %v, want 5 (or 6, if a refill fell in the run) NOERROR and the rest REFUSED", rcodes)
+	// the burst, plus what the time taken refilled (a busy machine is slow)
+	most := 5 + int(time.Since(start).Seconds()*5) + 1
+	if rcodes[dns.RcodeSuccess] < 5 || rcodes[dns.RcodeSuccess] > most || rcodes[dns.RcodeRefused]+rcodes[dns.RcodeSuccess] != 20 {
+		t.Fatalf("rcodes %v, want 5..%d NOERROR and the rest REFUSED", rcodes, most)
 	}
 	if r := askFrom(t, "udp", a2, lb, 99); r == nil || r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("other client: %v", r)
@@ -152,12 +167,12 @@ func TestRateLimitPerClient(t *testing.T) {
 	if err := b.Apply([]BackendSpec{{Name: f.name, Addr: f.addr, Weight: 1}}, s); err != nil {
 		t.Fatal(err)
 	}
-	if r := askFrom(t, "udp", a1, lb, 100); r != nil && r.Rcode != dns.RcodeSuccess {
+	if r := askNone(t, "udp", a1, lb, 100); r != nil && r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("drop mode answered %v", r)
 	}
 	if b.Dropped()["rate_limited"] == 0 && b.Answered()["over_limit"] == uint64(rcodes[dns.RcodeRefused]) {
 		// the bucket may have refilled one token; one more query is over
-		if r := askFrom(t, "udp", a1, lb, 101); r != nil {
+		if r := askNone(t, "udp", a1, lb, 101); r != nil {
 			t.Fatalf("drop mode answered %v", r)
 		}
 	}

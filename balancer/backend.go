@@ -43,6 +43,9 @@ type BackendSpec struct {
 	// Checked backends start Pending until health checks call SetHealth;
 	// unchecked ones are always Up.
 	Checked bool
+	// ClientAddress is how the backend learns the client's address
+	// (PROXY v2 header, ECS option, or not at all).
+	ClientAddress ClientAddress
 }
 
 // numRcodes is how many response codes fit the 4-bit header field.
@@ -58,6 +61,8 @@ type Backend struct {
 	admin   atomic.Uint32 // AdminState
 	health  atomic.Uint32 // a health.State
 	removed atomic.Bool
+	// clientAddr is the ClientAddress mode (reload may change it).
+	clientAddr atomic.Uint32
 
 	outstanding atomic.Int64 // UDP queries in flight
 	tcpActive   atomic.Int64 // open TCP connections
@@ -180,26 +185,29 @@ type BackendStats struct {
 	Responses   [numRcodes]uint64
 	Latency     time.Duration // EWMA of UDP latency
 	Latencies   Latencies     // histogram of UDP answer latency
+	// ClientAddress is how the backend learns the client's address.
+	ClientAddress ClientAddress
 }
 
 func (be *Backend) stats() BackendStats {
 	s := BackendStats{
-		Name:        be.name,
-		Latencies:   be.latencyHist.snapshot(),
-		Addr:        be.addr,
-		Weight:      int(be.weight.Load()),
-		State:       AdminState(be.admin.Load()),
-		Health:      health.State(be.health.Load()),
-		Retried:     be.retried.Load(),
-		Removed:     be.removed.Load(),
-		Outstanding: be.outstanding.Load(),
-		TCPActive:   be.tcpActive.Load(),
-		Queries:     be.queries.Load(),
-		TCPQueries:  be.tcpQueries.Load(),
-		Timeouts:    be.timeouts.Load(),
-		Unmatched:   be.unmatched.Load(),
-		CaseChanged: be.caseChanged.Load(),
-		Latency:     time.Duration(be.latencyNS.Load()),
+		Name:          be.name,
+		Latencies:     be.latencyHist.snapshot(),
+		Addr:          be.addr,
+		Weight:        int(be.weight.Load()),
+		State:         AdminState(be.admin.Load()),
+		Health:        health.State(be.health.Load()),
+		Retried:       be.retried.Load(),
+		Removed:       be.removed.Load(),
+		Outstanding:   be.outstanding.Load(),
+		TCPActive:     be.tcpActive.Load(),
+		Queries:       be.queries.Load(),
+		TCPQueries:    be.tcpQueries.Load(),
+		Timeouts:      be.timeouts.Load(),
+		Unmatched:     be.unmatched.Load(),
+		CaseChanged:   be.caseChanged.Load(),
+		Latency:       time.Duration(be.latencyNS.Load()),
+		ClientAddress: ClientAddress(be.clientAddr.Load()),
 	}
 	for i := range be.rcodes {
 		s.Responses[i] = be.rcodes[i].Load()

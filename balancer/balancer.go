@@ -61,6 +61,10 @@ type Settings struct {
 	// QueryLogEvery logs one answered UDP query in this many (client,
 	// question, backend, rcode, latency) at info; 0 logs none.
 	QueryLogEvery int
+	// ECS is the prefix that backends with client_address: ecs are sent.
+	ECS ECSSettings
+	// RRL is response rate limiting of UDP answers.
+	RRL RRLSettings
 }
 
 func (s Settings) withDefaults() Settings {
@@ -82,6 +86,7 @@ func (s Settings) withDefaults() Settings {
 	if s.MaxTCPConnsPerClient <= 0 {
 		s.MaxTCPConnsPerClient = 100
 	}
+	s.ECS = s.ECS.withDefaults()
 	return s
 }
 
@@ -138,6 +143,7 @@ type Balancer struct {
 	adm      admissionState
 	udpf     udpFront
 	tcpf     tcpFront
+	rrl      *responseLimit
 
 	inherited []ListenerFile
 	started   atomic.Bool
@@ -217,6 +223,7 @@ func New(o Options) (*Balancer, error) {
 		stop:      make(chan struct{}),
 		passive:   o.OnPassiveFailure,
 		notifier:  o.Notifier,
+		rrl:       newResponseLimit(),
 	}
 	for i := range b.ctr.logLimit {
 		b.ctr.logLimit[i] = rate.NewLimiter(rate.Every(10*time.Second), 1)
@@ -226,6 +233,7 @@ func New(o Options) (*Balancer, error) {
 	}
 	b.udpf.upstreams.size = o.UpstreamSockets
 	s := o.Settings.withDefaults()
+	b.rrl.apply(s.RRL)
 	b.settings.Store(&s)
 	if o.Registerer != nil {
 		if err := o.Registerer.Register(&collector{b: b}); err != nil {
@@ -259,6 +267,7 @@ func (b *Balancer) Apply(specs []BackendSpec, s Settings) error {
 		return err
 	}
 	s = s.withDefaults()
+	b.rrl.apply(s.RRL)
 	b.settings.Store(&s)
 	for _, be := range res.added {
 		b.log.Info("backend added", "backend", be.name, "address", be.addr.String(), "weight", be.weight.Load(), "state", AdminState(be.admin.Load()).String())

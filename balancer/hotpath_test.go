@@ -28,7 +28,8 @@ type hotPath struct {
 	bbuf     []byte
 }
 
-func newHotPath(t testing.TB) *hotPath {
+// newHotPath wires the path for a backend with client_address mode.
+func newHotPath(t testing.TB, mode ClientAddress) *hotPath {
 	backend, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func newHotPath(t testing.TB) *hotPath {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.pool.apply([]BackendSpec{{Name: "be", Addr: backend.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 1}}); err != nil {
+	if _, err := b.pool.apply([]BackendSpec{{Name: "be", Addr: backend.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 1, ClientAddress: mode}}); err != nil {
 		t.Fatal(err)
 	}
 	ups, err := b.openUpstreams(unix.AF_INET)
@@ -97,8 +98,12 @@ func (h *hotPath) round(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.bbuf[2] |= 0x80 // QR: the query turned into its own answer
-	if _, err := h.backend.WriteToUDPAddrPort(h.bbuf[:n], from); err != nil {
+	msg := h.bbuf[:n]
+	if n >= 16 && string(msg[:12]) == "\r\n\r\n\x00\r\nQUIT\n" {
+		msg = msg[16+int(msg[14])<<8|int(msg[15]):] // a PROXY v2 header
+	}
+	msg[2] |= 0x80 // QR: the query turned into its own answer (with the ECS option, if any)
+	if _, err := h.backend.WriteToUDPAddrPort(msg, from); err != nil {
 		t.Fatal(err)
 	}
 	if h.u.readReady(h.ufd) {
@@ -113,23 +118,35 @@ func (h *hotPath) round(t testing.TB) {
 // TestHotPathAllocatesNothing proves the steady-state UDP path (recvmmsg
 // the query, parse, pick, track, sendmmsg it upstream, recvmmsg the answer,
 // match, sendmmsg it to the client) allocates nothing.
+// The PROXY v2 header and the ECS option (client_address) are added in
+// place, and the ECS option taken out of the answer in place: no mode
+// allocates.
 func TestHotPathAllocatesNothing(t *testing.T) {
-	h := newHotPath(t)
-	for i := 0; i < 200; i++ { // warm up: the in-flight table's first growth
-		h.round(t)
-	}
-	if allocs := testing.AllocsPerRun(2000, func() { h.round(t) }); allocs != 0 {
-		t.Fatalf("UDP round trip allocates %.2f objects per query, want 0", allocs)
+	for _, mode := range []ClientAddress{ClientAddressNone, ClientAddressProxyV2, ClientAddressECS} {
+		t.Run(mode.String(), func(t *testing.T) {
+			h := newHotPath(t, mode)
+			for i := 0; i < 200; i++ { // warm up: the in-flight table's first growth
+				h.round(t)
+			}
+			if allocs := testing.AllocsPerRun(2000, func() { h.round(t) }); allocs != 0 {
+				t.Fatalf("UDP round trip allocates %.2f objects per query, want 0", allocs)
+			}
+		})
 	}
 }
 
 // BenchmarkUDPRoundTrip measures one query's way through the balancer,
-// including the four loopback socket operations it needs.
+// including the four loopback socket operations it needs, per
+// client_address mode.
 func BenchmarkUDPRoundTrip(b *testing.B) {
-	h := newHotPath(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		h.round(b)
+	for _, mode := range []ClientAddress{ClientAddressNone, ClientAddressProxyV2, ClientAddressECS} {
+		b.Run(mode.String(), func(b *testing.B) {
+			h := newHotPath(b, mode)
+			b.ReportAllocs()
+			for b.Loop() {
+				h.round(b)
+			}
+		})
 	}
 }
 
@@ -240,7 +257,7 @@ func BenchmarkBalancerParallel(b *testing.B) {
 // TestHotPathWithACLAndRateLimitAllocatesNothing: the client ACL and the
 // per-client rate limiter add no allocation either.
 func TestHotPathWithACLAndRateLimitAllocatesNothing(t *testing.T) {
-	h := newHotPath(t)
+	h := newHotPath(t, ClientAddressNone)
 	s := *h.b.settings.Load()
 	s.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	s.Deny = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}

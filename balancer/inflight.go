@@ -3,6 +3,8 @@ package balancer
 import (
 	"net/netip"
 	"sync"
+
+	"github.com/dnslb/dnslb/internal/dnswire"
 )
 
 const (
@@ -24,17 +26,20 @@ const maxRetryQuery = 512
 // pending is one query waiting for its answer.
 type pending struct {
 	used    bool
-	retried bool     // already a retry: never retried again
-	id      uint16   // the ID sent upstream
-	origID  uint16   // the client's ID
-	qlen    uint16   // bytes of query kept for a retry, 0 if none
-	qhash   uint64   // question hash, case folded
-	qexact  uint64   // question hash as sent
-	sent    int64    // monotonic nanoseconds since the balancer's epoch
-	be      *Backend // the backend the query went to
-	client  sockaddr // as the kernel gave it, IPv6 scope included
+	retried bool             // already a retry: never retried again
+	id      uint16           // the ID sent upstream
+	origID  uint16           // the client's ID
+	qlen    uint16           // bytes of query kept for a retry, 0 if none
+	qopt    int16            // offset of its OPT record, -1 if none
+	ecs     dnswire.ECSAdded // what client_address: ecs added, to take out of the answer
+	qhash   uint64           // question hash, case folded
+	qexact  uint64           // question hash as sent
+	sent    int64            // monotonic nanoseconds since the balancer's epoch
+	be      *Backend         // the backend the query went to
+	client  sockaddr         // as the kernel gave it, IPv6 scope included
 	front   *udpWorker
-	query   [maxRetryQuery]byte
+	// query is a frame (see udpQuery) holding the message for a retry.
+	query [udpHeadroom + maxRetryQuery + ecsRoom]byte
 }
 
 // match is what an answer needs from its pending entry.
@@ -45,6 +50,7 @@ type match struct {
 	be     *Backend
 	client sockaddr
 	front  *udpWorker
+	ecs    dnswire.ECSAdded
 }
 
 // inflight is the in-flight table of one upstream socket, shared by every
@@ -111,9 +117,9 @@ func (t *inflight) add(be *Backend, q *udpQuery, now int64) (id uint16, ok bool)
 	id = t.nextRandom()&^idIndexMask | idx
 	p := &t.slots[idx]
 	p.used, p.retried, p.id, p.origID, p.qhash, p.qexact, p.sent, p.be, p.client, p.front = true, q.retried, id, q.origID, q.qhash, q.qexact, now, be, q.client, q.front
-	p.qlen = 0
-	if q.retry && len(q.pkt) <= maxRetryQuery {
-		p.qlen = uint16(copy(p.query[:], q.pkt))
+	p.qlen, p.qopt, p.ecs = 0, int16(q.opt), dnswire.AddedNothing
+	if q.retry && q.n <= maxRetryQuery {
+		p.qlen = uint16(copy(p.query[udpHeadroom:], q.msg()))
 	}
 	t.inUse++
 	t.mu.Unlock()
@@ -141,10 +147,21 @@ func (t *inflight) take(id uint16, qhash uint64, src netip.AddrPort) (m match, o
 		t.mu.Unlock()
 		return m, owner, false
 	}
-	m = match{origID: s.origID, qexact: s.qexact, sent: s.sent, be: s.be, client: s.client, front: s.front}
+	m = match{origID: s.origID, qexact: s.qexact, sent: s.sent, be: s.be, client: s.client, front: s.front, ecs: s.ecs}
 	t.release(idx)
 	t.mu.Unlock()
 	return m, m.be, true
+}
+
+// setAdded records what client_address: ecs added to the query sent
+// with this ID, for its answer.
+func (t *inflight) setAdded(id uint16, added dnswire.ECSAdded) {
+	idx := id & idIndexMask
+	t.mu.Lock()
+	if int(idx) < len(t.slots) && t.slots[idx].used && t.slots[idx].id == id {
+		t.slots[idx].ecs = added
+	}
+	t.mu.Unlock()
 }
 
 // remove frees the entry with this upstream ID (a failed send) and

@@ -49,12 +49,18 @@ var (
 		"NOERROR answers to TSIG-signed NOTIFYs that the balancer signed with the request's key.", nil, nil)
 	descTCP = prometheus.NewDesc("dnslb_tcp_connections",
 		"Open client TCP connections.", nil, nil)
+	descRRLLimited = prometheus.NewDesc("dnslb_rrl_limited_total",
+		"UDP answers over their rrl rate, by response class (positive, nxdomain, error, any) and action (dropped, slipped: sent as TC=1, log_only: sent anyway).", []string{"class", "action"}, nil)
+	descRRLTable = prometheus.NewDesc("dnslb_rrl_table_bytes",
+		"Memory of the rrl account table (fixed: rrl.table_size × 48 bytes); 0 when rrl is off.", nil, nil)
+	descClientAddress = prometheus.NewDesc("dnslb_backend_client_address",
+		"How a backend learns the client's address: 1 for its client_address mode (none, proxy_v2, ecs).", []string{"backend", "mode"}, nil)
 )
 
 // Describe sends every metric description (prometheus.Collector).
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
-		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descAnswered, descCaseChanged, descLatency, descNotify, descNotifySigned, descTCP} {
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descAnswered, descCaseChanged, descLatency, descNotify, descNotifySigned, descTCP, descRRLLimited, descRRLTable, descClientAddress} {
 		ch <- d
 	}
 }
@@ -93,7 +99,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if !s.Removed {
 			a.current = true
-			a.s.Weight, a.s.Latency, a.s.Health = s.Weight, s.Latency, s.Health
+			a.s.Weight, a.s.Latency, a.s.Health, a.s.ClientAddress = s.Weight, s.Latency, s.Health, s.ClientAddress
 			a.eligible = be.eligible()
 		}
 	}
@@ -120,6 +126,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLatencyEWMA, prometheus.GaugeValue, s.Latency.Seconds(), name)
 		if a.current {
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(s.Weight), name)
+			ch <- prometheus.MustNewConstMetric(descClientAddress, prometheus.GaugeValue, 1, name, s.ClientAddress.String())
 		}
 		eligible := 0.0
 		if a.eligible {
@@ -142,6 +149,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(c.b.ctr.notifies[1].Load()), "REFUSED")
 	ch <- prometheus.MustNewConstMetric(descNotifySigned, prometheus.CounterValue, float64(c.b.ctr.signedNotifies.Load()))
 	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.b.tcpf.conns.Load()))
+	st := c.b.RRL()
+	for class, byAction := range st.Limited {
+		for action, n := range byAction {
+			ch <- prometheus.MustNewConstMetric(descRRLLimited, prometheus.CounterValue, float64(n), class, action)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descRRLTable, prometheus.GaugeValue, float64(st.TableBytes))
 }
 
 // DropReasons lists the reason labels of dnslb_frontend_dropped_total.

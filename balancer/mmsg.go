@@ -91,20 +91,25 @@ type recvBatch struct {
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
-	bufs  [][]byte
+	bufs  [][]byte // one slot per datagram: head bytes of room, then the datagram
+	head  int
 }
 
-func newRecvBatch(n int) *recvBatch {
+// newRecvBatch returns n receive slots, each with head bytes of room in
+// front of the datagram (for a PROXY v2 header added in place).
+func newRecvBatch(n, head int) *recvBatch {
 	r := &recvBatch{
 		hdrs:  make([]unix.Mmsghdr, n),
 		iovs:  make([]unix.Iovec, n),
 		names: make([]unix.RawSockaddrInet6, n),
 		bufs:  make([][]byte, n),
+		head:  head,
 	}
-	mem := make([]byte, n*maxDatagram)
+	size := head + maxDatagram
+	mem := make([]byte, n*size)
 	for i := range r.hdrs {
-		r.bufs[i] = mem[i*maxDatagram : (i+1)*maxDatagram : (i+1)*maxDatagram]
-		r.iovs[i].Base = &r.bufs[i][0]
+		r.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
+		r.iovs[i].Base = &r.bufs[i][head]
 		r.iovs[i].SetLen(maxDatagram)
 		r.hdrs[i].Hdr.Iov = &r.iovs[i]
 		r.hdrs[i].Hdr.SetIovlen(1)
@@ -160,11 +165,16 @@ func (r *recvBatch) drain(fd uintptr, serve func(n int), stop *atomic.Bool, errp
 }
 
 // datagram returns the i-th datagram of the last recv and its source;
-// ok is false when it was truncated (larger than a slot).
+// ok is false when it was truncated (larger than a slot). Its capacity
+// runs to the end of the slot.
 func (r *recvBatch) datagram(i int) (pkt []byte, from *unix.RawSockaddrInet6, ok bool) {
 	h := &r.hdrs[i]
-	return r.bufs[i][:h.Len], &r.names[i], h.Hdr.Flags&unix.MSG_TRUNC == 0
+	return r.bufs[i][r.head : r.head+int(h.Len)], &r.names[i], h.Hdr.Flags&unix.MSG_TRUNC == 0
 }
+
+// slot returns the i-th receive slot: the room in front of the datagram
+// (recvBatch.head bytes), the datagram, and the spare space behind it.
+func (r *recvBatch) slot(i int) []byte { return r.bufs[i] }
 
 // sendFailure is told about a datagram the kernel refused to send.
 type sendFailure interface {

@@ -76,6 +76,7 @@ func (p *pool) apply(specs []BackendSpec) (applyResult, error) {
 	for i, s := range specs {
 		next[i].weight.Store(int64(max(s.Weight, 1)))
 		next[i].admin.Store(uint32(s.State))
+		next[i].clientAddr.Store(uint32(s.ClientAddress))
 		if !s.Checked {
 			next[i].SetHealth(health.Up) // checks turned off: trust it
 		}

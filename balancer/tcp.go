@@ -51,6 +51,9 @@ func keepBuf(msg []byte) *[]byte {
 	return bp
 }
 
+// putLen writes a TCP message's two-byte length prefix.
+func putLen(frame []byte, n int) { frame[0], frame[1] = byte(n>>8), byte(n) }
+
 func putBuf(bp *[]byte) {
 	if len(*bp) == smallTCPMessage {
 		smallBufs.Put(bp)

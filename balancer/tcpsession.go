@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dnslb/dnslb/internal/dnswire"
 )
 
 // maxTCPInflight is how many queries one client connection may have
@@ -31,10 +33,12 @@ type tcpQuery struct {
 	up            *tcpUpstream
 	isXFR         bool
 	xfr           xfr
-	relayed       int      // answer messages relayed (zone transfers send several)
-	failed        *Backend // the backend whose connection failed it: a re-send avoids it
-	resent        bool     // already re-sent after a failure
-	answered      bool     // its (last) answer is being written: the slot frees after that
+	relayed       int              // answer messages relayed (zone transfers send several)
+	failed        *Backend         // the backend whose connection failed it: a re-send avoids it
+	resent        bool             // already re-sent after a failure
+	answered      bool             // its (last) answer is being written: the slot frees after that
+	opt           int              // offset of the query's OPT record, -1 if none
+	ecs           dnswire.ECSAdded // what client_address: ecs added to it (taken out of its answers)
 }
 
 // tcpSession serves one client connection. Its reader (run) puts every
@@ -164,7 +168,7 @@ func (s *tcpSession) awaitAnswers() {
 // signed NOTIFY answer, anywhere), to the client with its length prefix.
 func (s *tcpSession) writeAnswer(buf, r []byte) error {
 	if len(r) > 0 && len(buf) >= 2+len(r) && &buf[2] == &r[0] {
-		buf[0], buf[1] = byte(len(r)>>8), byte(len(r))
+		putLen(buf, len(r))
 		return s.write(buf[:2+len(r)])
 	}
 	return s.writeFramed(r)
@@ -174,7 +178,7 @@ func (s *tcpSession) writeAnswer(buf, r []byte) error {
 // that are not built in place: NOTIFY answers sent after the copies).
 func (s *tcpSession) writeFramed(r []byte) error {
 	out := make([]byte, 2+len(r))
-	out[0], out[1] = byte(len(r)>>8), byte(len(r))
+	putLen(out, len(r))
 	copy(out[2:], r)
 	return s.write(out)
 }
@@ -226,7 +230,7 @@ func (s *tcpSession) forward(set *Settings, msg []byte, m message) {
 	q := &s.slots[idx]
 	*q = tcpQuery{used: true, id: uint16(s.rng>>32)<<tcpInflightBits | uint16(idx), origID: m.id,
 		qhash: m.qhash, qexact: m.qexact, msg: keepBuf(msg), n: len(msg),
-		isXFR: m.qtype == typeAXFR || m.qtype == typeIXFR, xfr: xfr{qtype: m.qtype}}
+		isXFR: m.qtype == typeAXFR || m.qtype == typeIXFR, xfr: xfr{qtype: m.qtype}, opt: m.opt}
 	setID((*q.msg)[2:], q.id)
 	id := q.id
 	s.inflight++
@@ -270,6 +274,10 @@ func (s *tcpSession) dispatch(set *Settings, idx int, id uint16) {
 		// the next query) before Write returns: write a copy.
 		wb := keepBuf((*q.msg)[:q.n])
 		n := q.n
+		q.ecs = dnswire.AddedNothing
+		if u.mode == ClientAddressECS {
+			n, q.ecs = s.addECS(*wb, n, q.opt, set)
+		}
 		s.mu.Unlock()
 		// From here the connection owns the query: if the write fails,
 		// its reader ends it and the query is sent again.
@@ -280,6 +288,14 @@ func (s *tcpSession) dispatch(set *Settings, idx int, id uint16) {
 		}
 		return
 	}
+}
+
+// addECS adds the client's ECS option to the framed query buf[:n] and
+// returns its new length and what was added.
+func (s *tcpSession) addECS(buf []byte, n, opt int, set *Settings) (int, dnswire.ECSAdded) {
+	msg, added := addECS(buf[2:n], opt, s.clientAddr, &set.ECS)
+	putLen(buf, len(msg))
+	return 2 + len(msg), added
 }
 
 // answerSlot gives up on the query in slot idx and answers it with

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dnslb/dnslb/internal/dnswire"
+	"github.com/dnslb/dnslb/internal/proxyv2"
 )
 
 // tcpBackoff is how long new TCP connections avoid a backend after a
@@ -48,6 +51,9 @@ type tcpUpstream struct {
 	// goes out on the connection, and its reader stops by then, after
 	// reading the answers already on their way.
 	failAt atomic.Int64
+	// mode is the backend's client_address when the connection opened:
+	// a proxy_v2 connection starts with the client's PROXY header.
+	mode ClientAddress
 
 	// guarded by s.mu
 	dead     bool
@@ -63,8 +69,16 @@ func (s *tcpSession) dial(be *Backend) (*tcpUpstream, error) {
 		be.tcpActive.Add(-1)
 		return nil, err
 	}
-	u := &tcpUpstream{s: s, be: be, conn: c.(*net.TCPConn)}
+	u := &tcpUpstream{s: s, be: be, conn: c.(*net.TCPConn), mode: ClientAddress(be.clientAddr.Load())}
 	u.touch()
+	if u.mode == ClientAddressProxyV2 {
+		if err := u.sendProxyHeader(); err != nil {
+			u.conn.SetLinger(0)
+			u.conn.Close()
+			be.tcpActive.Add(-1)
+			return nil, err
+		}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -79,6 +93,26 @@ func (s *tcpSession) dial(be *Backend) (*tcpUpstream, error) {
 	s.mu.Unlock()
 	go u.readLoop()
 	return u, nil
+}
+
+// sendProxyHeader writes the PROXY v2 header for the session's client
+// and the VIP it connected to: the first bytes of the connection.
+func (u *tcpUpstream) sendProxyHeader() error {
+	var hdr [proxyv2.MaxLen]byte
+	src := u.s.client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	dst := u.s.client.LocalAddr().(*net.TCPAddr).AddrPort()
+	u.setWriteDeadline()
+	_, err := u.conn.Write(proxyv2.Append(hdr[:0], src, dst, true))
+	return err
+}
+
+// setWriteDeadline gives the next write timeouts.tcp_write (or 5s).
+func (u *tcpUpstream) setWriteDeadline() {
+	limit := u.s.writeLimit
+	if limit <= 0 {
+		limit = 5 * time.Second
+	}
+	u.conn.SetWriteDeadline(time.Now().Add(limit))
 }
 
 func (u *tcpUpstream) touch() { u.lastActive.Store(time.Now().UnixNano()) }
@@ -113,11 +147,7 @@ func (u *tcpUpstream) writeFailed() {
 func (u *tcpUpstream) write(frame []byte) error {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
-	limit := u.s.writeLimit
-	if limit <= 0 {
-		limit = 5 * time.Second
-	}
-	u.conn.SetWriteDeadline(time.Now().Add(limit))
+	u.setWriteDeadline()
 	_, err := u.conn.Write(frame)
 	u.touch()
 	if err == nil {
@@ -193,7 +223,7 @@ func (u *tcpUpstream) readLoop() {
 		done := !q.isXFR || q.xfr.feed(msg[2:], am.qend)
 		q.relayed++
 		u.answered++
-		origID, caseChanged, id := q.origID, !continued && q.qexact != am.qexact, q.id
+		origID, caseChanged, id, ecs := q.origID, !continued && q.qexact != am.qexact, q.id, q.ecs
 		// The slot is freed once the answer is written, so that a session
 		// waiting for its answers does not close before.
 		q.answered = done
@@ -206,6 +236,11 @@ func (u *tcpUpstream) readLoop() {
 			be.consecutive.Store(0)
 		}
 		setID(msg[2:], origID)
+		if ecs != dnswire.AddedNothing {
+			stripped, _ := dnswire.StripECS(msg[2:], ecs)
+			putLen(msg, len(stripped))
+			msg = msg[:2+len(stripped)]
+		}
 		err = s.write(msg)
 		msgBufs.Put(bufp)
 		spare := false

@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnslb/dnslb/internal/dnswire"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +24,7 @@ type udpWorker struct {
 }
 
 func (b *Balancer) newUDPWorker(addr netip.AddrPort, sock *udpSock) *udpWorker {
-	w := &udpWorker{b: b, addr: addr, sock: sock, in: newRecvBatch(b.udpf.batch)}
+	w := &udpWorker{b: b, addr: addr, sock: sock, in: newRecvBatch(b.udpf.batch, udpHeadroom)}
 	w.out = newOutbox(2*b.udpf.batch, b)
 	w.readFn, w.serveFn = w.readReady, w.serveBatch
 	return w
@@ -61,15 +62,15 @@ func (w *udpWorker) serveBatch(n int) {
 			w.b.drop(dropTruncated)
 			continue
 		}
-		w.forwardQuery(s, pkt, from)
+		w.forwardQuery(s, w.in.slot(i), pkt, from)
 	}
 	w.out.flush()
 }
 
 // forwardQuery puts a client query through admission, then answers it,
-// drops it, or queues it upstream with a fresh ID. pkt is modified in
-// place.
-func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddrInet6) {
+// drops it, or queues it upstream with a fresh ID. pkt, which starts
+// udpHeadroom bytes into frame, is modified in place.
+func (w *udpWorker) forwardQuery(s *Settings, frame, pkt []byte, from *unix.RawSockaddrInet6) {
 	b := w.b
 	var src netip.Addr
 	if len(s.Allow)+len(s.Deny) > 0 || s.QPSPerClient > 0 {
@@ -104,13 +105,20 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 		if !src.IsValid() {
 			src = rawAddrPort(from).Addr()
 		}
-		w.out.add(w.sock, b.reply(pkt, m, v, src), from, tolen, sendRef{})
+		r := b.reply(pkt, m, v, src)
+		if l := b.rrl.limiter.Load(); l != nil {
+			var send bool
+			if r, send = b.limitSelf(l, r, m.qend, src); !send {
+				return
+			}
+		}
+		w.out.add(w.sock, r, from, tolen, sendRef{})
 		if v.kind == answerOverLimit {
 			b.logOverLimit(s, src)
 		}
 		return
 	}
-	q := udpQuery{pkt: pkt, origID: m.id, qhash: m.qhash, qexact: m.qexact, front: w, retry: s.UDPRetry}
+	q := udpQuery{frame: frame, n: len(pkt), opt: m.opt, origID: m.id, qhash: m.qhash, qexact: m.qexact, front: w, retry: s.UDPRetry}
 	q.client.raw, q.client.len = *from, tolen
 	b.send(w.out, be, &q)
 }
@@ -118,17 +126,27 @@ func (w *udpWorker) forwardQuery(s *Settings, pkt []byte, from *unix.RawSockaddr
 // udpQuery is one UDP query on its way to a backend: the message and what
 // its in-flight entry keeps.
 type udpQuery struct {
-	pkt           []byte // the message; its ID is rewritten in place
+	// frame holds the message at frame[udpHeadroom:udpHeadroom+n], with
+	// room in front for a PROXY v2 header and spare capacity behind it
+	// for an ECS option (client_address). The ID is rewritten in place.
+	frame         []byte
+	n             int
+	opt           int    // offset of the message's OPT record, -1 if none
 	origID        uint16 // the client's ID
 	qhash, qexact uint64 // question hashes (message)
 	client        sockaddr
-	front         *udpWorker // the socket the answer goes out on
+	front         *udpWorker // the socket the answer goes out on (its address is the VIP reached)
 	retry         bool       // keep the message for a retry after a timeout
 	retried       bool       // a retry already: never retried again
 }
 
+// msg returns the query's message.
+func (q *udpQuery) msg() []byte { return q.frame[udpHeadroom : udpHeadroom+q.n] }
+
 // send tracks q on one of the upstream sockets for be's address family
-// and queues it in out with a fresh ID written into its message.
+// and queues it in out with a fresh ID written into its message, framed
+// for be's client_address mode. The in-flight entry keeps the message
+// as the client sent it, so that a retry is framed for its own backend.
 func (b *Balancer) send(out *outbox, be *Backend, q *udpQuery) bool {
 	now := b.now()
 	ups := b.udpf.upstreams.forFamily(be.family)
@@ -140,8 +158,16 @@ func (b *Balancer) send(out *outbox, be *Backend, q *udpQuery) bool {
 		}
 		be.outstanding.Add(1)
 		be.queries.Add(1)
-		setID(q.pkt, id)
-		out.add(u.sock, q.pkt, &be.sa.raw, be.sa.len, sendRef{up: u, be: be, id: id})
+		dgram := q.msg()
+		setID(dgram, id)
+		if mode := ClientAddress(be.clientAddr.Load()); mode != ClientAddressNone {
+			var added dnswire.ECSAdded
+			dgram, added = frameUDP(q.frame, q.n, mode, q.opt, q.client.addrPort(), q.front.addr, &b.settings.Load().ECS)
+			if added != dnswire.AddedNothing {
+				u.table.setAdded(id, added)
+			}
+		}
+		out.add(u.sock, dgram, &be.sa.raw, be.sa.len, sendRef{up: u, be: be, id: id})
 		return true
 	}
 	b.drop(dropBackendFull)
@@ -211,7 +237,7 @@ func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
 	if other == nil {
 		return
 	}
-	q := udpQuery{pkt: p.query[:p.qlen], origID: p.origID, qhash: p.qhash, qexact: p.qexact, client: p.client, front: p.front, retried: true}
+	q := udpQuery{frame: p.query[:], n: int(p.qlen), opt: int(p.qopt), origID: p.origID, qhash: p.qhash, qexact: p.qexact, client: p.client, front: p.front, retried: true}
 	if b.send(out, other, &q) {
 		be.retried.Add(1)
 	}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnslb/dnslb/internal/dnswire"
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
@@ -109,7 +110,7 @@ func (b *Balancer) openUpstreams(family int) ([]*upstream, error) {
 			return nil, err
 		}
 		b.pool.seed++
-		u := &upstream{b: b, sock: sock, table: newInflight(b.pool.seed * 0x9e3779b97f4a7c15), in: newRecvBatch(b.udpf.batch)}
+		u := &upstream{b: b, sock: sock, table: newInflight(b.pool.seed * 0x9e3779b97f4a7c15), in: newRecvBatch(b.udpf.batch, 0)}
 		u.out = newOutbox(b.udpf.batch, b)
 		u.readFn, u.serveFn = u.readReady, u.serveBatch
 		list = append(list, u)
@@ -187,8 +188,20 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 	latency := time.Duration(b.now() - p.sent)
 	be.observeLatency(latency)
 	setID(pkt, p.origID)
+	if p.ecs != dnswire.AddedNothing {
+		// Take out what client_address: ecs added: the client sees the
+		// answer it would have had without dnslb. A malformed answer
+		// goes out as it came.
+		pkt, _ = dnswire.StripECS(pkt, p.ecs)
+	}
 	if every := b.settings.Load().QueryLogEvery; every > 0 && b.ctr.queryLogN.Add(1)%uint64(every) == 0 {
 		b.logQuery(pkt, m, &p.client, be, latency)
+	}
+	if l := b.rrl.limiter.Load(); l != nil {
+		var send bool
+		if pkt, send = b.limit(l, pkt, &m, p.client.addrPort().Addr()); !send {
+			return
+		}
 	}
 	u.out.add(p.front.sock, pkt, &p.client.raw, p.client.len, sendRef{})
 }

@@ -150,7 +150,7 @@ func checksEqual(a, b Check) bool {
 	return slices.Equal(a.Rcodes, b.Rcodes) && a.Name == b.Name && a.Type == b.Type && a.Class == b.Class &&
 		a.RD == b.RD && a.Authoritative == b.Authoritative && a.AnswerContains == b.AnswerContains &&
 		a.Transport == b.Transport && a.Interval == b.Interval && a.Timeout == b.Timeout &&
-		a.Rise == b.Rise && a.Fall == b.Fall
+		a.Rise == b.Rise && a.Fall == b.Fall && a.ProxyHeader == b.ProxyHeader
 }
 
 func (c *Checker) startTarget(t *target) {

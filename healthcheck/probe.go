@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnslb/dnslb/internal/proxyv2"
 	"github.com/miekg/dns"
 )
 
@@ -27,6 +28,12 @@ type Check struct {
 	Authoritative  bool   // require the AA bit
 	AnswerContains string // if set, some answer RR's text must contain it
 	Transport      string // "udp" (default) or "tcp"
+	// ProxyHeader puts a PROXY v2 header in front of the probe (each UDP
+	// query, the start of the TCP connection) that names the probe's own
+	// socket as the client: for backends that take client_address:
+	// proxy_v2 and want a header on every query (health_check.proxy_v2:
+	// self).
+	ProxyHeader bool
 	Interval       time.Duration
 	Timeout        time.Duration
 	Rise, Fall     int
@@ -96,9 +103,10 @@ type outcome struct {
 	rtt    time.Duration
 }
 
-// exchangeFunc sends a packed query to addr over transport and returns the
-// raw answer. It is a test seam; the default uses real sockets.
-type exchangeFunc func(ctx context.Context, transport string, addr netip.AddrPort, query []byte) ([]byte, error)
+// exchangeFunc sends a packed query to addr over transport, behind a
+// PROXY v2 header naming the probe's socket if proxy, and returns the raw
+// answer. It is a test seam; the default uses real sockets.
+type exchangeFunc func(ctx context.Context, transport string, addr netip.AddrPort, query []byte, proxy bool) ([]byte, error)
 
 // newQuery builds the probe message with a random ID.
 func newQuery(c Check) *dns.Msg {
@@ -119,7 +127,7 @@ func probe(ctx context.Context, ex exchangeFunc, c Check, addr netip.AddrPort) o
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
-	raw, err := ex(ctx, c.Transport, addr, packed)
+	raw, err := ex(ctx, c.Transport, addr, packed, c.ProxyHeader)
 	rtt := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil || isTimeout(err) {
@@ -226,7 +234,7 @@ func rcodeList(rcs []int) string {
 
 // exchange is the real exchangeFunc: a fresh socket per probe (random
 // source port), one answer read.
-func exchange(ctx context.Context, transport string, addr netip.AddrPort, query []byte) ([]byte, error) {
+func exchange(ctx context.Context, transport string, addr netip.AddrPort, query []byte, proxy bool) ([]byte, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, transport, addr.String())
 	if err != nil {
@@ -236,10 +244,14 @@ func exchange(ctx context.Context, transport string, addr netip.AddrPort, query 
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	var msg []byte
+	if proxy {
+		self, _ := netip.ParseAddrPort(conn.LocalAddr().String())
+		msg = proxyv2.Append(msg, self, addr, transport == "tcp")
+	}
 	if transport == "tcp" {
-		msg := make([]byte, 2+len(query))
-		binary.BigEndian.PutUint16(msg, uint16(len(query)))
-		copy(msg[2:], query)
+		msg = binary.BigEndian.AppendUint16(msg, uint16(len(query)))
+		msg = append(msg, query...)
 		if _, err := conn.Write(msg); err != nil {
 			return nil, err
 		}
@@ -253,7 +265,7 @@ func exchange(ctx context.Context, transport string, addr netip.AddrPort, query 
 		}
 		return buf, nil
 	}
-	if _, err := conn.Write(query); err != nil {
+	if _, err := conn.Write(append(msg, query...)); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 65535)

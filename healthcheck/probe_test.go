@@ -1,6 +1,8 @@
 package healthcheck
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,9 +10,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
+	proxyproto "github.com/pires/go-proxyproto"
 )
 
 // TestErrorPhrase: socket errors become short operator phrases, without
@@ -84,4 +90,88 @@ func closedPort(t *testing.T, transport string) netip.AddrPort {
 		pc.Close()
 	}
 	return netip.MustParseAddrPort(addr.String())
+}
+
+// TestProbeProxyHeader: with ProxyHeader a probe starts with a PROXY v2
+// header (as go-proxyproto reads it) naming the probe's own socket as
+// the client and the backend as the destination, over UDP and TCP.
+func TestProbeProxyHeader(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			got := make(chan *proxyproto.Header, 1)
+			var addr netip.AddrPort
+			answer := func(q []byte) []byte {
+				m := new(dns.Msg)
+				if err := m.Unpack(q); err != nil {
+					t.Errorf("query after the header: %v", err)
+					return nil
+				}
+				r := new(dns.Msg).SetReply(m)
+				b, _ := r.Pack()
+				return b
+			}
+			if transport == "udp" {
+				pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pc.Close()
+				addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+				go func() {
+					buf := make([]byte, 4096)
+					n, from, err := pc.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						return
+					}
+					br := bufio.NewReader(bytes.NewReader(buf[:n]))
+					h, err := proxyproto.Read(br)
+					if err != nil {
+						t.Errorf("header: %v", err)
+						close(got)
+						return
+					}
+					got <- h
+					rest, _ := io.ReadAll(br)
+					pc.WriteToUDPAddrPort(answer(rest), from)
+				}()
+			} else {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				addr = ln.Addr().(*net.TCPAddr).AddrPort()
+				go func() {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					defer c.Close()
+					br := bufio.NewReader(c)
+					h, err := proxyproto.Read(br)
+					if err != nil {
+						t.Errorf("header: %v", err)
+						close(got)
+						return
+					}
+					got <- h
+					var l [2]byte
+					io.ReadFull(br, l[:])
+					q := make([]byte, int(l[0])<<8|int(l[1]))
+					io.ReadFull(br, q)
+					a := answer(q)
+					c.Write(append([]byte{byte(len(a) >> 8), byte(len(a))}, a...))
+				}()
+			}
+			c := Check{Name: "example.test.", Transport: transport, ProxyHeader: true, Timeout: 2 * time.Second}.withDefaults()
+			if o := probe(context.Background(), exchange, c, addr); o.result != OK {
+				t.Fatalf("probe: %v %s", o.result, o.reason)
+			}
+			h := <-got
+			if h == nil || h.Command != proxyproto.PROXY || h.DestinationAddr.String() != addr.String() ||
+				!strings.HasPrefix(h.SourceAddr.String(), "127.0.0.1:") {
+				t.Fatalf("header %+v", h)
+			}
+		})
+	}
 }

@@ -391,6 +391,8 @@ func ValidECS(data []byte) bool {
 // RR is a resource record found by Iter: its type and class, TTL, and
 // where its RDATA is in the message.
 type RR struct {
+	// Name is the offset of the owner name (see CanonicalName).
+	Name        int
 	Type, Class uint16
 	TTL         uint32
 	// RDATA is the offset of the RDATA in the message, RDLen its length.
@@ -419,7 +421,7 @@ func (it *Iter) Next() (rr RR, ok bool) {
 		it.bad = true
 		return rr, false
 	}
-	rr = RR{Type: uint16(u16(it.b, off)), Class: uint16(u16(it.b, off+2)),
+	rr = RR{Name: it.off, Type: uint16(u16(it.b, off)), Class: uint16(u16(it.b, off+2)),
 		TTL:   uint32(u16(it.b, off+4))<<16 | uint32(u16(it.b, off+6)),
 		RDATA: off + 10, RDLen: u16(it.b, off+8)}
 	if rr.RDATA+rr.RDLen > len(it.b) {
@@ -489,4 +491,52 @@ func ParseOPT(b []byte, off int) OPT {
 		at += 4 + n
 	}
 	return o
+}
+
+// CanonicalName writes the name at off in b, compression pointers
+// followed, in uncompressed wire form with ASCII letters lower-cased
+// into dst (RFC 4034 6.2), and returns its length; ok is false when the
+// name is malformed. It allocates nothing: dst is the caller's (a
+// stack array on the hot path).
+func CanonicalName(b []byte, off int, dst *[MaxNameLen]byte) (n int, ok bool) {
+	hops := 0
+	for {
+		if off >= len(b) {
+			return 0, false
+		}
+		l := int(b[off])
+		switch {
+		case l == 0:
+			if n+1 > MaxNameLen {
+				return 0, false
+			}
+			dst[n] = 0
+			return n + 1, true
+		case l&0xc0 == 0xc0:
+			if off+1 >= len(b) {
+				return 0, false
+			}
+			target := (l&0x3f)<<8 | int(b[off+1])
+			if target >= off || hops >= maxPointers {
+				return 0, false
+			}
+			hops++
+			off = target
+		case l&0xc0 != 0:
+			return 0, false
+		default:
+			if off+1+l > len(b) || n+1+l+1 > MaxNameLen {
+				return 0, false
+			}
+			dst[n] = byte(l)
+			for i, c := range b[off+1 : off+1+l] {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				dst[n+1+i] = c
+			}
+			n += 1 + l
+			off += 1 + l
+		}
+	}
 }

@@ -229,7 +229,43 @@ func FuzzCheck(f *testing.F) {
 		if err := dnswiretest.Oracle(b); err != nil {
 			t.Fatalf("accepted a message outside the contract: %v", err)
 		}
+		checkCanonicalNames(t, b, qend, an+ns+ar)
+		for _, added := range []dnswire.ECSAdded{dnswire.AddedOption, dnswire.AddedOPT} {
+			c := append([]byte(nil), b...)
+			out, ok := dnswire.StripECS(c, added)
+			if !ok {
+				t.Fatalf("StripECS(%v) failed on a valid message", added)
+			}
+			qend, p := dnswire.CheckQuestion(out)
+			_, an, ns, ar := dnswire.Counts(out)
+			if _, p2 := dnswire.Check(out, qend, an, ns, ar); p != dnswire.OK || p2 != dnswire.OK {
+				t.Fatalf("StripECS(%v) left a message outside the contract: %v %v", added, p, p2)
+			}
+		}
 	})
+}
+
+// checkCanonicalNames compares CanonicalName of every record's owner
+// with miekg/dns's unpacked, lower-cased and packed name.
+func checkCanonicalNames(t *testing.T, b []byte, off, count int) {
+	it := dnswire.NewIter(b, off, count)
+	for {
+		rr, ok := it.Next()
+		if !ok {
+			return
+		}
+		var got [dnswire.MaxNameLen]byte
+		n, ok := dnswire.CanonicalName(b, rr.Name, &got)
+		name, _, err := dns.UnpackDomainName(b, rr.Name)
+		if !ok || err != nil {
+			t.Fatalf("owner at %d: CanonicalName ok %v, miekg %v", rr.Name, ok, err)
+		}
+		want := make([]byte, 256)
+		wn, err := dns.PackDomainName(strings.ToLower(name), want, 0, nil, false)
+		if err != nil || string(got[:n]) != string(want[:wn]) {
+			t.Fatalf("owner at %d: CanonicalName %q, want %q (%v)", rr.Name, got[:n], want[:wn], err)
+		}
+	}
 }
 
 // seeds are well-formed messages of the kinds dnslb forwards.

@@ -41,8 +41,11 @@ const (
 // AddECS gives the query msg (records checked by Check, opt the offset of
 // its OPT record or -1) an ECS option for addr (family 1: 4 bytes, 2: 16
 // bytes) truncated to bits. A query with an ECS option already keeps it
-// unless override, which replaces it (then AddedNothing: the answer's ECS
-// is the client's business). The result aliases msg's buffer; ok is false
+// (AddedNothing: the answer's ECS is the client's business) unless
+// override, which replaces it (AddedOption: the answer's ECS describes
+// dnslb's subnet, not the client's, so it is taken out, and the client
+// sees an answer from a server without ECS, RFC 7871 7.2.1). The result
+// aliases msg's buffer; ok is false
 // when its capacity is too small or the OPT record is followed by other
 // records (a TSIG: signed queries are left alone).
 func AddECS(msg []byte, opt int, family, bits int, addr []byte, override bool) (out []byte, added ECSAdded, ok bool) {
@@ -86,9 +89,6 @@ func AddECS(msg []byte, opt int, family, bits int, addr []byte, override bool) (
 	out = msg[:len(msg)+add]
 	putECS(out[len(msg):], family, bits, addr)
 	setU16(out, opt+9, o.RDLen+add)
-	if o.ECS >= 0 {
-		return out, AddedNothing, true
-	}
 	return out, AddedOption, true
 }
 

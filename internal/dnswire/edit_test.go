@@ -59,7 +59,7 @@ func TestAddECS(t *testing.T) {
 		{"own ecs overridden", func(m *dns.Msg) {
 			m.SetEdns0(1232, false)
 			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 16, Address: net.IPv4(10, 1, 0, 0)})
-		}, true, dnswire.AddedNothing, "192.0.2.0/24", 1232},
+		}, true, dnswire.AddedOption, "192.0.2.0/24", 1232},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
