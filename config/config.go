@@ -1,74 +1,76 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
-
-	"github.com/spf13/viper"
 )
+
+//go:generate go test -run TestGenerated -gen
 
 // Config is the validated, immutable configuration returned by [Load] and
 // [Parse]. Treat it as read-only: it may be shared between goroutines, and a
 // new configuration is obtained by loading again, never by editing one.
+//
+// Its types are also the schema of the file (see schema.go): the field
+// order is the order of keys in problems and docs.
 type Config struct {
-	// Listen holds the addresses dnslb answers on (key listen). At least one;
-	// wildcard addresses are rejected because answers must come from the
-	// address the client queried.
-	Listen []netip.AddrPort
+	// Listen holds the addresses dnslb answers on (key listen), "ip:port"
+	// each, IPv6 as "[addr]:port". At least one; wildcard addresses are
+	// rejected because answers must come from the address the client
+	// queried.
+	Listen []netip.AddrPort `mapstructure:"listen" required:"true"`
 	// Backends holds the DNS servers queries are forwarded to (key
 	// backends), in file order. At least one.
-	Backends []Backend
+	Backends []Backend `mapstructure:"backends" required:"true" fileonly:"list backends in the file"`
 	// ConfigWatch reloads the file when it changes (key config_watch),
 	// through the same validate-then-apply path as SIGHUP; default false.
 	// Changing it needs a restart.
-	ConfigWatch bool
+	ConfigWatch bool `mapstructure:"config_watch" note:"reload when the file changes (debounced 500ms)"`
 	// Timeouts holds the key timeouts.
-	Timeouts Timeouts
+	Timeouts Timeouts `mapstructure:"timeouts"`
 	// Limits holds the key limits.
-	Limits Limits
-	// Admin holds the key admin.
-	Admin Admin
-	// Log holds the key log.
-	Log Log
-	// Tuning holds the key tuning: data path performance settings.
-	Tuning Tuning
+	Limits Limits `mapstructure:"limits"`
 	// ACL holds the key acl: which clients are served.
-	ACL ACL
+	ACL ACL `mapstructure:"acl"`
+	// Admin holds the key admin.
+	Admin Admin `mapstructure:"admin"`
+	// Log holds the key log.
+	Log Log `mapstructure:"log"`
+	// Tuning holds the key tuning: data path performance settings.
+	Tuning Tuning `mapstructure:"tuning"`
 
 	// HealthCheck holds the key health_check: the global health check
 	// settings and the defaults of every backend's check. When the section
 	// is absent Enabled is false and the other fields hold their defaults.
 	// Each backend's effective check is in [Backend].HealthCheck.
-	HealthCheck HealthCheck
+	HealthCheck HealthCheck `mapstructure:"health_check" optional:"true"`
 
 	// VRRP holds the key vrrp: VIP failover between dnslb nodes. When
 	// the section is absent Enabled is false and the other fields hold
 	// their defaults.
-	VRRP VRRP
+	VRRP VRRP `mapstructure:"vrrp" optional:"true"`
 
 	// Notify holds the key notify: answering the primaries' DNS NOTIFYs
 	// to the VIP and copying them to every backend. When the section is
 	// absent Enabled is false and the other fields hold their defaults.
-	Notify Notify
+	Notify Notify `mapstructure:"notify" optional:"true"`
 }
 
 // Backend is one upstream DNS server.
 type Backend struct {
 	// Name identifies the backend in logs, metrics and reload diffs: 1-63
 	// characters of A-Z a-z 0-9 _ . -, unique among backends.
-	Name string
+	Name string `mapstructure:"name" kind:"quoted" required:"true" note:"1-63 of A-Z a-z 0-9 _ . -, unique"`
 	// Address is the backend's IP and port, unique among backends; never
 	// the unspecified address. IPv4-mapped IPv6 addresses are unmapped.
-	Address netip.AddrPort
+	Address netip.AddrPort `mapstructure:"address" required:"true" note:"unique"`
 	// Weight is the relative share of queries, 1-1000; default 1.
-	Weight int
+	Weight int `mapstructure:"weight" range:"1-1000"`
 	// State is the administrative state; default [StateActive].
-	State BackendState
+	State BackendState `mapstructure:"state" enum:"active|drain|disabled"`
 	// HealthCheck is the effective health check of this backend: the global
 	// section (Config.HealthCheck) merged with backends[i].health_check, the
 	// backend's keys winning key by key (within query and expect too).
@@ -76,7 +78,7 @@ type Backend struct {
 	// when the global section is disabled or the backend sets enabled:
 	// false. Drained and disabled backends keep their check settings; it is
 	// up to the caller to probe them.
-	HealthCheck HealthCheck
+	HealthCheck HealthCheck `mapstructure:"health_check" note:"overrides health_check key by key"`
 }
 
 // BackendState is the administrative state of a backend.
@@ -96,43 +98,56 @@ const (
 type Timeouts struct {
 	// UDP is how long to wait for a backend's UDP answer (timeouts.udp),
 	// in (0s, 30s]; default 1s.
-	UDP time.Duration
+	UDP time.Duration `mapstructure:"udp" range:"(0s, 30s]"`
 	// TCPIdle is how long an idle client TCP connection is kept
 	// (timeouts.tcp_idle), in (0s, 1h]; default 10s.
-	TCPIdle time.Duration
+	TCPIdle time.Duration `mapstructure:"tcp_idle" range:"(0s, 1h]"`
 	// TCPRead is how long a client has to send a whole TCP message once its
 	// first byte arrived (timeouts.tcp_read), in (0s, 1m]; default 2s.
 	// Slower clients (slowloris) are closed.
-	TCPRead time.Duration
+	TCPRead time.Duration `mapstructure:"tcp_read" range:"(0s, 1m]" note:"for a whole client message from its first byte"`
 	// TCPWrite is how long a write of an answer to a TCP client may take
 	// (timeouts.tcp_write), in (0s, 1m]; default 5s. A client that sends
 	// but does not read is closed.
-	TCPWrite time.Duration
+	TCPWrite time.Duration `mapstructure:"tcp_write" range:"(0s, 1m]" note:"for an answer to be taken by a TCP client"`
 	// UDPRetry is timeouts.udp_retry, default true: a UDP query that timed
 	// out is retried once on another backend, so a client may wait up to
 	// twice UDP.
-	UDPRetry bool
+	UDPRetry bool `mapstructure:"udp_retry" note:"retry a timed-out UDP query once on another backend"`
 }
 
 // Limits holds the resource limits.
 type Limits struct {
 	// TCPConnections is the maximum number of concurrent client TCP
 	// connections (limits.tcp_connections), 1-1000000; default 10000.
-	TCPConnections int
+	TCPConnections int `mapstructure:"tcp_connections" range:"1-1000000"`
 	// TCPConnectionsPerClient is the maximum number of concurrent TCP
 	// connections from one client address
 	// (limits.tcp_connections_per_client), 1-1000000 and at most
 	// TCPConnections; default 100.
-	TCPConnectionsPerClient int
+	TCPConnectionsPerClient int `mapstructure:"tcp_connections_per_client" range:"1-1000000" note:"at most tcp_connections"`
 	// QPSPerClient is the most UDP queries per second served to one client
 	// address (limits.qps_per_client), 0-1000000; 0, the default, means no
 	// limit. A client may burst up to one second's worth.
-	QPSPerClient int
+	QPSPerClient int `mapstructure:"qps_per_client" range:"0-1000000" note:"UDP queries/s per client address; 0: no limit"`
 	// OverLimit is what happens to a UDP query over QPSPerClient
 	// (limits.over_limit): "drop" (default: no answer, so the limit cannot
 	// be used to reflect traffic at a spoofed source) or "refuse" (answer
 	// REFUSED, no larger than the query).
-	OverLimit string
+	OverLimit string `mapstructure:"over_limit" enum:"drop|refuse"`
+}
+
+// ACL is the client access list (key acl). A client whose address is in a
+// Deny prefix is refused; otherwise, when Allow is not empty, only clients
+// in an Allow prefix are served. Refused clients get no answer over UDP
+// and have their TCP connection closed. The default (both empty) serves
+// everyone. A reload applies a new list.
+type ACL struct {
+	// Allow lists the prefixes served (acl.allow): IP addresses or CIDRs
+	// without host bits; empty: everyone.
+	Allow []netip.Prefix `mapstructure:"allow" kind:"network" note:"served; empty: everyone"`
+	// Deny lists the prefixes refused (acl.deny), checked before Allow.
+	Deny []netip.Prefix `mapstructure:"deny" kind:"network" note:"refused, checked first"`
 }
 
 // Admin holds the admin (metrics and health) listener settings.
@@ -140,136 +155,53 @@ type Admin struct {
 	// Listen is the ip:port of the admin HTTP listener (admin.listen);
 	// default "127.0.0.1:9053", "" disables it. When not empty it parses
 	// with [netip.ParseAddrPort].
-	Listen string
+	Listen string `mapstructure:"listen" note:"ip:port; \"\" disables"`
 	// PProf serves Go's profiler under /debug/pprof/ on the admin listener
 	// (admin.pprof); default false. Keep the listener on loopback.
-	PProf bool
+	PProf bool `mapstructure:"pprof" note:"serve /debug/pprof/ on admin.listen"`
 	// Token, when not empty, is required as a bearer token on every admin
 	// endpoint but /healthz (admin.token): at least 16 characters. Set it
 	// when admin.listen is not on loopback (DNSLB_ADMIN_TOKEN keeps it out
 	// of the file).
-	Token string
+	Token string `mapstructure:"token" note:"bearer token for every admin endpoint but /healthz (16+ characters)"`
 }
 
 // Log holds the logging settings.
 type Log struct {
 	// Level is the minimum level logged (log.level: debug, info, warn or
 	// error); default info.
-	Level slog.Level
+	Level slog.Level `mapstructure:"level" enum:"debug|info|warn|error"`
 	// Format is the log line format (log.format): "text" or "json";
 	// default "text".
-	Format string
+	Format string `mapstructure:"format" enum:"text|json"`
 	// QuerySample is the fraction of answered UDP queries logged, one
 	// line each (log.query_sample), 0-1; 0, the default, logs none. 0.001
 	// logs every thousandth. A reload applies a new value.
-	QuerySample float64
+	QuerySample float64 `mapstructure:"query_sample" range:"0-1" note:"fraction of answered UDP queries logged, one line each"`
 }
 
-// Defaults, as written in a file. They are registered with viper so that
-// environment variables reach the keys even when the file omits them.
-const (
-	defaultUDPTimeout        = "1s"
-	defaultTCPIdleTimeout    = "10s"
-	defaultTCPConnections    = 10000
-	defaultTCPConnsPerClient = 100
-	defaultAdminListen       = "127.0.0.1:9053"
-	defaultLogLevel          = "info"
-	defaultLogFormat         = "text"
-	defaultWeight            = 1
-	defaultUDPRetry          = true
-
-	defaultHealthType      = "SOA"
-	defaultHealthClass     = "IN"
-	defaultHealthRcodes    = "NOERROR"
-	defaultHealthTransport = "udp"
-	defaultHealthInterval  = "1s"
-	defaultHealthTimeout   = "500ms"
-	defaultHealthRise      = 2
-	defaultHealthFall      = 3
-	defaultHealthAllDown   = "fail_open"
-	defaultHealthMaxTmo    = 5
-)
+// Tuning holds the data path's performance settings (key tuning). Every
+// change needs a restart ([RestartOnly] reports "tuning").
+type Tuning struct {
+	// UDPWorkers is the number of UDP sockets (SO_REUSEPORT) and reader
+	// goroutines per listen address (tuning.udp_workers), 0-1024; 0, the
+	// default, means one per CPU the process may run on (GOMAXPROCS).
+	UDPWorkers int `mapstructure:"udp_workers" range:"0-1024" note:"sockets per listen address; 0: one per CPU (GOMAXPROCS)"`
+	// UpstreamSockets is the number of UDP sockets towards the backends per
+	// address family, shared by all backends (tuning.upstream_sockets),
+	// 1-64; default 4. Each carries up to 4096 queries in flight.
+	UpstreamSockets int `mapstructure:"upstream_sockets" range:"1-64" note:"per address family, shared by all backends"`
+	// BatchSize is the most datagrams one recvmmsg or sendmmsg call moves
+	// (tuning.batch_size), 1-1024; default 32.
+	BatchSize int `mapstructure:"batch_size" range:"1-1024" note:"datagrams per recvmmsg/sendmmsg"`
+	// SocketBuffer is the receive and send buffer size in bytes asked for
+	// every UDP socket (tuning.socket_buffer), 64KiB-1GiB; default 4MiB.
+	// Written as a number of bytes or with a unit: 512KiB, 4MiB, 1GiB.
+	SocketBuffer int `mapstructure:"socket_buffer" kind:"size" range:"64KiB-1GiB"`
+}
 
 // envPrefix is the prefix of the environment variables that override keys.
 const envPrefix = "DNSLB"
-
-// scalarDefaults returns the keys that take a default and an environment
-// override, with their defaults. listen and some vrrp and notify keys have
-// no default (nil) but are listed so the environment can provide them.
-func scalarDefaults() []struct {
-	key   string
-	value any
-} {
-	return []struct {
-		key   string
-		value any
-	}{
-		{"listen", nil},
-		{"config_watch", false},
-		{"timeouts.udp", defaultUDPTimeout},
-		{"timeouts.tcp_idle", defaultTCPIdleTimeout},
-		{"timeouts.tcp_read", "2s"},
-		{"timeouts.tcp_write", "5s"},
-		{"timeouts.udp_retry", defaultUDPRetry},
-		{"limits.tcp_connections", defaultTCPConnections},
-		{"limits.tcp_connections_per_client", defaultTCPConnsPerClient},
-		{"limits.qps_per_client", 0},
-		{"limits.over_limit", "drop"},
-		{"acl.allow", nil},
-		{"acl.deny", nil},
-		{"admin.listen", defaultAdminListen},
-		{"admin.pprof", false},
-		{"admin.token", ""},
-		{"log.level", defaultLogLevel},
-		{"log.format", defaultLogFormat},
-		{"log.query_sample", 0},
-		{"tuning.udp_workers", defaultUDPWorkers},
-		{"tuning.upstream_sockets", defaultUpstreamSockets},
-		{"tuning.batch_size", defaultBatchSize},
-		{"tuning.socket_buffer", defaultSocketBuffer},
-		// health_check.enabled is not listed: its default depends on the
-		// file (see Parse).
-		{"health_check.query.name", ""},
-		{"health_check.query.type", defaultHealthType},
-		{"health_check.query.class", defaultHealthClass},
-		{"health_check.query.rd", false},
-		{"health_check.expect.rcodes", defaultHealthRcodes},
-		{"health_check.expect.authoritative", false},
-		{"health_check.expect.answer_contains", ""},
-		{"health_check.transport", defaultHealthTransport},
-		{"health_check.interval", defaultHealthInterval},
-		{"health_check.timeout", defaultHealthTimeout},
-		{"health_check.rise", defaultHealthRise},
-		{"health_check.fall", defaultHealthFall},
-		{"health_check.all_down", defaultHealthAllDown},
-		{"health_check.passive.max_consecutive_timeouts", defaultHealthMaxTmo},
-		// vrrp.enabled is not listed either; the keys required when
-		// enabled, and the optional ones, have no default.
-		{"vrrp.interface", nil},
-		{"vrrp.vrid", nil},
-		{"vrrp.priority", defaultVRRPPriority},
-		{"vrrp.advert_interval", defaultVRRPAdvertInterval},
-		{"vrrp.preempt", defaultVRRPPreempt},
-		{"vrrp.preempt_delay", defaultVRRPPreemptDelay},
-		{"vrrp.version", defaultVRRPVersion},
-		{"vrrp.vips", nil},
-		{"vrrp.peers", nil},
-		{"vrrp.checksum_mode", defaultVRRPChecksumMode},
-		{"vrrp.auth_pass", nil},
-		{"vrrp.garp_repeat", defaultVRRPGARPRepeat},
-		{"vrrp.garp_delay", defaultVRRPGARPDelay},
-		{"vrrp.garp_refresh", defaultVRRPGARPRefresh},
-		{"vrrp.track.min_healthy_backends", defaultVRRPMinHealthy},
-		{"vrrp.track.weight", defaultVRRPTrackWeight},
-		{"vrrp.notify", nil},
-		// notify.enabled is not listed either.
-		{"notify.interface", nil},
-		{"notify.primaries", nil},
-		{"notify.max_per_second", defaultNotifyMaxPerSecond},
-		{"notify.dedup_window", defaultNotifyDedupWindow},
-		{"notify.retries", defaultNotifyRetries},
-	}
-}
 
 // Load reads and validates the YAML file at path, applying defaults and
 // DNSLB_ environment overrides. A file that cannot be read is reported as the
@@ -292,43 +224,16 @@ func Parse(name string, data []byte) (*Config, error) {
 	if name == "" {
 		name = "config"
 	}
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+	v, file, err := readYAML(data)
+	if err != nil {
 		return nil, &Error{Name: name, Problems: yamlProblems(err)}
 	}
-	// The file alone, before defaults and the environment are layered on:
-	// its shape decides which keys exist and which are unknown, and the
-	// backends come only from it.
-	file := v.AllSettings()
-
-	for _, d := range scalarDefaults() {
-		v.SetDefault(d.key, d.value)
-	}
-	// A health_check mapping in the file turns checks on unless it says
-	// enabled: false; DNSLB_HEALTH_CHECK_ENABLED overrides either way.
-	_, hcPresent := file["health_check"].(map[string]any)
-	v.SetDefault("health_check.enabled", hcPresent)
-	// Likewise a vrrp mapping turns VRRP on unless it says enabled: false.
-	_, vrrpPresent := file["vrrp"].(map[string]any)
-	v.SetDefault("vrrp.enabled", vrrpPresent)
-	// And a notify mapping turns NOTIFY forwarding on.
-	_, notifyPresent := file["notify"].(map[string]any)
-	v.SetDefault("notify.enabled", notifyPresent)
-	v.SetEnvPrefix(envPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AllowEmptyEnv(true)
-	v.AutomaticEnv()
-
-	d := decoder{file: file, get: v.Get}
-	cfg := d.decode()
-	if len(d.problems) > 0 {
-		return nil, &Error{Name: name, Problems: d.problems}
+	c := newCheck()
+	cfg := decodeConfig(c, v, file)
+	checkEnv(c, file)
+	validate(c, cfg)
+	if len(c.problems) > 0 {
+		return nil, &Error{Name: name, Problems: c.sorted()}
 	}
 	return cfg, nil
-}
-
-// envName returns the environment variable that overrides key.
-func envName(key string) string {
-	return envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 )
 
@@ -108,6 +109,5 @@ func DiffBackends(old, new *Config) BackendChanges {
 
 // sameBackend reports whether a and b hold the same settings.
 func sameBackend(a, b Backend) bool {
-	return a.Name == b.Name && a.Address == b.Address && a.Weight == b.Weight &&
-		a.State == b.State && a.HealthCheck.Equal(b.HealthCheck)
+	return sameSettings(reflect.ValueOf(a), reflect.ValueOf(b))
 }

@@ -3,7 +3,9 @@ package config
 import (
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,4 +87,41 @@ func TestEnvProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkProblems(t, tc.yaml, tc.env, tc.want) })
 	}
+}
+
+// TestEnvReachesEveryKey checks that the variable of every key that can
+// come from the environment reaches it: set to a value most keys reject,
+// it is either reported at the key or read into it.
+func TestEnvReachesEveryKey(t *testing.T) {
+	doc := withDefaults(hcSection + vrrpSection + notifySection)
+	isolateEnv(t)
+	base := mustParse(t, doc)
+	for _, k := range envKeys("") {
+		t.Run(k.path, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv(envName(k.path), "[not valid]")
+			cfg, err := Parse("test.yaml", []byte(doc))
+			if err != nil {
+				for _, line := range problemLines(t, err) {
+					if !strings.HasPrefix(line, k.path) {
+						t.Errorf("unexpected problem %q", line)
+					}
+				}
+				return
+			}
+			if reflect.DeepEqual(fieldAt(cfg, k.path), fieldAt(base, k.path)) {
+				t.Errorf("%s does not reach %s", envName(k.path), k.path)
+			}
+		})
+	}
+}
+
+// fieldAt returns the value of the key at path p of cfg.
+func fieldAt(cfg *Config, p string) any {
+	v := reflect.ValueOf(cfg).Elem()
+	for part := range strings.SplitSeq(p, ".") {
+		f, _ := fieldByKey(v.Type(), part)
+		v = v.FieldByIndex(f.Index)
+	}
+	return v.Interface()
 }

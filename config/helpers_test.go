@@ -11,6 +11,12 @@ import (
 	"testing"
 )
 
+// defaultVRRP is the vrrp section of a file without one.
+func defaultVRRP() VRRP { return Default().VRRP }
+
+// defaultNotify is the notify section of a file without one.
+func defaultNotify() Notify { return Default().Notify }
+
 // setEnv sets every variable of env for the duration of the test.
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
