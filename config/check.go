@@ -26,9 +26,13 @@ func newCheck() *check {
 	return &check{given: make(map[string]bool), texts: make(map[string]string), unread: make(map[string]bool)}
 }
 
-// add records a problem at path.
+// add records a problem at path, once: the instances of vrrp.instances
+// may find the same problem in a value they inherit.
 func (c *check) add(path, format string, args ...any) {
-	c.problems = append(c.problems, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+	p := Problem{Path: path, Msg: fmt.Sprintf(format, args...)}
+	if !slices.Contains(c.problems, p) {
+		c.problems = append(c.problems, p)
+	}
 }
 
 // ok reports whether no problem was recorded at path or below it.

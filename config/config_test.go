@@ -141,6 +141,7 @@ func TestLoadValid(t *testing.T) {
 			GARPRepeat:     3,
 			GARPDelay:      0,
 			GARPRefresh:    time.Minute,
+			Sync:           true,
 			Track:          VRRPTrack{MinHealthyBackends: 2, Weight: 60},
 			Notify:         "/etc/dnslb/notify.sh",
 		},

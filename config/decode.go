@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"maps"
 	"reflect"
 	"strings"
 
@@ -62,6 +63,23 @@ func decodeConfig(c *check, v *viper.Viper, file map[string]any) *Config {
 	d.decode("health_check", settings["health_check"], &cfg.HealthCheck)
 	delete(settings, "health_check")
 	d.global = cfg.HealthCheck
+	// Each vrrp.instances item overrides the section key by key: decode
+	// the section without its instances first, and start every item from
+	// it.
+	vrrpSection, instances := settings["vrrp"], any(nil)
+	if m, ok := vrrpSection.(map[string]any); ok && m["instances"] != nil {
+		m = maps.Clone(m)
+		instances = m["instances"]
+		delete(m, "instances")
+		vrrpSection = m
+	}
+	d.decode("vrrp", vrrpSection, &cfg.VRRP)
+	delete(settings, "vrrp")
+	if instances != nil {
+		d.shared = cfg.VRRP
+		f, _ := fieldByKey(reflect.TypeFor[VRRP](), "instances")
+		d.decodeField("vrrp.instances", f, instances, &cfg.VRRP.Instances)
+	}
 	d.decode("", settings, &cfg)
 	for i := range cfg.Backends {
 		hc := &cfg.Backends[i].HealthCheck
@@ -113,6 +131,9 @@ type decoder struct {
 	// global is the decoded global health check, which backends start
 	// from.
 	global HealthCheck
+	// shared is the decoded vrrp section, which vrrp.instances items
+	// start from.
+	shared VRRP
 }
 
 // setting is a value of the settings wrapped with the key path and field
@@ -127,6 +148,12 @@ type setting struct {
 
 // decode decodes raw, the value at key path, into target, a pointer.
 func (d *decoder) decode(path string, raw any, target any) {
+	d.decodeField(path, reflect.StructField{}, raw, target)
+}
+
+// decodeField decodes raw, the value at key path of field f, into
+// target, a pointer.
+func (d *decoder) decodeField(path string, f reflect.StructField, raw any, target any) {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook:  mapstructure.DecodeHookFuncValue(d.hook),
 		ErrorUnused: true,
@@ -138,7 +165,7 @@ func (d *decoder) decode(path string, raw any, target any) {
 	// The hooks record every problem and pass on only what fits, unknown
 	// keys left out, so mapstructure has nothing to report; should it
 	// anyway, its words are not for users.
-	if err := dec.Decode(setting{path: path, raw: raw}); err != nil {
+	if err := dec.Decode(setting{path: path, field: f, raw: raw}); err != nil {
 		d.c.add(path, "cannot be decoded")
 	}
 }
@@ -230,8 +257,11 @@ func (d *decoder) items(s setting, to reflect.Value) any {
 	for i, raw := range list {
 		it := start.Index(i)
 		it.Set(defaultItem(it.Type()))
-		if b, ok := it.Addr().Interface().(*Backend); ok {
-			b.HealthCheck = d.global.clone()
+		switch x := it.Addr().Interface().(type) {
+		case *Backend:
+			x.HealthCheck = d.global.clone()
+		case *VRRP:
+			*x = d.shared.instanceDefaults()
 		}
 		out[i] = setting{path: item(s.path, i), field: s.field, raw: raw}
 	}

@@ -51,6 +51,7 @@ func Default() Config {
 			ChecksumMode:   "pseudo-header",
 			GARPRepeat:     5,
 			GARPDelay:      5 * time.Second,
+			Sync:           true,
 			Track:          VRRPTrack{MinHealthyBackends: 1},
 		},
 		Notify: Notify{MaxPerSecond: 1000, DedupWindow: 5 * time.Second, Retries: 5},

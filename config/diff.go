@@ -8,14 +8,16 @@ import (
 
 // RestartOnly returns the key paths whose values differ between old and new
 // but cannot change on a live reload, in this order: "listen" (compared as
-// a set, so reordering is not a change), "config_watch", "admin.listen", "admin.pprof",
-// "admin.token",
-// "tuning" (any key of the section), "vrrp" (any
-// change of the section, see [VRRP.Equal], unless it is disabled before and
-// after), "notify.interface" (unless notify is disabled before and after)
-// and "notify.enabled". The other notify keys (primaries, max_per_second,
-// dedup_window, retries, tsig_keys) may change on a reload. It returns nil if none
-// differ. Both configurations must be non-nil.
+// a set, so reordering is not a change), "config_watch", "admin.listen",
+// "admin.pprof", "admin.token", "tuning" (any key of the section),
+// "vrrp.enabled", "notify.interface" (unless notify is disabled before and
+// after) and "notify.enabled". The other vrrp keys apply on a reload:
+// instances are added, removed and updated in place, except that an
+// instance whose interface, VRID, address family or sync changes keeps
+// running as it was until a restart (the daemon logs which). The other
+// notify keys (primaries, max_per_second, dedup_window, retries,
+// tsig_keys) may change too. It returns nil if none differ. Both
+// configurations must be non-nil.
 func RestartOnly(old, new *Config) []string {
 	var keys []string
 	if !sameAddrSet(old.Listen, new.Listen) {
@@ -36,8 +38,8 @@ func RestartOnly(old, new *Config) []string {
 	if old.Tuning != new.Tuning {
 		keys = append(keys, "tuning")
 	}
-	if (old.VRRP.Enabled || new.VRRP.Enabled) && !old.VRRP.Equal(new.VRRP) {
-		keys = append(keys, "vrrp")
+	if old.VRRP.Enabled != new.VRRP.Enabled {
+		keys = append(keys, "vrrp.enabled")
 	}
 	if (old.Notify.Enabled || new.Notify.Enabled) && old.Notify.Interface != new.Notify.Interface {
 		keys = append(keys, "notify.interface")

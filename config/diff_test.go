@@ -50,13 +50,13 @@ func TestRestartOnly(t *testing.T) {
 		{"listen port", cfgWith([]string{"127.0.0.1:5353", "[::1]:53"}, "127.0.0.1:9053"), []string{"listen"}},
 		{"admin disabled", cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, ""), []string{"admin.listen"}},
 		{"both", cfgWith([]string{"[::1]:53"}, "[::1]:9053"), []string{"listen", "admin.listen"}},
-		{"vrrp enabled", withVRRPOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), enabledVRRP()), []string{"vrrp"}},
-		{"all three", withVRRPOf(cfgWith([]string{"[::1]:53"}, ""), enabledVRRP()), []string{"listen", "admin.listen", "vrrp"}},
+		{"vrrp enabled", withVRRPOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), enabledVRRP()), []string{"vrrp.enabled"}},
+		{"all three", withVRRPOf(cfgWith([]string{"[::1]:53"}, ""), enabledVRRP()), []string{"listen", "admin.listen", "vrrp.enabled"}},
 		{"notify enabled", withNotifyOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), enabledNotify()),
 			[]string{"notify.interface", "notify.enabled"}},
 		{"disabled notify edited", withNotifyOf(cfgWith([]string{"127.0.0.1:53", "[::1]:53"}, "127.0.0.1:9053"), Notify{Interface: "eth1", Retries: 3}), nil},
 		{"all five", withNotifyOf(withVRRPOf(cfgWith([]string{"[::1]:53"}, ""), enabledVRRP()), enabledNotify()),
-			[]string{"listen", "admin.listen", "vrrp", "notify.interface", "notify.enabled"}},
+			[]string{"listen", "admin.listen", "vrrp.enabled", "notify.interface", "notify.enabled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := RestartOnly(base, tc.new); !slices.Equal(got, tc.want) {
@@ -145,8 +145,10 @@ func TestDiffHealthCheck(t *testing.T) {
 	}
 }
 
-// TestRestartOnlyVRRP checks that every change of the vrrp section, and
-// only a change, needs a restart.
+// TestRestartOnlyVRRP checks that only turning vrrp on or off needs a
+// restart: every other change applies on a reload (instances are updated
+// in place; the daemon keeps an instance whose interface or VRID changed
+// running as it was and says so).
 func TestRestartOnlyVRRP(t *testing.T) {
 	isolateEnv(t)
 	const head = "listen: ['127.0.0.1:53']\nbackends: [{name: a, address: '10.0.0.1:53'}, {name: b, address: '10.0.0.2:53'}]\n"
@@ -158,15 +160,16 @@ func TestRestartOnlyVRRP(t *testing.T) {
 		{"same", vrrpSection, nil},
 		{"same values written differently", "vrrp:\n  enabled: true\n  vrid: '53'\n  interface: eth0\n  priority: 100\n  vips: '192.0.2.53/24'\n  peers: []\n  track: {weight: 0}\n", nil},
 		{"other sections change", vrrpSection + "timeouts: {udp: 2s}\n", nil},
-		{"section removed", "", []string{"vrrp"}},
-		{"disabled", "vrrp: {enabled: false, interface: eth0, vrid: 53, vips: [192.0.2.53/24]}\n", []string{"vrrp"}},
-		{"priority", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], priority: 150}\n", []string{"vrrp"}},
-		{"vip prefix length", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/25]}\n", []string{"vrrp"}},
-		{"vip added", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24, 192.0.2.54/24]}\n", []string{"vrrp"}},
-		{"peers", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], peers: [192.0.2.2]}\n", []string{"vrrp"}},
-		{"track", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], track: {min_healthy_backends: 2}}\n", []string{"vrrp"}},
-		{"notify", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], notify: /bin/true}\n", []string{"vrrp"}},
-		{"with listen", "vrrp: {interface: eth1, vrid: 53, vips: [192.0.2.53/24]}\n", []string{"listen", "vrrp"}},
+		{"section removed", "", []string{"vrrp.enabled"}},
+		{"disabled", "vrrp: {enabled: false, interface: eth0, vrid: 53, vips: [192.0.2.53/24]}\n", []string{"vrrp.enabled"}},
+		{"priority", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], priority: 150}\n", nil},
+		{"vip prefix length", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/25]}\n", nil},
+		{"vip added", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24, 192.0.2.54/24]}\n", nil},
+		{"peers", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], peers: [192.0.2.2]}\n", nil},
+		{"track", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], track: {min_healthy_backends: 2}}\n", nil},
+		{"notify", "vrrp: {interface: eth0, vrid: 53, vips: [192.0.2.53/24], notify: /bin/true}\n", nil},
+		{"with listen", "vrrp: {interface: eth1, vrid: 53, vips: [192.0.2.53/24]}\n", []string{"listen"}},
+		{"instances", "vrrp: {interface: eth0, instances: [{name: v4, vrid: 53, vips: [192.0.2.53/24]}, {name: v6, vrid: 54, vips: ['2001:db8::53/64']}]}\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := head + tc.yaml

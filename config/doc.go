@@ -295,7 +295,8 @@
 //	health_check.fall                              3               1-100
 //	health_check.all_down                          fail_open       fail_open|refuse; global only
 //	health_check.passive.max_consecutive_timeouts  5               0-1000; 0 disables
-//	vrrp.enabled                                   if present
+//	vrrp.enabled                                   if present      global only
+//	vrrp.name                                      ""              a quoted string; 1-63 of A-Z a-z 0-9 _ . -; required in instances; default the vrid
 //	vrrp.interface                                 -               1-15 characters, no '/', ':' or whitespace; required when enabled
 //	vrrp.vrid                                      -               1-255; required when enabled
 //	vrrp.priority                                  100             1-255; 255 owns the VIPs (master at once)
@@ -310,9 +311,11 @@
 //	vrrp.garp_repeat                               5               1-100; announcements per VIP on becoming master
 //	vrrp.garp_delay                                5s              [0s, 1h]; before a second burst; 0s none
 //	vrrp.garp_refresh                              0s              [1s, 24h] (0s disables); re-announce period while master
+//	vrrp.sync                                      true            move with the node's other instances
 //	vrrp.track.min_healthy_backends                1               0-10000; at most the number of backends; 0 disables
 //	vrrp.track.weight                              0               0-254; 0: fault (release the VIPs); 1-254: lower the priority
-//	vrrp.notify                                    ""              absolute path of a program run on each state change
+//	vrrp.notify                                    ""              absolute path of a program run on each state change: <state> <instance>; global only
+//	vrrp.instances                                 vrrp            list of mappings; file only, no environment variable; global only
 //	notify.enabled                                 if present
 //	notify.interface                               -               1-15 characters, no '/', ':' or whitespace; the interface the copies leave by (the VIP's); required when enabled
 //	notify.primaries                               -               IPs/CIDRs without host bits; the only sources answered and copied; required when enabled

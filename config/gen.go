@@ -29,11 +29,14 @@ func defaultsTable() string {
 	overrider := "" // the override section whose keys are being skipped
 	for _, k := range keys() {
 		over := ""
-		if isSection(k.field.Type) && strings.Contains(k.path, "[]") {
+		switch {
+		case isSection(k.field.Type) && strings.Contains(k.path, "[]"):
 			over = topLevel(k.field.Type)
+		case isItems(k.field.Type):
+			over = topLevel(k.field.Type.Elem()) // vrrp.instances: items override the section
 		}
 		switch {
-		case overrider != "" && strings.HasPrefix(k.path, overrider+"."):
+		case overrider != "" && (strings.HasPrefix(k.path, overrider+".") || strings.HasPrefix(k.path, overrider+"[].")):
 			continue
 		case over != "":
 			overrider = k.path
@@ -225,7 +228,8 @@ func (s schemaGen) section(v reflect.Value, inList, override bool) object {
 			over := inList && topLevel(f.Type) != ""
 			p = append(p, s.section(v.Field(i), inList, override || over)...)
 		case isItems(f.Type):
-			items := s.section(defaultItem(f.Type.Elem()), true, false)
+			// items of a top-level section's type override it (vrrp.instances)
+			items := s.section(defaultItem(f.Type.Elem()), true, topLevel(f.Type.Elem()) != "")
 			p = append(p, member{"type", "array"}, member{"items", items})
 			if f.Tag.Get("required") == "true" {
 				p = append(p, member{"minItems", 1})

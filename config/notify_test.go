@@ -495,7 +495,7 @@ func TestRestartOnlyNotify(t *testing.T) {
 		{"disabled", "notify: {enabled: false, interface: eth0, primaries: [192.0.2.1]}\n", []string{"notify.enabled"}},
 		{"section removed", "", []string{"notify.interface", "notify.enabled"}},
 		{"disabled on another interface", "notify: {enabled: false, interface: eth1}\n", []string{"notify.interface", "notify.enabled"}},
-		{"with listen and vrrp", vrrpSection + "notify: {interface: eth1, primaries: [192.0.2.1]}\n", []string{"listen", "vrrp", "notify.interface"}},
+		{"with listen and vrrp", vrrpSection + "notify: {interface: eth1, primaries: [192.0.2.1]}\n", []string{"listen", "vrrp.enabled", "notify.interface"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := head + tc.yaml

@@ -90,6 +90,9 @@ func keys() []key {
 	walk = func(prefix string, v reflect.Value, env bool) {
 		for i := range v.NumField() {
 			f := v.Type().Field(i)
+			if !env && f.Tag.Get("globalonly") != "" {
+				continue // not a key below a list (vrrp.instances[].track)
+			}
 			k := key{path: join(prefix, keyName(f)), field: f, value: v.Field(i), env: env}
 			out = append(out, k)
 			switch {

@@ -18,6 +18,7 @@ func validate(c *check, cfg *Config) {
 	validateAdmin(c, cfg.Admin)
 	validateHealthCheck(c, cfg)
 	validateVRRP(c, "vrrp", cfg.VRRP, backendCount(c, cfg.Backends))
+	validateVRRPInstances(c, cfg.VRRP, backendCount(c, cfg.Backends))
 	validateNotify(c, &cfg.Notify)
 }
 
@@ -34,6 +35,12 @@ func required(c *check, path string, v reflect.Value) {
 	enabled := true
 	if e := v.FieldByName("Enabled"); e.IsValid() {
 		enabled = e.Bool() && c.ok(join(path, "enabled"))
+	}
+	// A section with items of its own type (vrrp.instances) requires its
+	// required:"enabled" keys in each item instead (which inherit its
+	// enabled and may inherit the keys).
+	if f := v.FieldByName("Instances"); f.IsValid() && f.Len() > 0 {
+		enabled = false
 	}
 	for i := range v.NumField() {
 		f, fv := v.Type().Field(i), v.Field(i)

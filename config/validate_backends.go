@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 )
@@ -8,15 +9,12 @@ import (
 // validateBackends checks the backends' names and addresses, each unique.
 // Their health checks are validated with the global one.
 func validateBackends(c *check, backends []Backend) {
-	const maxNameLen = 63
 	for i, b := range backends {
 		name, address := item("backends", i)+".name", item("backends", i)+".address"
-		switch {
-		case !c.set(name) || b.Name == "":
-		case len(b.Name) > maxNameLen:
-			c.add(name, "%q: longer than %d characters", b.Name, maxNameLen)
-		case strings.IndexFunc(b.Name, func(r rune) bool { return !nameChar(r) }) >= 0:
-			c.add(name, "%q: may contain only A-Z a-z 0-9 _ . -", b.Name)
+		if c.set(name) && b.Name != "" {
+			if problem := nameProblem(b.Name); problem != "" {
+				c.add(name, "%q: %s", b.Name, problem)
+			}
 		}
 		switch a := b.Address.Addr(); {
 		case !c.set(address) || !a.IsValid():
@@ -34,7 +32,20 @@ func validateBackends(c *check, backends []Backend) {
 	})
 }
 
-// nameChar reports whether r may appear in a backend name.
+// nameProblem says what is wrong with the name of a backend or a VRRP
+// instance (1-63 of A-Z a-z 0-9 _ . -), "" if nothing.
+func nameProblem(name string) string {
+	const maxNameLen = 63
+	switch {
+	case len(name) > maxNameLen:
+		return fmt.Sprintf("longer than %d characters", maxNameLen)
+	case strings.IndexFunc(name, func(r rune) bool { return !nameChar(r) }) >= 0:
+		return "may contain only A-Z a-z 0-9 _ . -"
+	}
+	return ""
+}
+
+// nameChar reports whether r may appear in a name.
 func nameChar(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-'
 }

@@ -11,12 +11,16 @@ import (
 // advertisement interval and the addresses against the version, the
 // peers against the VIPs, the options that need a version or family.
 // backends is the number of backends, 0 when they are missing.
+//
+// An item of vrrp.instances is checked the same way, with the values it
+// inherits from the section: a problem of an inherited value is reported
+// at the section's key (see [vrrpKey]).
 func validateVRRP(c *check, path string, v VRRP, backends int) {
 	if c.unread[path] {
 		return // not a mapping: nothing was read
 	}
 	version := 0 // unknown: any version's rules are accepted
-	if c.set(path + ".version") {
+	if vrrpKey(c, path, "version") != "" {
 		version = v.Version
 	}
 	vrrpTiming(c, path, v, version)
@@ -27,14 +31,26 @@ func validateVRRP(c *check, path string, v VRRP, backends int) {
 // vrrpTiming checks advert_interval against the version and that
 // preempt_delay is 0 without preempt.
 func vrrpTiming(c *check, path string, v VRRP, version int) {
-	if p := path + ".advert_interval"; c.set(p) {
+	if p := vrrpKey(c, path, "advert_interval"); p != "" {
 		if msg := advertIntervalProblem(v.AdvertInterval, version); msg != "" {
 			c.add(p, "%s", msg)
 		}
 	}
-	if p := path + ".preempt_delay"; c.set(p) && v.PreemptDelay > 0 && c.set(path+".preempt") && !v.Preempt {
-		c.add(p, "has no effect with %s.preempt false", path)
+	if p, pre := vrrpKey(c, path, "preempt_delay"), vrrpKey(c, path, "preempt"); p != "" && v.PreemptDelay > 0 && pre != "" && !v.Preempt {
+		c.add(p, "has no effect with %s false", pre)
 	}
+}
+
+// vrrpKey returns the path of key in the VRRP section or instance at
+// path when its value was given without problem: there, or for an item
+// of vrrp.instances that inherits it, in the section; "" when it holds
+// the default. Problems of the instance are reported at its own keys.
+func vrrpKey(c *check, path, key string) string {
+	p := join(path, key)
+	if c.set(p) || path != "vrrp" && c.set(join("vrrp", key)) {
+		return p
+	}
+	return ""
 }
 
 // advertIntervalProblem returns what is wrong with dur as the advertisement
@@ -74,7 +90,11 @@ func advertIntervalProblem(dur time.Duration, version int) string {
 // returns their family, "" when unknown.
 func vrrpAddresses(c *check, path string, v VRRP, version int) string {
 	vipAt, family := vrrpVIPs(c, path, v.VIPs, version)
-	return vrrpPeers(c, path, v.Peers, version, family, vipAt)
+	peers := path // the peers an instance inherits are the section's
+	if !c.given[path+".peers"] {
+		peers = "vrrp"
+	}
+	return vrrpPeers(c, path, peers, v.Peers, version, family, vipAt)
 }
 
 // vrrpVIPs checks the VIPs and returns the index of each valid one by
@@ -102,19 +122,19 @@ func vrrpVIPs(c *check, path string, vips []netip.Prefix, version int) (map[neti
 // vrrpPeers checks the peers against each other and the VIPs, family
 // being theirs ("" when unknown) and vipAt their indexes. It returns the
 // family of the addresses.
-func vrrpPeers(c *check, path string, peers []netip.Addr, version int, family string, vipAt map[netip.Addr]int) string {
+func vrrpPeers(c *check, path, peersAt string, peers []netip.Addr, version int, family string, vipAt map[netip.Addr]int) string {
 	ref := "" // the key the family comes from, when it is not the peers
 	if family != "" {
 		ref = path + ".vips"
 	}
 	seen, v2Reported := make(map[netip.Addr]int), false
 	for i, a := range peers {
-		p := item(path+".peers", i)
+		p := item(peersAt+".peers", i)
 		if !c.ok(p) || !addrUsable(c, p, a, true) || !sameFamily(c, p, a, &family, ref) {
 			continue
 		}
 		if j, dup := seen[a]; dup {
-			c.add(p, "duplicate of %s", item(path+".peers", j))
+			c.add(p, "duplicate of %s", item(peersAt+".peers", j))
 			continue
 		}
 		if j, vip := vipAt[a.WithZone("")]; vip {
@@ -175,10 +195,10 @@ func sameFamily(c *check, p string, a netip.Addr, family *string, ref string) bo
 // vrrpOptions checks the keys that depend on the version, the address
 // family or the number of backends.
 func vrrpOptions(c *check, path string, v VRRP, version int, family string, backends int) {
-	if p := path + ".checksum_mode"; c.set(p) && v.ChecksumMode == "rfc9568" && (version == 2 || family == "IPv6") {
+	if p := vrrpKey(c, path, "checksum_mode"); p != "" && v.ChecksumMode == "rfc9568" && (version == 2 || family == "IPv6") {
 		c.add(p, "rfc9568 applies to VRRPv3 over IPv4 only")
 	}
-	if p := path + ".auth_pass"; c.set(p) && v.AuthPass != "" {
+	if p := vrrpKey(c, path, "auth_pass"); p != "" && v.AuthPass != "" {
 		// The password is never echoed into a message.
 		if len(v.AuthPass) > 8 {
 			c.add(p, "longer than 8 bytes")
@@ -193,4 +213,72 @@ func vrrpOptions(c *check, path string, v VRRP, version int, family string, back
 	if p := path + ".notify"; c.set(p) && v.Notify != "" && !filepath.IsAbs(v.Notify) {
 		c.add(p, "%q: must be an absolute path", v.Notify)
 	}
+}
+
+// validateVRRPInstances checks vrrp.instances: each item as an instance
+// of its own (validateVRRP, with what it inherits), its name, and that
+// VRIDs are unique per interface and address family (RFC 5798: an IPv4
+// and an IPv6 instance may share one). The single-instance keys vips and
+// name do not go with a list.
+func validateVRRPInstances(c *check, v VRRP, backends int) {
+	if len(v.Instances) == 0 {
+		if p := "vrrp.name"; c.set(p) {
+			instanceName(c, p, v.Name)
+		}
+		return
+	}
+	for k, set := range map[string]bool{"vrrp.name": v.Name != "", "vrrp.vips": len(v.VIPs) > 0} {
+		if set {
+			c.add(k, "not allowed with vrrp.instances (give each instance its own)")
+		}
+	}
+	type slot struct {
+		iface, family string
+		vrid          int
+	}
+	used := map[slot]int{}
+	for i, inst := range v.Instances {
+		p := item("vrrp.instances", i)
+		if c.unread[p] {
+			continue
+		}
+		if inst.Name == "" && c.ok(p+".name") {
+			c.add(p+".name", "required")
+		} else if c.set(p + ".name") {
+			instanceName(c, p+".name", inst.Name)
+		}
+		validateVRRP(c, p, inst, backends)
+		family := vipFamily(inst.VIPs)
+		if inst.VRID == 0 || inst.Interface == "" || family == "" || !c.ok(p+".vips") {
+			continue
+		}
+		k := slot{inst.Interface, family, inst.VRID}
+		if j, dup := used[k]; dup {
+			c.add(p+".vrid", "%d is already used by instances[%d] on %s for %s", inst.VRID, j, inst.Interface, family)
+			continue
+		}
+		used[k] = i
+	}
+	duplicates(c, "vrrp.instances", "name", len(v.Instances), func(i int) (string, bool) {
+		return v.Instances[i].Name, v.Instances[i].Name != ""
+	})
+}
+
+// instanceName checks a VRRP instance name at p (the rules of backend
+// names: it labels metrics and is passed to the notify script).
+func instanceName(c *check, p, name string) {
+	if problem := nameProblem(name); problem != "" {
+		c.add(p, "%q: %s", name, problem)
+	}
+}
+
+// vipFamily returns the family of the first VIP, "" when there is none.
+func vipFamily(vips []netip.Prefix) string {
+	switch {
+	case len(vips) == 0:
+		return ""
+	case vips[0].Addr().Is4():
+		return "IPv4"
+	}
+	return "IPv6"
 }

