@@ -149,4 +149,3 @@ type VRRPTrack struct {
 	// (to at least 1), letting a healthier node take over.
 	Weight int `mapstructure:"weight" range:"0-254" note:"0: fault (release the VIPs); 1-254: lower the priority"`
 }
-

@@ -22,7 +22,6 @@ func enabledVRRP() VRRP {
 	return v
 }
 
-
 // withVRRP returns enabledVRRP edited by edit.
 func withVRRP(edit func(*VRRP)) VRRP {
 	v := enabledVRRP()
@@ -598,7 +597,6 @@ func TestVRRPEnvProblems(t *testing.T) {
 func TestVRRPSectionVariable(t *testing.T) {
 	checkSectionHidden(t, "vrrp", vrrpSection, len(envKeys("vrrp")))
 }
-
 
 // TestExampleConfigVRRP checks that the disabled vrrp example of the
 // repository's config.yaml is valid once enabled, with its commented peers

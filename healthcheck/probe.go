@@ -34,9 +34,9 @@ type Check struct {
 	// proxy_v2 and want a header on every query (health_check.proxy_v2:
 	// self).
 	ProxyHeader bool
-	Interval       time.Duration
-	Timeout        time.Duration
-	Rise, Fall     int
+	Interval    time.Duration
+	Timeout     time.Duration
+	Rise, Fall  int
 }
 
 func (c Check) withDefaults() Check {
