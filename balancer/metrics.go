@@ -52,7 +52,7 @@ var (
 	descRRLLimited = prometheus.NewDesc("dnslb_rrl_limited_total",
 		"UDP answers over their rrl rate, by response class (positive, nxdomain, error, any) and action (dropped, slipped: sent as TC=1, log_only: sent anyway).", []string{"class", "action"}, nil)
 	descRRLTable = prometheus.NewDesc("dnslb_rrl_table_bytes",
-		"Memory of the rrl account table (fixed: rrl.table_size × 48 bytes); 0 when rrl is off.", nil, nil)
+		"Memory of the rrl account table (fixed: rrl.table_size × 32 bytes); 0 when rrl is off.", nil, nil)
 	descClientAddress = prometheus.NewDesc("dnslb_backend_client_address",
 		"How a backend learns the client's address: 1 for its client_address mode (none, proxy_v2, ecs).", []string{"backend", "mode"}, nil)
 )

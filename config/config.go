@@ -57,6 +57,15 @@ type Config struct {
 	// to the VIP and copying them to every backend. When the section is
 	// absent Enabled is false and the other fields hold their defaults.
 	Notify Notify `mapstructure:"notify" optional:"true"`
+
+	// ECS holds the key ecs: the client subnet sent to backends with
+	// client_address: ecs.
+	ECS ECS `mapstructure:"ecs"`
+
+	// RRL holds the key rrl: response rate limiting at dnslb. When the
+	// section is absent Enabled is false and the other fields hold their
+	// defaults.
+	RRL RRL `mapstructure:"rrl" optional:"true"`
 }
 
 // Backend is one upstream DNS server.
@@ -71,6 +80,12 @@ type Backend struct {
 	Weight int `mapstructure:"weight" range:"1-1000"`
 	// State is the administrative state; default [StateActive].
 	State BackendState `mapstructure:"state" enum:"active|drain|disabled"`
+	// ClientAddress is how the backend learns the client's address
+	// (backends[].client_address): "none" (default), "proxy_v2" (a PROXY
+	// protocol v2 header in front of every UDP query and at the start of
+	// every TCP connection) or "ecs" (an EDNS Client Subnet option, see
+	// [ECS]).
+	ClientAddress string `mapstructure:"client_address" enum:"none|proxy_v2|ecs"`
 	// HealthCheck is the effective health check of this backend: the global
 	// section (Config.HealthCheck) merged with backends[i].health_check, the
 	// backend's keys winning key by key (within query and expect too).

@@ -64,7 +64,7 @@ func TestDefaults(t *testing.T) {
 	got := mustParse(t, minimal)
 	want := &Config{
 		Listen:      []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
-		Backends:    []Backend{{Name: "a", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 1, State: StateActive, HealthCheck: defaultHC()}},
+		Backends:    []Backend{{Name: "a", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 1, State: StateActive, ClientAddress: "none", HealthCheck: defaultHC()}},
 		Timeouts:    Timeouts{UDP: time.Second, TCPIdle: 10 * time.Second, TCPRead: 2 * time.Second, TCPWrite: 5 * time.Second, UDPRetry: true},
 		Limits:      Limits{TCPConnections: 10000, TCPConnectionsPerClient: 100, OverLimit: "drop"},
 		Admin:       Admin{Listen: "127.0.0.1:9053"},
@@ -73,6 +73,9 @@ func TestDefaults(t *testing.T) {
 		HealthCheck: defaultHC(),
 		VRRP:        defaultVRRP(),
 		Notify:      defaultNotify(),
+		ECS:         ECS{IPv4PrefixLength: 24, IPv6PrefixLength: 56},
+		RRL: RRL{ResponsesPerSecond: 200, NXDomainsPerSecond: 200, ErrorsPerSecond: 200, Slip: 2, Window: 15 * time.Second,
+			IPv4PrefixLength: 24, IPv6PrefixLength: 56, TableSize: 65536},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -90,6 +93,7 @@ func TestLoadValid(t *testing.T) {
 		Query:     HealthQuery{Name: "example.org.", Type: dns.TypeSOA, Class: dns.ClassINET},
 		Expect:    HealthExpect{Rcodes: []int{dns.RcodeSuccess, dns.RcodeNameError}, Authoritative: true},
 		Transport: "udp",
+		ProxyV2:   "self",
 		Interval:  2 * time.Second,
 		Timeout:   time.Second,
 		Rise:      2,
@@ -103,6 +107,7 @@ func TestLoadValid(t *testing.T) {
 	ns2.Transport = "tcp"
 	ns2.Interval = 5 * time.Second
 	ns2.Timeout = 3 * time.Second
+	ns2.ProxyV2 = "none"
 	ns3 := global.clone()
 	ns3.Enabled = false
 	want := &Config{
@@ -111,9 +116,9 @@ func TestLoadValid(t *testing.T) {
 			netip.MustParseAddrPort("[2001:db8::10]:53"),
 		},
 		Backends: []Backend{
-			{Name: "ns1", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 10, State: StateActive, HealthCheck: global},
-			{Name: "ns2.dc-b", Address: netip.MustParseAddrPort("[2001:db8::53]:5353"), Weight: 1, State: StateDrain, HealthCheck: ns2},
-			{Name: "ns_3", Address: netip.MustParseAddrPort("10.0.0.3:53"), Weight: 1000, State: StateDisabled, HealthCheck: ns3},
+			{Name: "ns1", Address: netip.MustParseAddrPort("10.0.0.1:53"), Weight: 10, State: StateActive, ClientAddress: "proxy_v2", HealthCheck: global},
+			{Name: "ns2.dc-b", Address: netip.MustParseAddrPort("[2001:db8::53]:5353"), Weight: 1, State: StateDrain, ClientAddress: "ecs", HealthCheck: ns2},
+			{Name: "ns_3", Address: netip.MustParseAddrPort("10.0.0.3:53"), Weight: 1000, State: StateDisabled, ClientAddress: "none", HealthCheck: ns3},
 		},
 		Timeouts:    Timeouts{UDP: 1500 * time.Millisecond, TCPIdle: time.Minute, TCPRead: 2 * time.Second, TCPWrite: 5 * time.Second, UDPRetry: false},
 		ConfigWatch: true,
@@ -157,6 +162,10 @@ func TestLoadValid(t *testing.T) {
 				{Name: "transfer.example.", Algorithm: dns.HmacSHA512, Secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
 			},
 		},
+		ECS: ECS{IPv4PrefixLength: 22, IPv6PrefixLength: 48, Override: true},
+		RRL: RRL{Enabled: true, ResponsesPerSecond: 10, NXDomainsPerSecond: 5, ErrorsPerSecond: 4, AllPerSecond: 50, Slip: 3,
+			Window: 5 * time.Second, IPv4PrefixLength: 23, IPv6PrefixLength: 64,
+			Exempt: prefixes("192.0.2.0/24", "2001:db8::/32"), LogOnly: true, TableSize: 4096},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("valid.yaml:\n got %+v\nwant %+v", got, want)

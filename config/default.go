@@ -36,6 +36,7 @@ func Default() Config {
 			Query:     HealthQuery{Type: dns.TypeSOA, Class: dns.ClassINET},
 			Expect:    HealthExpect{Rcodes: []int{dns.RcodeSuccess}},
 			Transport: "udp",
+			ProxyV2:   "self",
 			Interval:  time.Second,
 			Timeout:   500 * time.Millisecond,
 			Rise:      2,
@@ -55,6 +56,9 @@ func Default() Config {
 			Track:          VRRPTrack{MinHealthyBackends: 1},
 		},
 		Notify: Notify{MaxPerSecond: 1000, DedupWindow: 5 * time.Second, Retries: 5},
+		ECS:    ECS{IPv4PrefixLength: 24, IPv6PrefixLength: 56},
+		RRL: RRL{ResponsesPerSecond: 200, NXDomainsPerSecond: 200, ErrorsPerSecond: 200, Slip: 2,
+			Window: 15 * time.Second, IPv4PrefixLength: 24, IPv6PrefixLength: 56, TableSize: 65536},
 	}
 }
 
@@ -63,7 +67,7 @@ func Default() Config {
 func defaultItem(t reflect.Type) reflect.Value {
 	switch t {
 	case reflect.TypeFor[Backend]():
-		return reflect.ValueOf(Backend{Weight: 1, State: StateActive})
+		return reflect.ValueOf(Backend{Weight: 1, State: StateActive, ClientAddress: "none"})
 	case reflect.TypeFor[TSIGKey]():
 		return reflect.ValueOf(TSIGKey{Algorithm: dns.HmacSHA256})
 	}

@@ -257,6 +257,7 @@
 //	backends[].address                             -               ip:port; unique; required
 //	backends[].weight                              1               1-1000
 //	backends[].state                               active          active|drain|disabled
+//	backends[].client_address                      none            none|proxy_v2|ecs
 //	backends[].health_check                        health_check    overrides health_check key by key
 //	config_watch                                   false           reload when the file changes (debounced 500ms)
 //	timeouts.udp                                   1s              (0s, 30s]
@@ -293,6 +294,7 @@
 //	health_check.timeout                           500ms           (0s, 1h0m0s]; at most interval
 //	health_check.rise                              2               1-100
 //	health_check.fall                              3               1-100
+//	health_check.proxy_v2                          self            self|none; probes of proxy_v2 backends: a header naming dnslb, or none
 //	health_check.all_down                          fail_open       fail_open|refuse; global only
 //	health_check.passive.max_consecutive_timeouts  5               0-1000; 0 disables
 //	vrrp.enabled                                   if present      global only
@@ -326,6 +328,21 @@
 //	notify.tsig_keys[].name                        -               a domain name; unique; required
 //	notify.tsig_keys[].algorithm                   hmac-sha256     hmac-sha1|hmac-sha224|hmac-sha256|hmac-sha384|hmac-sha512
 //	notify.tsig_keys[].secret                      -               standard base64 of at least 16 bytes; required
+//	ecs.ipv4_prefix_length                         24              1-32
+//	ecs.ipv6_prefix_length                         56              1-128
+//	ecs.override                                   false           replace a client's own ECS option
+//	rrl.enabled                                    if present
+//	rrl.responses_per_second                       200             0-1000000; per prefix and name/type; 0: no limit
+//	rrl.nxdomains_per_second                       200             0-1000000; per prefix and zone; 0: no limit
+//	rrl.errors_per_second                          200             0-1000000; errors and ANY, per prefix; 0: no limit
+//	rrl.all_per_second                             0               0-1000000; every answer per prefix; 0: no cap
+//	rrl.slip                                       2               0-10; every Nth limited answer is sent TC=1; 0: drop all
+//	rrl.window                                     15s             [1s, 1h0m0s]
+//	rrl.ipv4_prefix_length                         24              1-32
+//	rrl.ipv6_prefix_length                         56              1-128
+//	rrl.exempt                                     []              IPs/CIDRs without host bits; never limited
+//	rrl.log_only                                   false           count and log, limit nothing
+//	rrl.table_size                                 65536           256-16777216; accounts kept; memory is table_size × 32 bytes
 //
 // Items of lists start from their own defaults; each backend's
 // health_check starts from the global health_check, whose keys (but

@@ -35,6 +35,13 @@ type HealthCheck struct {
 	// Fall is how many consecutive failed probes mark an up backend down
 	// (health_check.fall), 1-100; default 3.
 	Fall int `mapstructure:"fall" range:"1-100"`
+	// ProxyV2 says what the probes of a backend with client_address:
+	// proxy_v2 carry (health_check.proxy_v2): "self" (default), a PROXY v2
+	// header naming dnslb's own probe socket, for backends that require a
+	// header on every query (PowerDNS proxy-protocol-from, Unbound
+	// proxy-protocol-port), or "none", no header, for backends that also
+	// take plain queries from dnslb (Knot proxy-allowlist).
+	ProxyV2 string `mapstructure:"proxy_v2" enum:"self|none" note:"probes of proxy_v2 backends: a header naming dnslb, or none"`
 	// AllDown says what to do when every backend is down
 	// (health_check.all_down, global only): "fail_open" (default) sends
 	// queries to all of them as if they were up, "refuse" answers REFUSED.

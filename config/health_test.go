@@ -17,6 +17,7 @@ func defaultHC() HealthCheck {
 		Query:     HealthQuery{Type: dns.TypeSOA, Class: dns.ClassINET},
 		Expect:    HealthExpect{Rcodes: []int{dns.RcodeSuccess}},
 		Transport: "udp",
+		ProxyV2:   "self",
 		Interval:  time.Second,
 		Timeout:   500 * time.Millisecond,
 		Rise:      2,
@@ -53,13 +54,14 @@ func TestHealthCheckDefaults(t *testing.T) {
 			"  enabled: true\n" +
 			"  query: {name: Example.ORG., type: txt, class: ch, rd: true}\n" +
 			"  expect: {rcodes: [NXDOMAIN, noerror, ServFail], authoritative: true, answer_contains: 'v=spf1'}\n" +
-			"  transport: TCP\n  interval: 1h\n  timeout: 1h\n  rise: 100\n  fall: 1\n" +
+			"  transport: TCP\n  interval: 1h\n  timeout: 1h\n  rise: 100\n  fall: 1\n  proxy_v2: NONE\n" +
 			"  all_down: refuse\n  passive: {max_consecutive_timeouts: 0}\n",
 			HealthCheck{
 				Enabled:   true,
 				Query:     HealthQuery{Name: "Example.ORG.", Type: dns.TypeTXT, Class: dns.ClassCHAOS, RD: true},
 				Expect:    HealthExpect{Rcodes: []int{dns.RcodeNameError, dns.RcodeSuccess, dns.RcodeServerFailure}, Authoritative: true, AnswerContains: "v=spf1"},
 				Transport: "tcp",
+				ProxyV2:   "none",
 				Interval:  time.Hour,
 				Timeout:   time.Hour,
 				Rise:      100,
@@ -339,6 +341,7 @@ func TestHealthCheckMerge(t *testing.T) {
 		Query:     HealthQuery{Name: "example.test.", Type: dns.TypeSOA, Class: dns.ClassINET, RD: true},
 		Expect:    HealthExpect{Rcodes: []int{dns.RcodeSuccess, dns.RcodeNameError}, Authoritative: true, AnswerContains: "ns1"},
 		Transport: "udp",
+		ProxyV2:   "self",
 		Interval:  2 * time.Second,
 		Timeout:   time.Second,
 		Rise:      4,

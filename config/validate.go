@@ -20,6 +20,7 @@ func validate(c *check, cfg *Config) {
 	validateVRRP(c, "vrrp", cfg.VRRP, backendCount(c, cfg.Backends))
 	validateVRRPInstances(c, cfg.VRRP, backendCount(c, cfg.Backends))
 	validateNotify(c, &cfg.Notify)
+	validateRRL(c, cfg.RRL)
 }
 
 // required reports the keys tagged required that are missing or empty in

@@ -40,3 +40,10 @@ func validateAdmin(c *check, a Admin) {
 		c.add("admin.token", "too short: %d characters, at least 16", len(a.Token))
 	}
 }
+
+// validateRRL checks the exempt prefixes: networks without host bits, no
+// duplicates.
+func validateRRL(c *check, r RRL) {
+	networks(c, "rrl.exempt", r.Exempt)
+	duplicates(c, "rrl.exempt", "", len(r.Exempt), func(i int) (netip.Prefix, bool) { return r.Exempt[i], r.Exempt[i].IsValid() })
+}

@@ -15,7 +15,7 @@
 // the reflection gets nothing bigger than the query.
 //
 // The table of accounts has a fixed size with least-recently-used
-// eviction: memory is table_size × 48 bytes, whatever the traffic.
+// eviction: memory is table_size × 32 bytes (AccountBytes), whatever the traffic.
 // Deciding allocates nothing.
 //
 // What it does not do: choose the class (the caller classifies the

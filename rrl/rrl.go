@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Class is a response class: each has its own rate and its own accounts.
@@ -147,7 +148,10 @@ func New(c Config) *Limiter {
 func (l *Limiter) Config() Config { return l.c }
 
 // MemoryBytes is the table's size.
-func (l *Limiter) MemoryBytes() int { return shards * len(l.shards[0].slots) * 48 }
+func (l *Limiter) MemoryBytes() int { return shards * len(l.shards[0].slots) * AccountBytes }
+
+// AccountBytes is the size of one account of the table.
+const AccountBytes = int(unsafe.Sizeof(account{}))
 
 func (l *Limiter) rate(class Class) int {
 	switch class {

@@ -126,8 +126,9 @@ func TestTableBounded(t *testing.T) {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), 1})
 		l.Decide(a, Positive, 1, int64(time.Hour)+int64(i))
 	}
-	if l.MemoryBytes() != mem || mem != 256*48 {
-		t.Fatalf("memory %d, want %d", l.MemoryBytes(), 256*48)
+	// the documentation (rrl/doc.go, config.yaml, docs) says 32 bytes
+	if l.MemoryBytes() != mem || mem != 256*32 || AccountBytes != 32 {
+		t.Fatalf("memory %d, want %d (accounts of %d bytes)", l.MemoryBytes(), 256*32, AccountBytes)
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/dnslb/dnslb/healthcheck"
 	"github.com/dnslb/dnslb/internal/health"
 	"github.com/dnslb/dnslb/notifydup"
+	"github.com/dnslb/dnslb/rrl"
 )
 
 // daemon wires config, balancer and admin together and owns the signal
@@ -551,6 +552,7 @@ func targets(cfg *config.Config) []healthcheck.Target {
 			Name: h.Query.Name, Type: h.Query.Type, Class: h.Query.Class, RD: h.Query.RD,
 			Rcodes: h.Expect.Rcodes, Authoritative: h.Expect.Authoritative, AnswerContains: h.Expect.AnswerContains,
 			Transport: h.Transport, Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall,
+			ProxyHeader: b.ClientAddress == "proxy_v2" && h.ProxyV2 == "self",
 		}})
 	}
 	return out
@@ -566,7 +568,14 @@ func specs(cfg *config.Config) []balancer.BackendSpec {
 		case config.StateDisabled:
 			st = balancer.Disabled
 		}
-		out = append(out, balancer.BackendSpec{Name: b.Name, Addr: b.Address, Weight: b.Weight, State: st, Checked: b.HealthCheck.Enabled})
+		mode := balancer.ClientAddressNone
+		switch b.ClientAddress {
+		case "proxy_v2":
+			mode = balancer.ClientAddressProxyV2
+		case "ecs":
+			mode = balancer.ClientAddressECS
+		}
+		out = append(out, balancer.BackendSpec{Name: b.Name, Addr: b.Address, Weight: b.Weight, State: st, Checked: b.HealthCheck.Enabled, ClientAddress: mode})
 	}
 	return out
 }
@@ -587,6 +596,13 @@ func settings(cfg *config.Config) balancer.Settings {
 		QPSPerClient:         cfg.Limits.QPSPerClient,
 		RefuseOverLimit:      cfg.Limits.OverLimit == "refuse",
 		QueryLogEvery:        queryLogEvery(cfg.Log.QuerySample),
+		ECS:                  balancer.ECSSettings{IPv4PrefixLen: cfg.ECS.IPv4PrefixLength, IPv6PrefixLen: cfg.ECS.IPv6PrefixLength, Override: cfg.ECS.Override},
+		RRL: balancer.RRLSettings{Enabled: cfg.RRL.Enabled, Config: rrl.Config{
+			ResponsesPerSecond: cfg.RRL.ResponsesPerSecond, NXDomainsPerSecond: cfg.RRL.NXDomainsPerSecond,
+			ErrorsPerSecond: cfg.RRL.ErrorsPerSecond, AllPerSecond: cfg.RRL.AllPerSecond, Slip: cfg.RRL.Slip,
+			Window: cfg.RRL.Window, IPv4PrefixLen: cfg.RRL.IPv4PrefixLength, IPv6PrefixLen: cfg.RRL.IPv6PrefixLength,
+			Exempt: cfg.RRL.Exempt, LogOnly: cfg.RRL.LogOnly, TableSize: cfg.RRL.TableSize,
+		}},
 	}
 }
 
