@@ -15,6 +15,7 @@ command -v nsd >/dev/null || missing+=(nsd)
 command -v dnsperf >/dev/null || missing+=(dnsperf)
 command -v dnsdist >/dev/null || missing+=(dnsdist)
 command -v taskset >/dev/null || missing+=(util-linux)
+command -v knotd >/dev/null || missing+=(knot)  # the proxy_v2 variant's backends (PROXY v2)
 if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" = 0 ] || { echo "bench: missing ${missing[*]}; run as root to apt-get install them" >&2; exit 1; }
 	echo "== installing ${missing[*]} (apt-get)"

@@ -57,6 +57,7 @@ type options struct {
 	keep      bool
 	scaling   string // ";"-separated CPU lists: dnslb's max throughput on each
 	nsdProcs  int    // NSD server-count per backend
+	variants  []string
 }
 
 func main() {
@@ -75,6 +76,8 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of dnslb's max-throughput run in the last round here")
 	flag.IntVar(&o.nsdProcs, "nsd-procs", 1, "NSD server processes per backend (raise it with -load-cpus on bigger machines)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, dnsperf output)")
+	var variants string
+	flag.StringVar(&variants, "variants", "rrl,proxy_v2", `feature costs also measured (comma separated, "" for none): rrl (dnslb with rrl on, log_only, against off), proxy_v2 (dnslb client_address: proxy_v2 and dnsdist useProxyProtocol, against none, with Knot backends)`)
 	flag.StringVar(&o.scaling, "scaling", "", `instead of the comparison, measure dnslb's max throughput pinned to each of these ";"-separated CPU lists (e.g. "1;1-2;1-4"), with one UDP worker per CPU`)
 	flag.Parse()
 	log.SetFlags(0)
@@ -84,6 +87,15 @@ func main() {
 			log.Fatalf("proxybench: -loads: %q is not a positive number", s)
 		}
 		o.loads = append(o.loads, n)
+	}
+	for _, v := range strings.Split(variants, ",") {
+		switch v = strings.TrimSpace(v); v {
+		case "":
+		case "rrl", "proxy_v2":
+			o.variants = append(o.variants, v)
+		default:
+			log.Fatalf("proxybench: -variants: unknown %q (rrl, proxy_v2)", v)
+		}
 	}
 	if err := run(o); err != nil {
 		log.Fatalf("proxybench: %v", err)
@@ -181,12 +193,19 @@ func run(o options) error {
 			return fmt.Errorf("NSD %s: %w", addr, err)
 		}
 	}
+	if slices.Contains(o.variants, "proxy_v2") {
+		if err := startKnots(&ps, o, work); err != nil {
+			return err
+		}
+	}
 	if o.scaling != "" {
 		return runScaling(&ps, o, work, queries)
 	}
 	targets := []string{"dnslb", "dnsdist"}
 	if o.only != "" {
 		targets = []string{o.only}
+	} else {
+		targets = append(targets, variantTargets(o.variants)...)
 	}
 	var all []result
 	for r := 0; r < o.rounds; r++ {
@@ -211,6 +230,7 @@ func run(o options) error {
 		}
 	}
 	printTables(os.Stdout, o, all)
+	printVariants(os.Stdout, o, all)
 	return nil
 }
 
@@ -220,16 +240,17 @@ func runTarget(ps *procs, o options, work, queries, target string, last bool) ([
 	var cmd *exec.Cmd
 	var err error
 	addr := ns1Addr
-	switch target {
+	v, err := parseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	switch v.proxy {
 	case "dnslb":
 		addr = dnslbAddr
-		cmd, err = startDnslb(ps, o, work)
+		cmd, err = startDnslb(ps, o, work, v)
 	case "dnsdist":
 		addr = dnsdistAddr
-		cmd, err = startDnsdist(ps, o, work)
-	case "nsd":
-	default:
-		return nil, fmt.Errorf("unknown target %q", target)
+		cmd, err = startDnsdist(ps, o, work, v)
 	}
 	if err != nil {
 		return nil, err
@@ -275,7 +296,11 @@ func runTarget(ps *procs, o options, work, queries, target string, last bool) ([
 	if o.scaling != "" {
 		return out, nil
 	}
-	for _, qps := range o.loads {
+	loads := o.loads
+	if v.variant() {
+		loads = loads[:1] // a feature's cost: max throughput and the first load
+	}
+	for _, qps := range loads {
 		args := []string{"-c", "8", "-q", "500", "-t", "1", "-Q", strconv.Itoa(qps), "-l", secs}
 		if err := measure(strconv.Itoa(qps), args, true); err != nil {
 			return nil, err

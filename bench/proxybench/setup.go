@@ -88,15 +88,26 @@ zone:
 // startDnslb runs dnslb pinned to the proxy CPUs with a config equivalent
 // to dnsdist's: the two backends, health checks every second, no cache
 // (dnslb has none).
-func startDnslb(ps *procs, o options, work string) (*exec.Cmd, error) {
+func startDnslb(ps *procs, o options, work string, v target) (*exec.Cmd, error) {
 	pprof := ""
 	if o.profile != "" {
 		pprof = "\n  pprof: true"
 	}
+	b1, b2 := v.backends()
+	mode := "none"
+	if v.feature == "proxy_v2" {
+		mode = "proxy_v2"
+	}
+	extra := o.dnslbYAML
+	if v.feature == "rrl" {
+		// every decision made and counted, nothing limited: the cost of
+		// the accounting, with the same answers as without
+		extra += "\nrrl:\n  enabled: true\n  log_only: true\n"
+	}
 	conf := fmt.Sprintf(`listen: [%q]
 backends:
-  - {name: ns1, address: %q}
-  - {name: ns2, address: %q}
+  - {name: ns1, address: %q, client_address: %s}
+  - {name: ns2, address: %q, client_address: %s}
 timeouts:
   udp: 1s
 admin:
@@ -108,7 +119,7 @@ health_check:
   interval: 1s
   timeout: 500ms
 %s
-`, dnslbAddr, ns1Addr, ns2Addr, dnslbAdmin, pprof, zoneName, o.dnslbYAML)
+`, dnslbAddr, b1, mode, b2, mode, dnslbAdmin, pprof, zoneName, extra)
 	path := filepath.Join(work, "dnslb.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -121,13 +132,22 @@ health_check:
 
 // startDnsdist runs dnsdist pinned to the proxy CPUs: the same two
 // backends, leastOutstanding, no packet cache, no security polling.
-func startDnsdist(ps *procs, o options, work string) (*exec.Cmd, error) {
+func startDnsdist(ps *procs, o options, work string, v target) (*exec.Cmd, error) {
+	b1, b2 := v.backends()
+	proxy, forceUp := "false", ""
+	if v.feature == "proxy_v2" {
+		proxy = "true"
+		// dnsdist 1.7 marks Knot down: its health checks carry a PROXY v2
+		// LOCAL header, which Knot 3.2 drops (dnslb's probes name their
+		// own socket with a PROXY header instead); keep both up.
+		forceUp = "getServer(0):setUp()\ngetServer(1):setUp()\n"
+	}
 	conf := fmt.Sprintf(`setSecurityPollSuffix("")
 setLocal(%q)
-newServer({address=%q, name="ns1"})
-newServer({address=%q, name="ns2"})
+newServer({address=%q, name="ns1", useProxyProtocol=%s})
+newServer({address=%q, name="ns2", useProxyProtocol=%s})
 setServerPolicy(leastOutstanding)
-`, dnsdistAddr, ns1Addr, ns2Addr)
+%s`, dnsdistAddr, b1, proxy, b2, proxy, forceUp)
 	path := filepath.Join(work, "dnsdist.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err

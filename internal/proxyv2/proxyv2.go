@@ -4,6 +4,11 @@
 // start of each TCP connection, to the backends configured with
 // client_address: proxy_v2 (Knot, PowerDNS, Unbound, dnsdist accept it).
 //
+// It writes PROXY commands only, never LOCAL: a health probe that wants a
+// header names its own socket in a PROXY header instead, because Knot 3.2
+// drops UDP queries with a LOCAL header (which is why dnsdist 1.7, whose
+// health checks send one, marks Knot backends down).
+//
 // Written by hand rather than with github.com/pires/go-proxyproto (the
 // reference the tests parse with): the header is built in place on the
 // hot path, for every UDP query, and must not allocate.
@@ -24,14 +29,12 @@ const (
 )
 
 const (
-	cmdLocal = 0x20 // version 2, LOCAL: the proxy's own connection
 	cmdProxy = 0x21 // version 2, PROXY: relayed for the addresses given
 
-	famUnspec = 0x00
-	tcpIPv4   = 0x11
-	udpIPv4   = 0x12
-	tcpIPv6   = 0x21
-	udpIPv6   = 0x22
+	tcpIPv4 = 0x11
+	udpIPv4 = 0x12
+	tcpIPv6 = 0x21
+	udpIPv6 = 0x22
 )
 
 // Len returns the length of the header Append writes for src and dst.
@@ -69,11 +72,4 @@ func Append(b []byte, src, dst netip.AddrPort, tcp bool) []byte {
 		b = append(b, d16[:]...)
 	}
 	return append(b, byte(src.Port()>>8), byte(src.Port()), byte(dst.Port()>>8), byte(dst.Port()))
-}
-
-// AppendLocal appends a LOCAL header: a connection of the proxy's own (a
-// health probe), for which the backend uses the real addresses.
-func AppendLocal(b []byte) []byte {
-	b = append(b, signature[:]...)
-	return append(b, cmdLocal, famUnspec, 0, 0)
 }

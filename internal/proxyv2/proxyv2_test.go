@@ -59,13 +59,6 @@ func TestAppendParsesAsReference(t *testing.T) {
 	}
 }
 
-// TestLocal: a LOCAL header (health probes) parses as LOCAL.
-func TestLocal(t *testing.T) {
-	if h := parse(t, AppendLocal(nil)); h.Command != proxyproto.LOCAL {
-		t.Fatalf("command %v", h.Command)
-	}
-}
-
 // TestAppendAllocatesNothing: built in place on the hot path.
 func TestAppendAllocatesNothing(t *testing.T) {
 	buf := make([]byte, 0, MaxLen)
