@@ -419,6 +419,63 @@ func KeepalivedConf(routerID string, global []string, instances ...KeepalivedIns
 	return b.String()
 }
 
+// KeepalivedSyncGroup describes one vrrp_sync_group for
+// KeepalivedConfSync: the named vrrp_instances move together (if one goes
+// BACKUP or FAULT, all do; they become MASTER only together). keepalived
+// 2.2.7 takes IPv4 and IPv6 instances in one group, e.g. the two
+// instances of a dual-stack name server:
+//
+//	vrrp_sync_group G_DNS {
+//	    group {
+//	        VI_53
+//	        VI_54
+//	    }
+//	}
+//
+// When one member's timer runs out it logs, e.g. on the backup after the
+// master's priority-0 adverts:
+//
+//	(VI_54) Entering MASTER STATE
+//	VRRP_Group(G_DNS) Syncing instances to MASTER state
+//	(VI_53) Entering MASTER STATE
+//
+// (checked here; use InstanceState to follow each member). 2.2.7 also
+// logs "(VI_54) the first IPv6 VIP address should be link local" for an
+// IPv6 instance without a link-local VIP: a hint, not an error.
+type KeepalivedSyncGroup struct {
+	Name string // default "G_<first instance's name>"
+	// Instances are vrrp_instance names (KeepalivedInstance.Name, by
+	// default "VI_<VRID>"); keepalived -t rejects an unknown one.
+	Instances []string
+	// Extra lines inside the vrrp_sync_group block, e.g. "notify_master
+	// /path" (scripts need enable_script_security or script_user).
+	Extra []string
+}
+
+// KeepalivedConfSync is KeepalivedConf with the sync groups: their
+// vrrp_sync_group blocks follow the instances.
+func KeepalivedConfSync(routerID string, global []string, groups []KeepalivedSyncGroup, instances ...KeepalivedInstance) string {
+	var b strings.Builder
+	b.WriteString(KeepalivedConf(routerID, global, instances...))
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	for _, g := range groups {
+		if g.Name == "" && len(g.Instances) > 0 {
+			g.Name = "G_" + g.Instances[0]
+		}
+		w("vrrp_sync_group %s {", g.Name)
+		w("    group {")
+		for _, name := range g.Instances {
+			w("        %s", name)
+		}
+		w("    }")
+		for _, l := range g.Extra {
+			w("    %s", l)
+		}
+		w("}")
+	}
+	return b.String()
+}
+
 var (
 	keywordMu    sync.Mutex
 	keywordKnown = map[string]bool{}

@@ -387,3 +387,73 @@ func TestStartKeepalivedBadConfigFails(t *testing.T) {
 	k.WaitState(t, "MASTER", 10*time.Second) // alone on the LAN
 	waitAddr(t, h, vip4.Addr(), true, 2*time.Second)
 }
+
+// TestKeepalivedConfSync checks the vrrp_sync_group text (no root needed;
+// StartKeepalived in TestKeepalivedSyncGroup has keepalived -t check it).
+func TestKeepalivedConfSync(t *testing.T) {
+	ins := []KeepalivedInstance{
+		{VRID: 53, Priority: 150, Version: 3, VIPs: []netip.Prefix{vip4}},
+		{VRID: 54, Priority: 150, VIPs: []netip.Prefix{vip6}},
+	}
+	conf := KeepalivedConfSync("tp_s", nil, []KeepalivedSyncGroup{{Name: "G_DNS", Instances: []string{"VI_53", "VI_54"}}}, ins...)
+	if plain := KeepalivedConf("tp_s", nil, ins...); !strings.HasPrefix(conf, plain) {
+		t.Errorf("KeepalivedConfSync does not start with KeepalivedConf's text:\n%s", conf)
+	}
+	want := "vrrp_sync_group G_DNS {\n    group {\n        VI_53\n        VI_54\n    }\n}\n"
+	if !strings.HasSuffix(conf, want) {
+		t.Errorf("KeepalivedConfSync:\n%s\nwant it to end with:\n%s", conf, want)
+	}
+	if got := KeepalivedConfSync("tp_s", nil, []KeepalivedSyncGroup{{Instances: []string{"VI_53"}}}, ins[0]); !strings.Contains(got, "vrrp_sync_group G_VI_53 {") {
+		t.Errorf("default group name: %s", got)
+	}
+}
+
+// TestKeepalivedSyncGroup: a pair running a sync group of an IPv4 and an
+// IPv6 instance; both instances are MASTER on a, and both move to b when
+// a stops.
+func TestKeepalivedSyncGroup(t *testing.T) {
+	SkipShort(t, "needs root: LAN of namespaces, keepalived; takes 6 s; run without -short")
+	t.Parallel()
+	RequireTool(t, "keepalived")
+	names, pids := trackGone(t)
+	_, a, b := newTwoHostLAN(t, "tpksg", names)
+	groups := []KeepalivedSyncGroup{{Name: "G_DNS", Instances: []string{"VI_53", "VI_54"}}}
+	conf := func(id string, prio int) string {
+		return KeepalivedConfSync(id, nil, groups,
+			KeepalivedInstance{VRID: 53, Priority: prio, Version: 3, VIPs: []netip.Prefix{vip4}},
+			KeepalivedInstance{VRID: 54, Priority: prio, VIPs: []netip.Prefix{vip6}})
+	}
+	ka := StartKeepalived(t, KeepalivedOptions{NetNS: a, Config: conf("tp_a", 150)})
+	*pids = append(*pids, ka.PID)
+	kb := StartKeepalived(t, KeepalivedOptions{NetNS: b, Config: conf("tp_b", 100)})
+	*pids = append(*pids, kb.PID)
+	deadline := time.Now().Add(10 * time.Second)
+	for ka.InstanceState("VI_53") != "MASTER" || ka.InstanceState("VI_54") != "MASTER" {
+		if time.Now().After(deadline) {
+			t.Fatalf("a not MASTER on both instances:\n%s", ka.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitAddr(t, a, vip4.Addr(), true, 2*time.Second)
+	waitAddr(t, a, vip6.Addr(), true, 2*time.Second)
+	if kb.InstanceState("VI_53") != "BACKUP" || kb.InstanceState("VI_54") != "BACKUP" {
+		t.Errorf("b: VI_53 %s, VI_54 %s, want BACKUP", kb.InstanceState("VI_53"), kb.InstanceState("VI_54"))
+	}
+	t0 := time.Now()
+	ka.Stop(t)
+	deadline = time.Now().Add(5 * time.Second)
+	for kb.InstanceState("VI_53") != "MASTER" || kb.InstanceState("VI_54") != "MASTER" {
+		if time.Now().After(deadline) {
+			t.Fatalf("b not MASTER on both instances after a stopped:\n%s", kb.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("b MASTER on both instances %v after a's SIGTERM", time.Since(t0).Round(time.Millisecond))
+	waitAddr(t, b, vip4.Addr(), true, 2*time.Second)
+	waitAddr(t, b, vip6.Addr(), true, 2*time.Second)
+	for _, want := range []string{"VRRP_Group(G_DNS) Syncing instances to MASTER state", "(VI_53) Entering MASTER STATE", "(VI_54) Entering MASTER STATE"} {
+		if !strings.Contains(kb.Log(), want) {
+			t.Errorf("b's log lacks %q:\n%s", want, kb.Log())
+		}
+	}
+}
