@@ -34,6 +34,34 @@ type Status struct {
 	Backends []Backend         `json:"backends"`
 	VRRP     []VRRP            `json:"vrrp,omitempty"`
 	Notify   *Notify           `json:"notify,omitempty"`
+	BGP      *BGP              `json:"bgp,omitempty"`
+}
+
+// BGP is the route announcer's part of Status.
+type BGP struct {
+	Mode     string       `json:"mode"` // vrrp, active or kernel
+	LocalAS  uint32       `json:"local_as,omitempty"`
+	RouterID string       `json:"router_id,omitempty"`
+	Sessions []BGPSession `json:"sessions,omitempty"`
+	Prefixes []BGPPrefix  `json:"prefixes"`
+}
+
+// BGPSession is one neighbour's session.
+type BGPSession struct {
+	Neighbor string    `json:"neighbor"`
+	PeerAS   uint32    `json:"peer_as"`
+	State    string    `json:"state"` // idle, connect, active, opensent, openconfirm, established
+	Since    time.Time `json:"since"`
+	Received uint64    `json:"received_prefixes"` // ignored
+}
+
+// BGPPrefix is one VIP's host route.
+type BGPPrefix struct {
+	Prefix    string    `json:"prefix"`
+	Announced bool      `json:"announced"`
+	Reason    string    `json:"reason"` // why it is (not) announced
+	Since     time.Time `json:"since"`
+	Error     string    `json:"error,omitempty"` // the last failed announce/withdraw
 }
 
 // Notify is the NOTIFY duplication's line in Status.

@@ -134,6 +134,7 @@ func headerLines(st *Status, listSep string) []string {
 	if n := st.Notify; n != nil {
 		lines = append(lines, fmt.Sprintf("notify: received %s; copies %s; copy errors %s; pending %s", orDash(counts(n.Received)), orDash(counts(n.Copies)), orDash(counts(n.Errors)), orDash(pending(n))))
 	}
+	lines = append(lines, bgpLines(st.BGP, listSep)...)
 	if st.LastReloadError != "" {
 		lines = append(lines, "LAST RELOAD FAILED: "+st.LastReloadError)
 	}
@@ -453,4 +454,36 @@ func pending(n *Notify) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+// bgpLines are the header lines of the route announcer: the sessions,
+// then each VIP announced or not with its reason.
+func bgpLines(b *BGP, listSep string) []string {
+	if b == nil {
+		return nil
+	}
+	var sessions []string
+	for _, s := range b.Sessions {
+		sessions = append(sessions, fmt.Sprintf("%s (as %d) %s %s", s.Neighbor, s.PeerAS, strings.ToUpper(s.State), time.Since(s.Since).Round(time.Second)))
+	}
+	head := "bgp " + b.Mode
+	if b.LocalAS != 0 {
+		head += fmt.Sprintf(" as %d id %s", b.LocalAS, b.RouterID)
+	}
+	if len(sessions) > 0 {
+		head += ": " + strings.Join(sessions, listSep)
+	}
+	lines := []string{head}
+	for _, p := range b.Prefixes {
+		state := "withdrawn"
+		if p.Announced {
+			state = "ANNOUNCED"
+		}
+		l := fmt.Sprintf("bgp %s %s for %s: %s", p.Prefix, state, time.Since(p.Since).Round(time.Second), p.Reason)
+		if p.Error != "" {
+			l += "; error: " + p.Error
+		}
+		lines = append(lines, l)
+	}
+	return lines
 }

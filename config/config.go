@@ -66,6 +66,11 @@ type Config struct {
 	// section is absent Enabled is false and the other fields hold their
 	// defaults.
 	RRL RRL `mapstructure:"rrl" optional:"true"`
+
+	// BGP holds the key bgp: announcing the VIPs to routers while this
+	// node is fit to serve. When the section is absent Enabled is false
+	// and the other fields hold their defaults.
+	BGP BGP `mapstructure:"bgp" optional:"true"`
 }
 
 // Backend is one upstream DNS server.

@@ -76,6 +76,7 @@ func TestDefaults(t *testing.T) {
 		ECS:         ECS{IPv4PrefixLength: 24, IPv6PrefixLength: 56},
 		RRL: RRL{ResponsesPerSecond: 200, NXDomainsPerSecond: 200, ErrorsPerSecond: 200, Slip: 2, Window: 15 * time.Second,
 			IPv4PrefixLength: 24, IPv6PrefixLength: 56, TableSize: 65536},
+		BGP: defaultBGP(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -166,6 +167,7 @@ func TestLoadValid(t *testing.T) {
 		RRL: RRL{Enabled: true, ResponsesPerSecond: 10, NXDomainsPerSecond: 5, ErrorsPerSecond: 4, AllPerSecond: 50, Slip: 3,
 			Window: 5 * time.Second, IPv4PrefixLength: 23, IPv6PrefixLength: 64,
 			Exempt: prefixes("192.0.2.0/24", "2001:db8::/32"), LogOnly: true, TableSize: 4096},
+		BGP: defaultBGP(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("valid.yaml:\n got %+v\nwant %+v", got, want)

@@ -59,6 +59,7 @@ func Default() Config {
 		ECS:    ECS{IPv4PrefixLength: 24, IPv6PrefixLength: 56},
 		RRL: RRL{ResponsesPerSecond: 200, NXDomainsPerSecond: 200, ErrorsPerSecond: 200, Slip: 2,
 			Window: 15 * time.Second, IPv4PrefixLength: 24, IPv6PrefixLength: 56, TableSize: 65536},
+		BGP: BGP{Mode: "auto", WithdrawDelay: 2 * time.Second, MinHealthyBackends: 1, Interface: "lo", RouteProtocol: 250},
 	}
 }
 
@@ -68,6 +69,8 @@ func defaultItem(t reflect.Type) reflect.Value {
 	switch t {
 	case reflect.TypeFor[Backend]():
 		return reflect.ValueOf(Backend{Weight: 1, State: StateActive, ClientAddress: "none"})
+	case reflect.TypeFor[BGPNeighbor]():
+		return reflect.ValueOf(BGPNeighbor{Port: 179, HoldTime: 90 * time.Second})
 	case reflect.TypeFor[TSIGKey]():
 		return reflect.ValueOf(TSIGKey{Algorithm: dns.HmacSHA256})
 	}

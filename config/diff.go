@@ -11,7 +11,10 @@ import (
 // a set, so reordering is not a change), "config_watch", "admin.listen",
 // "admin.pprof", "admin.token", "tuning" (any key of the section),
 // "vrrp.enabled", "notify.interface" (unless notify is disabled before and
-// after) and "notify.enabled". The other vrrp keys apply on a reload:
+// after), "notify.enabled", and "bgp.enabled", "bgp.mode", "bgp.local_as",
+// "bgp.router_id", "bgp.interface" (unless bgp is disabled before and
+// after; the other bgp keys apply on a reload: neighbours are added,
+// removed or updated, communities, MED and next hops re-announced). The other vrrp keys apply on a reload:
 // instances are added, removed and updated in place, except that an
 // instance whose interface, VRID, address family or sync changes keeps
 // running as it was until a restart (the daemon logs which). The other
@@ -47,7 +50,7 @@ func RestartOnly(old, new *Config) []string {
 	if old.Notify.Enabled != new.Notify.Enabled {
 		keys = append(keys, "notify.enabled")
 	}
-	return keys
+	return append(keys, bgpRestartOnly(old, new)...)
 }
 
 // sameAddrSet reports whether a and b hold the same addresses in any order.

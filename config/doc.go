@@ -343,6 +343,25 @@
 //	rrl.exempt                                     []              IPs/CIDRs without host bits; never limited
 //	rrl.log_only                                   false           count and log, limit nothing
 //	rrl.table_size                                 65536           256-16777216; accounts kept; memory is table_size × 32 bytes
+//	bgp.enabled                                    if present
+//	bgp.mode                                       auto            auto|vrrp|active|kernel; auto: vrrp with vrrp.enabled, else active
+//	bgp.local_as                                   -               1-4294967295; required when enabled, but in mode kernel
+//	bgp.router_id                                  -               an IPv4 address; unique per node; required when enabled, but in mode kernel
+//	bgp.neighbors                                  -               list of mappings; file only, no environment variable
+//	bgp.neighbors[].address                        -               an IP address; unique; required
+//	bgp.neighbors[].peer_as                        -               1-4294967295; required
+//	bgp.neighbors[].port                           179             1-65535
+//	bgp.neighbors[].password                       ""              a quoted string; TCP MD5 key; "" none
+//	bgp.neighbors[].multihop                       0               0-255; 0: directly connected
+//	bgp.neighbors[].hold_time                      1m30s           [3s, 1h]; whole seconds; keepalive every third
+//	bgp.neighbors[].passive                        false           wait for the router to connect (listens on port 179)
+//	bgp.communities                                []              asn:value or a well-known name; a reload re-announces without a session reset
+//	bgp.med                                        0               0-4294967295; lower is preferred
+//	bgp.next_hop                                   []              IP addresses; one per family at most; empty: each session's local address
+//	bgp.withdraw_delay                             2s              [0s, 1m]; keep answering this long after withdrawing at shutdown
+//	bgp.min_healthy_backends                       1               0-10000; at most the number of backends; 0: whatever their health
+//	bgp.interface                                  lo              1-15 characters, no '/', ':' or whitespace; modes active and kernel: the VIPs' interface
+//	bgp.route_protocol                             250             1-255; mode kernel: the routes' protocol number
 //
 // Items of lists start from their own defaults; each backend's
 // health_check starts from the global health_check, whose keys (but

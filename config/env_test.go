@@ -93,7 +93,7 @@ func TestEnvProblems(t *testing.T) {
 // come from the environment reaches it: set to a value most keys reject,
 // it is either reported at the key or read into it.
 func TestEnvReachesEveryKey(t *testing.T) {
-	doc := withDefaults(hcSection + vrrpSection + notifySection + "rrl: {slip: 2}\n")
+	doc := withDefaults(hcSection + vrrpSection + notifySection + "rrl: {slip: 2}\n" + "bgp: {enabled: false}\n")
 	isolateEnv(t)
 	base := mustParse(t, doc)
 	for _, k := range envKeys("") {

@@ -153,6 +153,10 @@ func kindText(kind string) string {
 		"domain":         "a domain name",
 		"interface":      "1-15 characters, no '/', ':' or whitespace",
 		"tsig-algorithm": strings.Join(tsigAlgorithms(), "|"),
+		"ip":             "an IP address",
+		"ipv4":           "an IPv4 address",
+		"nexthop":        "IP addresses",
+		"community":      "asn:value or a well-known name",
 	}[kind]
 }
 
@@ -287,6 +291,14 @@ func valueSchema(f reflect.StructField) object {
 		return object{{"type", "string"}, {"maxLength", 15}, {"pattern", `^[^/:\s]*$`}}
 	case "tsig-algorithm":
 		return str(strings.TrimSuffix(anyCase(tsigAlgorithms()...), `\s*$`) + `\.?\s*$`)
+	case "ip":
+		return str(`^\s*[0-9A-Fa-f:.]+\s*$`)
+	case "ipv4":
+		return str(`^\s*[0-9]{1,3}(?:\.[0-9]{1,3}){3}\s*$`)
+	case "nexthop":
+		return list(str(`^\s*[0-9A-Fa-f:.]+\s*$`))
+	case "community":
+		return list(str(`^\s*(?:[0-9]{1,5}:[0-9]{1,5}|` + strings.TrimSuffix(strings.TrimPrefix(anyCase("no-export", "no-advertise", "no-export-subconfed", "graceful-shutdown", "blackhole"), `^\s*(?:`), `)\s*$`) + `)\s*$`))
 	}
 	if words := f.Tag.Get("enum"); words != "" {
 		return str(anyCase(strings.Split(words, "|")...))

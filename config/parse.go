@@ -63,6 +63,14 @@ func (l leaf) decode(t reflect.Type) (any, bool) {
 		return anyOf(l.iface())
 	case "tsig-algorithm":
 		return anyOf(l.tsigAlgorithm())
+	case "ip":
+		return l.host(false)
+	case "ipv4":
+		return l.host(true)
+	case "nexthop":
+		return list(l, "IP addresses", parseHost)
+	case "community":
+		return list(l, "communities", parseCommunity)
 	}
 	if words := l.field.Tag.Get("enum"); words != "" {
 		return l.enum(t, strings.Split(words, "|"))

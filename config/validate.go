@@ -21,6 +21,7 @@ func validate(c *check, cfg *Config) {
 	validateVRRPInstances(c, cfg.VRRP, backendCount(c, cfg.Backends))
 	validateNotify(c, &cfg.Notify)
 	validateRRL(c, cfg.RRL)
+	validateBGP(c, cfg, backendCount(c, cfg.Backends))
 }
 
 // required reports the keys tagged required that are missing or empty in

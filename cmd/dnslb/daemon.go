@@ -41,8 +41,9 @@ type daemon struct {
 	registry *prometheus.Registry
 	bal      *balancer.Balancer
 	checker  *healthcheck.Checker
-	vrrp     *vrrpSet              // nil unless vrrp.enabled
-	notify   *notifydup.Duplicator // nil unless notify.enabled
+	vrrp     *vrrpSet                  // nil unless vrrp.enabled
+	notify   *notifydup.Duplicator     // nil unless notify.enabled
+	bgp      atomic.Pointer[bgpRunner] // nil unless bgp.enabled and started
 	adm      *admin.Server
 	admOpts  admin.Options
 	recent   *recentStats // query rates and latency percentiles for /status
@@ -237,6 +238,10 @@ func (d *daemon) serve() error {
 		d.updateTracking()
 		vrrpErr = d.vrrp.errs
 	}
+	if err := d.startBGP(cfg); err != nil {
+		d.shutdown(true, nil)
+		return err
+	}
 	notifyErr := make(chan error, 1)
 	nctx, stopNotify := context.WithCancel(context.Background())
 	defer stopNotify()
@@ -329,6 +334,7 @@ func (d *daemon) shutdown(stopVRRP bool, stopNotify func()) error {
 	d.serving = false
 	d.mu.Unlock()
 	d.handOver()
+	d.withdrawBGP()
 	if stopNotify != nil {
 		stopNotify()
 	}
@@ -339,6 +345,7 @@ func (d *daemon) shutdown(stopVRRP bool, stopNotify func()) error {
 	if err != nil {
 		d.log.Warn("shutdown grace period over, closing the rest", "err", err)
 	}
+	d.stopBGP()
 	if stopVRRP && d.vrrp != nil {
 		d.vrrp.stop()
 	}
@@ -420,6 +427,7 @@ func (d *daemon) reload() {
 		}
 		d.updateTracking()
 	}
+	d.applyBGP(cfg)
 	d.reloads.WithLabelValues("applied").Inc()
 	d.log.Info("config reloaded", "hash", hash[:12], "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
 }
@@ -461,6 +469,7 @@ func (d *daemon) status() admin.Status {
 	if d.vrrp != nil {
 		st.VRRP = d.vrrp.status()
 	}
+	st.BGP = d.bgpStatus()
 	if d.notify != nil {
 		ns := d.notify.Stats()
 		st.Notify = &admin.Notify{

@@ -25,6 +25,7 @@ func vipLifetime(advert time.Duration) time.Duration {
 
 // updateTracking tells VRRP whether enough backends are up to serve.
 func (d *daemon) updateTracking() {
+	d.bgpKick()
 	if d.vrrp == nil {
 		return
 	}

@@ -297,6 +297,7 @@ func (s *vrrpSet) status() []admin.VRRP {
 // the instance's name (keepalived passes "INSTANCE name state"; dnslb:
 // state then name).
 func (d *daemon) vrrpTransition(script, instance string, to vrrp.State) {
+	d.bgpKick()
 	if script == "" {
 		return
 	}
