@@ -127,8 +127,12 @@ func headerLines(st *Status, listSep string) []string {
 		st.Version, time.Since(st.StartedAt).Round(time.Second), st.ConfigFile, shortHash(st.ConfigHash),
 		strings.Join(st.Listen, listSep), st.TCPConnections)}
 	for _, v := range st.VRRP {
-		lines = append(lines, fmt.Sprintf("vrrp %s (vrid %d %s): %s (priority %d, effective %d) for %s: %s; master %s; vips %s",
-			v.Instance, v.VRID, v.Family, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
+		sync := ""
+		if v.Sync {
+			sync = ", sync"
+		}
+		lines = append(lines, fmt.Sprintf("vrrp %s (vrid %d %s%s): %s (priority %d, effective %d) for %s: %s; master %s; vips %s",
+			v.Instance, v.VRID, v.Family, sync, strings.ToUpper(v.State), v.Priority, v.EffectivePriority, time.Since(v.Since).Round(time.Second),
 			v.Reason, orDash(v.Master), strings.Join(v.VIPs, listSep)))
 	}
 	if n := st.Notify; n != nil {

@@ -15,6 +15,14 @@ import (
 // IP_FREEBIND/IPV6_FREEBIND, so that a standby node can bind the VIP before
 // it is configured on an interface, and with SO_REUSEADDR (plus
 // SO_REUSEPORT when asked).
+//
+// Where allowed (CAP_NET_ADMIN, which a node running VRRP has anyway) the
+// sockets are also IP_TRANSPARENT/IPV6_TRANSPARENT: FREEBIND lets a socket
+// bind an address the node does not hold, but only TRANSPARENT lets it
+// send from one. An answer still on its way back from a backend when VRRP
+// hands the VIP to the peer is then delivered instead of failing with
+// ENETUNREACH. No TPROXY rule exists, so TRANSPARENT changes nothing
+// else. Without the capability the option is skipped.
 func listenConfig(v6, reusePort bool) net.ListenConfig {
 	return net.ListenConfig{
 		Control: func(network, address string, c syscall.RawConn) error {
@@ -28,6 +36,11 @@ func listenConfig(v6, reusePort bool) net.ListenConfig {
 				if serr != nil {
 					serr = fmt.Errorf("set FREEBIND: %w", serr)
 					return
+				}
+				if v6 {
+					_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_TRANSPARENT, 1)
+				} else {
+					_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TRANSPARENT, 1)
 				}
 				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
 					serr = fmt.Errorf("set SO_REUSEADDR: %w", serr)

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Group is a sync group: the instances of one node that must move
@@ -19,7 +20,11 @@ import (
 //     the whole group back.
 //
 // So a node holds all of the group's VIPs or none of them (except for the
-// instant the transitions take). Members are the instances created with
+// instant the transitions take). Becoming master together is make before
+// break: every member adds and announces its VIPs (gratuitous ARP,
+// unsolicited NA) before any member sends its first advert, because the
+// peer steps its whole group down on the first advert it loses to; see
+// takeover. Members are the instances created with
 // Options.Group; an instance with no group is independent.
 type Group struct {
 	mu      sync.Mutex
@@ -70,29 +75,82 @@ func (g *Group) changed(in *Instance, from, to State) {
 }
 
 // wantMaster is asked by a member in backup whose rules say it should
-// become master. It returns true when the whole group can: then the other
-// members that wanted it are told to become master too. Otherwise the
-// member stays backup and asks again later.
-func (g *Group) wantMaster(in *Instance) bool {
+// become master. It returns a takeover when the whole group can: then the
+// other members that are not master are told to become master too, with
+// the same takeover. Otherwise it returns nil: the member stays backup and
+// asks again later.
+func (g *Group) wantMaster(in *Instance) *takeover {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ms := g.members[in]
 	if ms == nil {
-		return true
+		return newTakeover(1)
 	}
 	ms.wants = true
 	for other, os := range g.members {
 		if other != in && os.state != Master && !os.wants {
-			return false
+			return nil
 		}
 	}
+	n := 1
 	for other, os := range g.members {
 		if other != in && os.state != Master {
-			other.post(command{kind: cmdBecomeMaster, reason: fmt.Sprintf("sync group: together with %s", in.name)})
+			n++
+		}
+	}
+	t := newTakeover(n)
+	for other, os := range g.members {
+		if other != in && os.state != Master {
+			other.post(command{kind: cmdBecomeMaster, reason: fmt.Sprintf("sync group: together with %s", in.name), takeover: t})
 		}
 		os.wants = false
 	}
-	return true
+	return t
+}
+
+// takeoverWait bounds how long a member becoming master waits for the
+// others to announce their VIPs before it sends its first advert: a
+// member whose run loop is slow delays the group's adverts by at most
+// this, never blocks them.
+const takeoverWait = 50 * time.Millisecond
+
+// takeover is one "become master together" of a sync group. Each member
+// adds and announces its VIPs, calls announced, and sends its first advert
+// only after wait: so when the peer steps all of its members down on the
+// first of these adverts, every client has already been told where every
+// VIP went. An instance outside a group uses a takeover of one.
+type takeover struct {
+	mu   sync.Mutex
+	left int
+	done chan struct{}
+}
+
+func newTakeover(members int) *takeover {
+	return &takeover{left: members, done: make(chan struct{})}
+}
+
+// announced notes that one member has added and announced its VIPs (or
+// will not become master after all).
+func (t *takeover) announced() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.left--; t.left == 0 {
+		close(t.done)
+	}
+}
+
+// wait returns when every member has announced, or after takeoverWait.
+func (t *takeover) wait() {
+	select {
+	case <-t.done:
+	default:
+		tm := time.NewTimer(takeoverWait)
+		defer tm.Stop()
+		select {
+		case <-t.done:
+		case <-tm.C:
+		}
+	}
 }
 
 // unwant notes that a member saw a master it cannot preempt: it no

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +218,90 @@ func TestMuxDemultiplexes(t *testing.T) {
 	}
 	c51.Close()
 	c52.Close()
+}
+
+// events records, in order, what the instances of one node did.
+type events struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (e *events) add(s string) { e.mu.Lock(); e.log = append(e.log, s); e.mu.Unlock() }
+
+func (e *events) list() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.log...)
+}
+
+// recordingAnnouncer and recordingConn note announcements and adverts.
+type recordingAnnouncer struct {
+	Announcer
+	e    *events
+	name string
+}
+
+func (a recordingAnnouncer) Announce(v []netip.Prefix) error {
+	a.e.add("announce " + a.name)
+	return a.Announcer.Announce(v)
+}
+
+type recordingConn struct {
+	Conn
+	e    *events
+	name string
+}
+
+func (c recordingConn) Write(b []byte, dst netip.Addr) error {
+	if len(b) > 2 && b[2] > 0 { // priority 0 is a goodbye, not a takeover
+		c.e.add("advert " + c.name)
+	}
+	return c.Conn.Write(b, dst)
+}
+
+// TestTakeoverIsMakeBeforeBreak: when b preempts a with a sync group of
+// two instances, b announces both VIPs (gratuitous ARP/NA) before it sends
+// the first advert of either instance, because a steps its whole group
+// down on that first advert: clients must already know where both VIPs
+// went (a query lost per hand-over otherwise, seen in the netns tests).
+func TestTakeoverIsMakeBeforeBreak(t *testing.T) {
+	h4, h6 := &hub{}, &hub{}
+	a := startGroupNode(t, h4, h6, "10.77.0.1", "10.78.0.1", 100, 100, true)
+	waitState(t, a.i4, Master, time.Second)
+	waitState(t, a.i6, Master, time.Second)
+	e := &events{}
+	g := NewGroup()
+	record := func(name string) func(*Options) {
+		return func(o *Options) {
+			o.Name, o.Group = name, g
+			o.Announcer = recordingAnnouncer{o.Announcer, e, name}
+			o.Conn = recordingConn{o.Conn, e, name}
+		}
+	}
+	b4 := startNode(t, h4, "10.77.0.2", 150, record("v4"))
+	b6 := startNode(t, h6, "10.78.0.2", 150, func(o *Options) {
+		record("v6")(o)
+		o.VRID, o.VIPs = 52, []netip.Prefix{netip.MustParsePrefix("10.78.0.100/24")}
+	})
+	waitState(t, b4, Master, 2*time.Second)
+	waitState(t, b6, Master, time.Second)
+	waitState(t, a.i4, Backup, time.Second)
+	waitState(t, a.i6, Backup, time.Second)
+	log := e.list()
+	first := -1
+	for i, s := range log {
+		if strings.HasPrefix(s, "advert") {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		t.Fatalf("no advert from b: %v", log)
+	}
+	before := strings.Join(log[:first], ",")
+	for _, want := range []string{"announce v4", "announce v6"} {
+		if !strings.Contains(before, want) {
+			t.Errorf("b sent its first advert before %q: %v", want, log)
+		}
+	}
 }

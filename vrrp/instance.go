@@ -235,9 +235,10 @@ func (in *Instance) Name() string { return in.name }
 // command is work for the run loop from outside it: the sync group's
 // decisions and configuration updates.
 type command struct {
-	kind   commandKind
-	reason string
-	update *Options
+	kind     commandKind
+	reason   string
+	update   *Options
+	takeover *takeover // cmdBecomeMaster: the group's
 }
 
 type commandKind uint8
@@ -353,8 +354,12 @@ func (in *Instance) Run(ctx context.Context) error {
 	}()
 	in.downTimer, in.adverTimer, in.garpTimer = stoppedTimer(), stoppedTimer(), stoppedTimer()
 
-	if in.o.Priority == 255 && in.tracking() && (in.group == nil || in.group.wantMaster(in)) {
-		in.becomeMaster("address owner (priority 255)")
+	var owner *takeover
+	if in.o.Priority == 255 && in.tracking() {
+		owner = in.startTakeover()
+	}
+	if owner != nil {
+		in.becomeMaster("address owner (priority 255)", owner)
 	} else if !in.tracking() && in.o.TrackWeight == 0 {
 		in.enterFault("tracking: not enough healthy backends")
 	} else {
@@ -387,12 +392,13 @@ func (in *Instance) Run(ctx context.Context) error {
 				if in.masterLeft {
 					reason = fmt.Sprintf("master sent priority 0, took over after Skew_Time %v", in.skew())
 				}
-				if in.group != nil && !in.group.wantMaster(in) {
+				t := in.startTakeover()
+				if t == nil {
 					// the rest of the sync group cannot follow yet
 					resetTimer(in.downTimer, in.masterInterval)
 					continue
 				}
-				in.becomeMaster(reason)
+				in.becomeMaster(reason, t)
 			}
 		case <-in.adverTimer.C:
 			if in.state == Master {
@@ -465,12 +471,32 @@ func (in *Instance) refreshVIPs() {
 	in.vipsAdded = time.Now()
 }
 
-func (in *Instance) becomeMaster(reason string) {
-	in.sendAdvert(in.priority())
+// startTakeover asks the sync group whether this instance may become
+// master now (nil: not yet); outside a group the answer is always yes.
+func (in *Instance) startTakeover() *takeover {
+	if in.group == nil {
+		return newTakeover(1)
+	}
+	return in.group.wantMaster(in)
+}
+
+// becomeMaster takes the VIPs make before break: add them and announce
+// them (gratuitous ARP, unsolicited NA) first, so that clients move here
+// while the old master still holds the VIPs too; then, once every member
+// of the takeover has done the same, send the advert that makes the old
+// master let go. RFC 5798 6.4.2 lists the advert first; the order within
+// the same instant changes nothing for the peer, and sending it last
+// closes the gap in which the old master had dropped a VIP the clients
+// still sent to (a lost query per hand-over, now and then).
+func (in *Instance) becomeMaster(reason string, t *takeover) {
 	if err := in.o.Announcer.AddVIPs(in.o.VIPs); err != nil {
 		in.log.Error("vrrp: cannot add VIPs", "err", err)
 	}
 	in.vipsAdded = time.Now()
+	in.announce()
+	t.announced()
+	t.wait()
+	in.sendAdvert(in.priority())
 	in.transition(Master, reason)
 	resetTimer(in.adverTimer, in.o.Interval)
 	stopTimer(in.downTimer)
@@ -479,8 +505,8 @@ func (in *Instance) becomeMaster(reason string) {
 	in.mu.Lock()
 	in.status.Master = "self"
 	in.mu.Unlock()
-	// Announce at once, again after GARPDelay, then every GARPRefresh.
-	in.announce()
+	// Announced at once above, again after GARPDelay, then every
+	// GARPRefresh.
 	in.garpLeft = 0
 	if in.o.GARPDelay > 0 {
 		in.garpLeft = 1
@@ -620,7 +646,9 @@ func (in *Instance) onCommand(c command) {
 		}
 	case cmdBecomeMaster:
 		if in.state == Backup && !in.resigned {
-			in.becomeMaster(c.reason)
+			in.becomeMaster(c.reason, c.takeover)
+		} else {
+			c.takeover.announced() // not joining: don't hold the others
 		}
 	case cmdUpdate:
 		in.applyUpdate(*c.update)

@@ -107,11 +107,18 @@ type answer struct {
 
 func startProber(t *testing.T, c *testpeer.NetNS, vip netip.Addr) *prober {
 	t.Helper()
+	return startProberTimeout(t, c, vip, 50*time.Millisecond)
+}
+
+// startProberTimeout is startProber with another timeout: a query not
+// answered within it counts as lost.
+func startProberTimeout(t *testing.T, c *testpeer.NetNS, vip netip.Addr, timeout time.Duration) *prober {
+	t.Helper()
 	p := &prober{done: make(chan struct{}), quit: make(chan struct{})}
 	conn := dialConns(t, c, netip.AddrPortFrom(vip, 53), 1)[0]
 	go func() {
 		defer close(p.done)
-		cl := &dns.Client{Net: "udp", Timeout: 50 * time.Millisecond}
+		cl := &dns.Client{Net: "udp", Timeout: timeout}
 		for i := 0; i < 3000; i++ {
 			select {
 			case <-p.quit:
