@@ -154,7 +154,7 @@ func (b *Balancer) decide(l *rrl.Limiter, pkt []byte, qend int, client netip.Add
 }
 
 // truncated turns an answer into a TC=1 answer carrying its question only
-// (the slip of RFC-less but common RRL practice: the client retries over
+// (the slip of BIND, NSD and Knot RRL: a real client retries over
 // TCP), in place.
 func truncated(pkt []byte, qend int) []byte {
 	pkt = pkt[:qend]
