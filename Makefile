@@ -30,7 +30,7 @@ lint: ## go vet, gofmt and staticcheck (fetched through the Go module proxy)
 # opens thousands of TCP connections (their TIME_WAIT sockets are
 # SO_REUSEADDR, so listeners can still bind those ports).
 FUZZ := ./internal/dnswire/:FuzzCheck ./balancer/:FuzzParseQuery ./balancer/:FuzzParseAnswer \
-	./healthcheck/:FuzzJudge ./config/:FuzzParse ./vrrp/:FuzzUnmarshal ./notifydup/:FuzzParseMessage \
+	./healthcheck/:FuzzJudge ./bgp/:FuzzJudge ./config/:FuzzParse ./vrrp/:FuzzUnmarshal ./notifydup/:FuzzParseMessage \
 	./balancer/:FuzzTCPFraming
 
 fuzz: ## open-ended fuzzing, FUZZTIME per target (default 2m); a failing input lands in testdata/fuzz/: commit it as a seed
