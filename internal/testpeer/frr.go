@@ -172,7 +172,14 @@ func (f *FRR) RIBNextHops(t testing.TB, prefix string) []netip.Addr {
 // the router's namespace (what forwarding uses).
 func (f *FRR) KernelNextHops(t testing.TB, prefix string) []netip.Addr {
 	t.Helper()
-	out, err := runBounded("ip", "-n", f.ns.name, "-j", "route", "show", prefix)
+	return kernelNextHops(t, f.ns, prefix)
+}
+
+// kernelNextHops returns the next hops of the kernel's route to prefix in
+// ns's main table (one, or the nexthops of a multipath route).
+func kernelNextHops(t testing.TB, ns *NetNS, prefix string) []netip.Addr {
+	t.Helper()
+	out, err := runBounded("ip", "-n", ns.name, "-j", "route", "show", prefix)
 	if err != nil {
 		t.Fatalf("testpeer: ip route show %s: %v\n%s", prefix, err, out)
 	}

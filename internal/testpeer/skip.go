@@ -20,6 +20,8 @@ var toolPackages = map[string]string{
 	"keepalived": "keepalived",
 	"knotd":      "knot",
 	"knotc":      "knot",
+	"bird":       "bird2",
+	"birdc":      "bird2",
 }
 
 // SkipShort skips the test under -short, giving why (e.g. "starts NSD",
