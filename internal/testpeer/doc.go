@@ -29,6 +29,17 @@
 //     inside a namespace. DNSMessages/Notifies decode DNS (NOTIFYs) from a
 //     capture. dnsrole.go's top comment has the NOTIFY facts of NSD 4.6.1
 //     and Knot 3.2.6 (transport, retries, answers to strangers).
+//   - StartPDNS (PowerDNS Authoritative with the bind backend) and
+//     StartUnbound (a resolver answering from local zones only) take the
+//     client's address from a PROXY v2 header (proxy-protocol-from,
+//     proxy-protocol-port) or, PowerDNS, an ECS option; their query logs
+//     are parsed (PDNS.QueryLog, AXFRLog; Unbound.QueryLog). Knot's
+//     ProxyAllowlist and Whoami (mod-whoami) do the same for Knot, which
+//     logs no client addresses. ExchangeFrom and TransferFrom send a
+//     query or an AXFR from a chosen source address inside a namespace,
+//     behind a PROXY v2 or LOCAL header built with go-proxyproto.
+//     pdns.go, unbound.go and knot.go hold the facts measured for Knot
+//     3.2.6, PowerDNS 4.7.3 and Unbound 1.17.1.
 //   - Query, Exchange and Whoami are small miekg/dns helpers that fail the
 //     test on error.
 //   - RequireRoot and RequireTool skip a test loudly ("SKIP: ...") with the

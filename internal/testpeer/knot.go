@@ -57,7 +57,33 @@ type KnotOptions struct {
 	// versions it loads (zonefile-load: difference), so that it answers
 	// IXFR incrementally.
 	Journal bool
+	// ProxyAllowlist sets server.proxy-allowlist: the sources that may
+	// put a PROXY v2 header in front of UDP queries (Knot 3.2 takes none
+	// over TCP). See the PROXY protocol facts below.
+	ProxyAllowlist []netip.Prefix
+	// Whoami loads mod-whoami on every zone: an A (AAAA) query for a
+	// zone's apex is answered with the client's IPv4 (IPv6) address as
+	// knotd sees it, the proxied client's behind a PROXY header. Knot
+	// 3.2 has no query log that names clients (not even at debug level;
+	// mod-stats counts no addresses; mod-dnstap is a separate package),
+	// so this is how a test sees the address Knot took. The zones'
+	// apexes must have no A/AAAA records of their own (ZoneText has
+	// none).
+	Whoami bool
 }
+
+// PROXY protocol facts: Knot 3.2.6 with server.proxy-allowlist, measured by
+// TestKnotProxyAllowlist (headers built with go-proxyproto):
+//   - UDP from an allowlisted source: a PROXY header is taken (the
+//     proxied client is the remote address, mod-whoami answers it); a
+//     query without a header is answered as usual (the remote is the
+//     sender); a LOCAL header is dropped without an answer.
+//   - UDP from any other source: a PROXY header is dropped, a plain
+//     query answered.
+//   - TCP: a connection starting with a PROXY header is closed without
+//     an answer (knot.conf(5): "TCP is not supported"), plain TCP
+//     queries are answered.
+//   - Nothing is logged for any of these at info or debug level.
 
 // Knot is a knotd started by StartKnot.
 type Knot struct {
@@ -320,6 +346,13 @@ func (k *Knot) conf(o KnotOptions) string {
 	// Events of one zone run one at a time (a reload waits for a
 	// running NOTIFY of that zone); more workers let zones overlap.
 	w("    background-workers: 4")
+	if len(o.ProxyAllowlist) > 0 {
+		var ps []string
+		for _, p := range o.ProxyAllowlist {
+			ps = append(ps, p.Masked().String())
+		}
+		w("    proxy-allowlist: [%s]", strings.Join(ps, ", "))
+	}
 	w("database:")
 	w("    storage: %s", q(k.Dir))
 	// Small LMDB maps: the defaults reserve up to 20G of address space.
@@ -405,6 +438,9 @@ func (k *Knot) conf(o KnotOptions) string {
 		w("  - domain: %s", z.Name)
 		if k.primary {
 			w("    file: %s", q(filepath.Join(k.Dir, zoneFileName(z.Name))))
+		}
+		if o.Whoami {
+			w("    module: mod-whoami")
 		}
 	}
 	return b.String()
