@@ -158,6 +158,8 @@ func TestLoadValid(t *testing.T) {
 			MaxPerSecond: 200,
 			DedupWindow:  30 * time.Second,
 			Retries:      0,
+			TrackQPS:     500,
+			MaxTracked:   200000,
 			TSIGKeys: []TSIGKey{
 				{Name: "notify-key.", Algorithm: dns.HmacSHA256, Secret: "MDEyMzQ1Njc4OWFiY2RlZg=="},
 				{Name: "transfer.example.", Algorithm: dns.HmacSHA512, Secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},

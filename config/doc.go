@@ -322,8 +322,10 @@
 //	notify.interface                               -               1-15 characters, no '/', ':' or whitespace; the interface the copies leave by (the VIP's); required when enabled
 //	notify.primaries                               -               IPs/CIDRs without host bits; the only sources answered and copied; required when enabled
 //	notify.max_per_second                          1000            1-1000000; per primary (over it: no answer, the primary retries)
-//	notify.dedup_window                            5s              [0s, 1h] (0s disables); a (zone, serial) every backend serves is not copied again
+//	notify.dedup_window                            5s              [0s, 1h] (0s disables); a (zone, serial) still tracked, or every backend serves, is not copied again
 //	notify.retries                                 5               0-20; re-sends to a backend that looks stuck; 0 disables tracking
+//	notify.track_qps                               1000            1-100000; SOA queries per backend per second for convergence tracking
+//	notify.max_tracked                             1000000         1-100000000; (zone, backend) pairs, ~200 bytes each; beyond it copies are sent once, untracked
 //	notify.tsig_keys                               -               list of mappings; file only, no environment variable
 //	notify.tsig_keys[].name                        -               a domain name; unique; required
 //	notify.tsig_keys[].algorithm                   hmac-sha256     hmac-sha1|hmac-sha224|hmac-sha256|hmac-sha384|hmac-sha512

@@ -31,14 +31,30 @@ type Notify struct {
 	// MaxPerSecond is how many NOTIFYs are accepted per second from each
 	// primary (notify.max_per_second), 1-1000000; default 1000.
 	MaxPerSecond int `mapstructure:"max_per_second" range:"1-1000000" note:"per primary (over it: no answer, the primary retries)"`
-	// DedupWindow is how long a NOTIFY for the same (primary, zone,
-	// serial) is not copied again (notify.dedup_window), in [0s, 1h];
-	// default 5s, 0 disables deduplication. A duplicate is still answered.
-	DedupWindow time.Duration `mapstructure:"dedup_window" range:"[0s, 1h] (0s disables)" note:"a (zone, serial) every backend serves is not copied again"`
+	// DedupWindow is how long a NOTIFY for a (zone, serial) that every
+	// backend was seen to serve is not copied again
+	// (notify.dedup_window), in [0s, 1h]; default 5s, 0 disables
+	// deduplication. Unless it is 0, a NOTIFY for a (zone, serial) still
+	// tracked on every backend is not copied again either (the tracker
+	// re-sends where needed). A duplicate is still answered.
+	DedupWindow time.Duration `mapstructure:"dedup_window" range:"[0s, 1h] (0s disables)" note:"a (zone, serial) still tracked, or every backend serves, is not copied again"`
 	// Retries is how many times a NOTIFY is re-sent to a backend until the
 	// backend's SOA serial reaches the NOTIFY's (notify.retries), 0-20;
 	// default 5, 0 disables this convergence tracking.
 	Retries int `mapstructure:"retries" range:"0-20" note:"re-sends to a backend that looks stuck; 0 disables tracking"`
+	// TrackQPS is how many SOA queries a second convergence tracking
+	// sends to each backend at most (notify.track_qps), 1-100000;
+	// default 1000. A storm of N zones is confirmed on a backend after at
+	// least N/TrackQPS seconds; the queries go straight to the backends,
+	// beside the client traffic, and never through the balancer.
+	TrackQPS int `mapstructure:"track_qps" range:"1-100000" note:"SOA queries per backend per second for convergence tracking"`
+	// MaxTracked bounds the (zone, backend) pairs tracked at once, over
+	// all backends (notify.max_tracked), 1-100000000; default 1000000,
+	// about 200 bytes each. Beyond it a copy is still sent, once, but
+	// not tracked: never re-sent, not deduplicated, counted in
+	// dnslb_notify_untracked_total; the secondary's refresh timer is the
+	// fallback.
+	MaxTracked int `mapstructure:"max_tracked" range:"1-100000000" note:"(zone, backend) pairs, ~200 bytes each; beyond it copies are sent once, untracked"`
 	// TSIGKeys are the keys a NOTIFY may be signed with
 	// (notify.tsig_keys), in file order, names unique; nil when none. A
 	// NOTIFY signed with one of them has its signature checked and is

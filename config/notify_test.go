@@ -52,7 +52,7 @@ func TestNotifyDefaults(t *testing.T) {
 		{"every key, upper bounds", "notify:\n" +
 			"  enabled: true\n  interface: bond0.53\n" +
 			"  primaries: [192.0.2.1, 198.51.100.0/24, '2001:db8::1', '2001:db8:1::/48', 203.0.113.7/32]\n" +
-			"  max_per_second: 1000000\n  dedup_window: 1h\n  retries: 20\n",
+			"  max_per_second: 1000000\n  dedup_window: 1h\n  retries: 20\n  track_qps: 100000\n  max_tracked: 100000000\n",
 			Notify{
 				Enabled:      true,
 				Interface:    "bond0.53",
@@ -60,14 +60,18 @@ func TestNotifyDefaults(t *testing.T) {
 				MaxPerSecond: 1000000,
 				DedupWindow:  time.Hour,
 				Retries:      20,
+				TrackQPS:     100000,
+				MaxTracked:   100000000,
 			}},
 		{"every key, lower bounds", "notify:\n" +
-			"  interface: e\n  primaries: ['2001:db8::53']\n  max_per_second: 1\n  dedup_window: 0s\n  retries: 0\n",
+			"  interface: e\n  primaries: ['2001:db8::53']\n  max_per_second: 1\n  dedup_window: 0s\n  retries: 0\n  track_qps: 1\n  max_tracked: 1\n",
 			Notify{
 				Enabled:      true,
 				Interface:    "e",
 				Primaries:    prefixes("2001:db8::53/128"),
 				MaxPerSecond: 1,
+				TrackQPS:     1,
+				MaxTracked:   1,
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,8 +112,10 @@ func TestNotifyAccepted(t *testing.T) {
 			func(n Notify) bool { return n.Enabled && n.MaxPerSecond == 50 && n.Retries == 7 }},
 		{"interface of 15 characters", "notify: {interface: " + strings.Repeat("i", 15) + ", primaries: [192.0.2.1]}\n",
 			func(n Notify) bool { return len(n.Interface) == 15 }},
-		{"null keys keep defaults", "notify: {interface: eth0, primaries: [192.0.2.1], max_per_second: ~, dedup_window: ~, retries: ~}\n",
-			func(n Notify) bool { return n.MaxPerSecond == 1000 && n.DedupWindow == 5*time.Second && n.Retries == 5 }},
+		{"null keys keep defaults", "notify: {interface: eth0, primaries: [192.0.2.1], max_per_second: ~, dedup_window: ~, retries: ~, track_qps: ~, max_tracked: ~}\n",
+			func(n Notify) bool {
+				return n.MaxPerSecond == 1000 && n.DedupWindow == 5*time.Second && n.Retries == 5 && n.TrackQPS == 1000 && n.MaxTracked == 1000000
+			}},
 		{"upper-case keys", "NOTIFY: {Interface: eth0, Primaries: [192.0.2.1], Max_Per_Second: 9}\n",
 			func(n Notify) bool { return n.Enabled && n.MaxPerSecond == 9 }},
 		{"disabled with no required key", "notify: {enabled: false, primaries: [], max_per_second: 10}\n",
@@ -287,6 +293,17 @@ func TestNotifyProblems(t *testing.T) {
 			[]string{"notify.retries: -1 out of range 0-20"}},
 		{"retries a word", base + "retries: never}\n",
 			[]string{`notify.retries: "never": not an integer`}},
+		// track_qps, max_tracked
+		{"track_qps zero", base + "track_qps: 0}\n",
+			[]string{"notify.track_qps: 0 out of range 1-100000"}},
+		{"track_qps too big", base + "track_qps: 100001}\n",
+			[]string{"notify.track_qps: 100001 out of range 1-100000"}},
+		{"max_tracked zero", base + "max_tracked: 0}\n",
+			[]string{"notify.max_tracked: 0 out of range 1-100000000"}},
+		{"max_tracked too big", base + "max_tracked: 100000001}\n",
+			[]string{"notify.max_tracked: 100000001 out of range 1-100000000"}},
+		{"max_tracked a word", base + "max_tracked: many}\n",
+			[]string{`notify.max_tracked: "many": not an integer`}},
 
 		{"problems in schema order", "notify:\n" +
 			"  zzz: 1\n  retries: 30\n  dedup_window: 3h\n  max_per_second: 0\n" +
@@ -345,6 +362,8 @@ func TestNotifyEnv(t *testing.T) {
 				"DNSLB_NOTIFY_MAX_PER_SECOND": "1000000",
 				"DNSLB_NOTIFY_DEDUP_WINDOW":   "0s",
 				"DNSLB_NOTIFY_RETRIES":        "0",
+				"DNSLB_NOTIFY_TRACK_QPS":      "250",
+				"DNSLB_NOTIFY_MAX_TRACKED":    "5000",
 			},
 			func(n Notify) bool {
 				return reflect.DeepEqual(n, Notify{
@@ -352,6 +371,8 @@ func TestNotifyEnv(t *testing.T) {
 					Interface:    "bond0",
 					Primaries:    prefixes("10.0.0.0/8"),
 					MaxPerSecond: 1000000,
+					TrackQPS:     250,
+					MaxTracked:   5000,
 				})
 			}},
 		{"empty primaries variable on a disabled section", "notify: {enabled: false, primaries: [192.0.2.1]}\n",
@@ -550,6 +571,8 @@ func TestExampleConfigNotify(t *testing.T) {
 		MaxPerSecond: 1000,
 		DedupWindow:  5 * time.Second,
 		Retries:      5,
+		TrackQPS:     1000,
+		MaxTracked:   1000000,
 	}
 	checkSame(t, "enabled example", cfg.Notify, want)
 }

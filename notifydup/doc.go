@@ -26,15 +26,23 @@
 // the copies.
 //
 // Convergence tracking (tracker.go): when the NOTIFY carries the zone's
-// SOA serial, each backend's SOA is polled (paced per backend) until it
-// serves the serial. A copy is sent again only when the backend looks
-// stuck: it still serves the old serial and has converged no zone for a
-// while. A secondary busy working through a bulk change is left alone, so
-// re-sends never add to its queue.
+// SOA serial, each backend's SOA is polled until it serves the serial,
+// at most Policy.TrackQPS queries a second per backend (notify.track_qps),
+// over one UDP socket per backend with many queries in flight. At most
+// Policy.MaxTracked (zone, backend) pairs are tracked (notify.max_tracked,
+// ~200 bytes each); beyond that a copy is sent once, untracked. A copy is
+// sent again only when the backend looks stuck on that zone: it still
+// serves the old serial and either has converged no zone for a while
+// (longer the more zones it has pending) or has converged zones notified
+// well after this one. A secondary busy working through a bulk change in
+// order is left alone, so re-sends never add to its queue; one that lost
+// copies in a storm gets just those again.
 //
 // Duplicates: a NOTIFY for a (zone, serial) whose copy is still queued
-// shares it; one for a (zone, serial) that every backend was seen to
-// serve within the dedup window is answered without a copy; any other is
-// copied again, so a primary's re-notify reaches a secondary that still
-// lacks the serial.
+// shares it; one for a (zone, serial) still tracked on every backend, or
+// that every backend was seen to serve within the dedup window, is
+// answered without a copy; any other is copied again, so a primary's
+// re-notify reaches a secondary that still lacks the serial. (A primary
+// re-sends a NOTIFY it got no timely answer to: in a storm these would
+// otherwise double the copies.)
 package notifydup

@@ -32,6 +32,13 @@ type Policy struct {
 	Retries int
 	// Keys sign the answers to NOTIFYs signed with one of them.
 	Keys []TSIGKey
+	// TrackQPS bounds the SOA queries convergence tracking sends to one
+	// backend per second; default DefaultTrackQPS.
+	TrackQPS int
+	// MaxTracked bounds the (zone, backend) pairs tracked at once, over
+	// all backends; beyond it a copy is sent once and not tracked.
+	// Default DefaultMaxTracked.
+	MaxTracked int
 }
 
 // Options configure a Duplicator.
@@ -47,7 +54,8 @@ type Options struct {
 	// node that does not copies nothing and answers nothing.
 	IsMaster func(vip netip.Addr) bool
 	// QuerySOA asks a backend for a zone's SOA serial (convergence
-	// tracking); default: a UDP query from the balancer's own address.
+	// tracking); default: UDP queries from the balancer's own address,
+	// one socket per backend with many queries in flight.
 	QuerySOA   func(ctx context.Context, server netip.AddrPort, zone string) (uint32, error)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -105,6 +113,7 @@ type Duplicator struct {
 	limiters  map[netip.Addr]*rate.Limiter
 	queued    map[key]*job
 	confirmed map[key]time.Time        // every backend serves it, since
+	pruned    time.Time                // confirmed was last pruned
 	logLimit  map[string]*rate.Limiter // a warning per reason every 10 s at most
 }
 
@@ -120,9 +129,6 @@ func New(o Options) (*Duplicator, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.QuerySOA == nil {
-		o.QuerySOA = querySOA
 	}
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
@@ -146,7 +152,14 @@ func (d *Duplicator) SetPolicy(p Policy) {
 	if p.MaxPerSecond <= 0 {
 		p.MaxPerSecond = 1000
 	}
+	if p.TrackQPS <= 0 {
+		p.TrackQPS = DefaultTrackQPS
+	}
+	if p.MaxTracked <= 0 {
+		p.MaxTracked = DefaultMaxTracked
+	}
 	d.policy.Store(&p)
+	d.trk.setRate(p.TrackQPS)
 	d.mu.Lock()
 	for _, l := range d.limiters {
 		l.SetLimit(rate.Limit(p.MaxPerSecond))
@@ -204,6 +217,7 @@ func (d *Duplicator) Run(ctx context.Context) error {
 		break
 	}
 	d.trk.wait()
+	d.trk.closeClients()
 	if d.inj != nil {
 		d.inj.close()
 	}
@@ -230,6 +244,8 @@ func (d *Duplicator) Notify(msg []byte, src, dst netip.AddrPort, done func(answe
 	}
 	k := key{zone: n.Zone, serial: n.Serial, hasSerial: n.HasSerial}
 	now := time.Now()
+	// Asked before d.mu (the tracker takes d.mu under its own lock).
+	tracked := k.hasSerial && p.DedupWindow > 0 && d.trk.tracking(k)
 	d.mu.Lock()
 	if !d.running {
 		d.mu.Unlock()
@@ -245,6 +261,12 @@ func (d *Duplicator) Notify(msg []byte, src, dst netip.AddrPort, done func(answe
 		j.waiters = append(j.waiters, done) // its copy is about to go out
 		d.mu.Unlock()
 		d.m.received.WithLabelValues("duplicate").Inc()
+		return Accept
+	}
+	if tracked {
+		d.mu.Unlock()
+		d.m.received.WithLabelValues("duplicate").Inc()
+		go done(d.answer(n, p)) // copied, and tracked on every backend: re-sent where needed
 		return Accept
 	}
 	if at, ok := d.confirmed[k]; ok && k.hasSerial && now.Sub(at) < p.DedupWindow {
@@ -296,7 +318,7 @@ func (d *Duplicator) copyJob(j *job) {
 		w(answer)
 	}
 	if j.n.HasSerial && p.Retries > 0 {
-		d.trk.add(j.n, backends)
+		d.trk.add(j.n, backends, p)
 	}
 }
 
@@ -321,7 +343,10 @@ func (d *Duplicator) confirm(k key) {
 	now := time.Now()
 	d.mu.Lock()
 	d.confirmed[k] = now
-	if len(d.confirmed) > 4*queueLen {
+	// Entries older than the window are pruned at most once a window, so
+	// the map holds what a window confirms, scanned once per window.
+	if now.Sub(d.pruned) >= p.DedupWindow {
+		d.pruned = now
 		for c, at := range d.confirmed {
 			if now.Sub(at) >= p.DedupWindow {
 				delete(d.confirmed, c)
@@ -389,17 +414,43 @@ type Stats struct {
 	// Received counts NOTIFYs by result (copied, duplicate, stranger,
 	// rate_limited, malformed, not_master, overload, stopping).
 	Received map[string]uint64
-	// Copies and CopyErrors count copies per backend name.
-	Copies, CopyErrors map[string]uint64
+	// Copies and CopyErrors count copies per backend name; Resends the
+	// copies sent again to a backend that looked stuck.
+	Copies, CopyErrors, Resends map[string]uint64
 	// Pending is, per backend name, the zones whose notified serial it
 	// has not been seen to serve yet; Oldest the age of the oldest.
 	Pending map[string]int
 	Oldest  map[string]time.Duration
+	// SOAQueries counts the tracking queries per backend; GivenUp the
+	// zones a backend did not converge to after every re-send.
+	SOAQueries, GivenUp map[string]uint64
+	// Tracked is the (zone, backend) pairs tracked now, MaxTracked the
+	// bound (notify.max_tracked), Untracked the copies not tracked
+	// because the table was full.
+	Tracked, MaxTracked int
+	Untracked           uint64
+	// Convergence is the histogram of the time from a NOTIFY's copy to a
+	// backend serving its serial: cumulative counts per upper bound in
+	// seconds (the last bound is +Inf).
+	Convergence Histogram
+}
+
+// Histogram is a cumulative histogram.
+type Histogram struct {
+	Bounds []float64 // upper bounds, seconds; the last is +Inf
+	Counts []uint64  // cumulative count per bound
+	Count  uint64
+	Sum    float64 // seconds
 }
 
 // Stats returns the current counters.
 func (d *Duplicator) Stats() Stats {
-	st := Stats{Received: counterValues(d.m.received), Copies: counterValues(d.m.copies), CopyErrors: counterValues(d.m.copyErrors)}
-	st.Pending, st.Oldest = d.trk.pending()
+	st := Stats{Received: counterValues(d.m.received), Copies: counterValues(d.m.copies), CopyErrors: counterValues(d.m.copyErrors),
+		Resends: counterValues(d.m.resends), SOAQueries: counterValues(d.m.soaQueries), GivenUp: counterValues(d.m.givenUp),
+		Untracked: counterValue(d.m.untracked), MaxTracked: d.policy.Load().MaxTracked}
+	ts := d.trk.stats()
+	st.Pending, st.Oldest, st.Tracked = ts.pending, ts.oldest, ts.tracked
+	h := &st.Convergence
+	h.Bounds, h.Counts, h.Count, h.Sum = histogramBuckets(d.m.converge)
 	return st
 }

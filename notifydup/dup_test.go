@@ -46,8 +46,8 @@ var (
 )
 
 // fastTiming makes tracking tests take milliseconds.
-var fastTiming = timing{trackQPS: 10000, firstCheck: 5 * time.Millisecond, maxCheckGap: 20 * time.Millisecond,
-	firstResend: 40 * time.Millisecond, stallAfter: 80 * time.Millisecond, maxTracked: 1000}
+var fastTiming = timing{firstCheck: 5 * time.Millisecond, maxCheckGap: 20 * time.Millisecond,
+	firstResend: 40 * time.Millisecond, stallAfter: 80 * time.Millisecond, queryTimeout: time.Second}
 
 type testDup struct {
 	*Duplicator
@@ -67,6 +67,12 @@ func newTestDup(t *testing.T, p Policy, soa func(context.Context, netip.AddrPort
 	fs := &fakeSender{copies: map[netip.AddrPort]int{}, zones: map[netip.AddrPort][]string{}}
 	reg := prometheus.NewRegistry()
 	tm := fastTiming
+	if p.TrackQPS == 0 {
+		p.TrackQPS = 10000
+	}
+	if p.MaxTracked == 0 {
+		p.MaxTracked = 1000
+	}
 	d, err := New(Options{Interface: "eth0", Policy: p, Backends: func() []Backend { return []Backend{be1, be2} },
 		QuerySOA: soa, Registerer: reg, sender: fs, timing: &tm})
 	if err != nil {

@@ -2,6 +2,7 @@ package notifydup
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -20,8 +21,13 @@ type metrics struct {
 	oldest     *prometheus.GaugeVec
 	soaQueries *prometheus.CounterVec
 	untracked  prometheus.Counter
+	tracked    prometheus.Gauge
+	givenUp    *prometheus.CounterVec
 	converge   prometheus.Histogram
 }
+
+// convergeBuckets are the upper bounds of dnslb_notify_convergence_seconds.
+var convergeBuckets = []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800}
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -40,16 +46,20 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		soaQueries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_soa_queries_total",
 			Help: "SOA queries sent to a backend to track convergence."}, []string{"backend"}),
 		untracked: prometheus.NewCounter(prometheus.CounterOpts{Name: "dnslb_notify_untracked_total",
-			Help: "Copies not tracked because the tracking table was full (copied once, never re-sent)."}),
+			Help: "Copies not tracked because the tracking table was full (notify.max_tracked): copied once, never re-sent."}),
+		tracked: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dnslb_notify_tracked_pairs",
+			Help: "(zone, backend) pairs being tracked, all backends together (at most notify.max_tracked)."}),
+		givenUp: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_given_up_total",
+			Help: "Zones a backend did not converge to after notify.retries re-sends: no longer tracked."}, []string{"backend"}),
 		converge: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dnslb_notify_convergence_seconds",
-			Help:    "Time from a NOTIFY's copy to a backend serving its serial.",
-			Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 120, 300}}),
+			Help:    "Time from a NOTIFY's first copy to dnslb seeing a backend serve its serial (checks are paced by notify.track_qps).",
+			Buckets: convergeBuckets}),
 	}
 	for _, res := range results {
 		m.received.WithLabelValues(res)
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.pending, m.oldest, m.soaQueries, m.untracked, m.converge} {
+		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.givenUp, m.converge} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("notifydup: register metrics: %w", err)
 			}
@@ -71,4 +81,29 @@ func counterValues(v *prometheus.CounterVec) map[string]uint64 {
 		out[pb.Label[0].GetValue()] = uint64(pb.Counter.GetValue())
 	}
 	return out
+}
+
+// histogramBuckets reads a histogram back: cumulative counts per upper
+// bound (the last one +Inf), the count and the sum.
+func histogramBuckets(h prometheus.Histogram) (bounds []float64, counts []uint64, count uint64, sum float64) {
+	var pb dto.Metric
+	if h.Write(&pb) != nil || pb.Histogram == nil {
+		return nil, nil, 0, 0
+	}
+	for _, b := range pb.Histogram.Bucket {
+		bounds = append(bounds, b.GetUpperBound())
+		counts = append(counts, b.GetCumulativeCount())
+	}
+	bounds = append(bounds, math.Inf(1))
+	counts = append(counts, pb.Histogram.GetSampleCount())
+	return bounds, counts, pb.Histogram.GetSampleCount(), pb.Histogram.GetSampleSum()
+}
+
+// counterValue reads one counter.
+func counterValue(c prometheus.Counter) uint64 {
+	var pb dto.Metric
+	if c.Write(&pb) != nil || pb.Counter == nil {
+		return 0
+	}
+	return uint64(pb.Counter.GetValue())
 }

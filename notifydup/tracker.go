@@ -12,77 +12,128 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Convergence tracking: one worker per backend polls the SOA of the zones
-// notified to it, earliest due first, at most trackQPS queries a second,
-// until the backend serves each notified serial. A copy is sent again only
-// when the backend looks stuck: the zone's serial is still old, the copy
-// is older than firstResend, and the backend has converged no zone for
-// stallAfter. A secondary working through a bulk change (BIND takes about
-// 10 s for 200 zones at its default serial-query-rate) keeps converging
-// zones, so it is not sent copies it would only queue ("refresh in
-// progress, refresh check queued"); one that lost a copy, or was down,
-// stops converging and gets it again.
+// Convergence tracking: one worker per backend checks the SOA of the
+// zones notified to it, earliest due first, at most Policy.TrackQPS
+// queries a second with a bounded number in flight, until the backend
+// serves each notified serial. Entries are kept for at most
+// Policy.MaxTracked (zone, backend) pairs over all backends; beyond that a
+// copy is sent once and not tracked (counted, logged).
+//
+// A copy is sent again only when the backend looks stuck on that zone:
+// the zone's serial is still old, its last copy is older than the re-send
+// gap (firstResend, doubling with every re-send), and either the backend
+// has converged no zone for stallAfter (down, restarted, or it lost a
+// burst of copies) or it has converged a zone whose copy went out at
+// least stallAfter after this one's (it overtook this zone: the copy or
+// the transfer was lost). A secondary working through a bulk change in
+// order (BIND takes about 10 s for 200 zones at its default
+// serial-query-rate) keeps converging zones and overtakes none by much,
+// so it is not sent copies it would only queue ("refresh in progress,
+// refresh check queued"); one that lost copies in a storm gets just those
+// again, as soon as they are checked, without waiting for the storm to
+// end.
 type timing struct {
-	// trackQPS bounds the SOA queries to one backend per second.
-	trackQPS float64
 	// firstCheck is when a zone's SOA is first asked; later checks back
 	// off by doubling up to maxCheckGap.
 	firstCheck, maxCheckGap time.Duration
 	// firstResend is the earliest a copy is sent again: later than a
-	// healthy secondary takes to refresh one zone.
+	// healthy secondary takes to refresh one zone. Each re-send of the
+	// same zone waits twice as long as the one before.
 	firstResend time.Duration
 	// stallAfter is how long a backend must have converged no zone to
-	// look stuck.
+	// look stuck, and how far a converged zone's copy must be ahead of a
+	// zone's to have overtaken it.
 	stallAfter time.Duration
-	// maxTracked bounds the zones tracked over all backends; beyond it
-	// copies are sent once and not tracked.
-	maxTracked int
+	// queryTimeout bounds one SOA query.
+	queryTimeout time.Duration
 }
 
 // defaultTiming is the tracking schedule; tests shorten it.
-var defaultTiming = timing{trackQPS: 200, firstCheck: 250 * time.Millisecond, maxCheckGap: 4 * time.Second,
-	firstResend: time.Second, stallAfter: 2 * time.Second, maxTracked: 100000}
+var defaultTiming = timing{firstCheck: 250 * time.Millisecond, maxCheckGap: 4 * time.Second,
+	firstResend: time.Second, stallAfter: 2 * time.Second, queryTimeout: time.Second}
+
+// Defaults of Policy.TrackQPS and Policy.MaxTracked.
+const (
+	DefaultTrackQPS   = 1000
+	DefaultMaxTracked = 1000000
+)
+
+// inFlight is how many SOA queries one backend may have outstanding: at
+// qps queries a second, enough for answers taking 50 ms.
+func inFlightLimit(qps int) int { return min(1024, max(16, qps/20)) }
 
 // entry is one zone a backend has not been seen to serve the notified
-// serial of.
+// serial of. Times are monotonic nanoseconds since the tracker started
+// (see tracker.now), to keep an entry small: the tracking table holds up
+// to MaxTracked of them.
 type entry struct {
-	n        *Notify
-	key      key
-	copied   time.Time // the last copy (first or re-send)
-	since    time.Time // the first copy of this serial
-	due      time.Time // the next SOA check
-	gap      time.Duration
-	resends  int
-	idx      int // in the heap
-	inFlight bool
+	n          *Notify // shared by the backends' entries of one NOTIFY
+	copied     int64   // the last copy (first or re-send)
+	since      int64   // the first copy of this serial
+	due        int64   // the next SOA check
+	gap        int32   // current check gap, milliseconds
+	idx        int32   // in the heap; -1 while a check is in flight
+	resends    uint8
+	inFlight   bool
+	prev, next *entry // the backend's list in order of since, oldest first
 }
+
+// entryBytes is what one tracked pair costs, measured by
+// TestTrackedPairMemory (entry, map slot, heap slot; the NOTIFY, shared
+// by the backends, not included).
+const entryBytes = 160
 
 // backendTrack is the tracking state of one backend.
 type backendTrack struct {
 	be           Backend
 	zones        map[string]*entry
 	due          entryHeap
+	head, tail   *entry // oldest and newest by since
 	wake         chan struct{}
-	lastProgress time.Time
-	lim          *rate.Limiter
-	running      bool
+	lastProgress int64
+	// newestConverged is the copy time of the latest-copied zone seen
+	// converged: a zone copied stallAfter before it was overtaken.
+	newestConverged int64
+	lim             *rate.Limiter
+	sem             chan struct{} // SOA queries in flight
+	soa             *soaClient    // nil until the first query, or with Options.QuerySOA
+	running         bool
+	soaQueries      uint64
 }
 
 // tracker holds the per-backend state.
 type tracker struct {
 	d       *Duplicator
 	tm      timing
+	epoch   time.Time
 	ctx     context.Context
 	mu      sync.Mutex
 	bes     map[netip.AddrPort]*backendTrack
 	total   int
-	waiting map[key]int // backends that have not converged to the key yet
+	qps     int                // the limiters' rate
+	waiting map[key]*waitState // backends that have not converged to the key yet
 	wg      sync.WaitGroup
+	// noWorkers: tests of the table alone start no worker.
+	noWorkers bool
+}
+
+// waitState is how many backends are still to serve a (zone, serial), and
+// whether every backend it was copied to is tracked (none was beyond
+// MaxTracked).
+type waitState struct {
+	n   int32
+	all bool
 }
 
 func newTracker(d *Duplicator, tm timing) *tracker {
-	return &tracker{d: d, tm: tm, ctx: context.Background(), bes: map[netip.AddrPort]*backendTrack{}, waiting: map[key]int{}}
+	if tm.queryTimeout <= 0 {
+		tm.queryTimeout = time.Second
+	}
+	return &tracker{d: d, tm: tm, epoch: time.Now(), ctx: context.Background(), bes: map[netip.AddrPort]*backendTrack{}, waiting: map[key]*waitState{}}
 }
+
+// now is the tracker's clock: monotonic nanoseconds since it started.
+func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) }
 
 // start makes the workers run until ctx is done.
 func (t *tracker) start(ctx context.Context) {
@@ -94,20 +145,42 @@ func (t *tracker) start(ctx context.Context) {
 // wait waits for the workers to stop (after the context ended).
 func (t *tracker) wait() { t.wg.Wait() }
 
+// setRate applies a new TrackQPS to every backend's limiter.
+func (t *tracker) setRate(qps int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if qps == t.qps {
+		return
+	}
+	t.qps = qps
+	for _, bt := range t.bes {
+		bt.lim.SetLimit(rate.Limit(qps))
+		bt.lim.SetBurst(max(1, qps/10))
+	}
+}
+
 // add tracks the NOTIFY n, just copied to backends.
-func (t *tracker) add(n *Notify, backends []Backend) {
-	now := time.Now()
+func (t *tracker) add(n *Notify, backends []Backend, p *Policy) {
+	now := t.now()
+	first := int64(t.tm.firstCheck)
 	k := key{zone: n.Zone, serial: n.Serial, hasSerial: true}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ctx.Err() != nil {
 		return
 	}
+	ws := t.waiting[k]
+	if ws == nil {
+		ws = &waitState{all: true}
+		t.waiting[k] = ws
+	}
 	for _, be := range backends {
 		bt := t.bes[be.Addr]
 		if bt == nil {
-			bt = &backendTrack{be: be, zones: map[string]*entry{}, wake: make(chan struct{}, 1),
-				lastProgress: now, lim: rate.NewLimiter(rate.Limit(t.tm.trackQPS), max(1, int(t.tm.trackQPS/10)))}
+			qps := p.TrackQPS
+			t.qps = qps
+			bt = &backendTrack{be: be, zones: map[string]*entry{}, wake: make(chan struct{}, 1), lastProgress: now,
+				lim: rate.NewLimiter(rate.Limit(qps), max(1, qps/10)), sem: make(chan struct{}, inFlightLimit(qps))}
 			t.bes[be.Addr] = bt
 		}
 		bt.be = be
@@ -115,34 +188,37 @@ func (t *tracker) add(n *Notify, backends []Backend) {
 			if serialGE(e.n.Serial, n.Serial) && e.n.Serial != n.Serial {
 				continue // already tracking a newer serial
 			}
-			if e.key != k { // a newer serial
-				t.release(e.key)
-				t.waiting[k]++
+			if e.n.Serial != n.Serial { // a newer serial
+				t.release(key{zone: e.n.Zone, serial: e.n.Serial, hasSerial: true})
+				ws.n++
 				e.since = now
+				bt.unlink(e)
+				bt.append(e)
 			}
 			// a newer serial, or the same one notified again: start over
-			e.n, e.key, e.copied, e.resends, e.gap = n, k, now, 0, t.tm.firstCheck
-			e.due = now.Add(t.tm.firstCheck)
+			e.n, e.copied, e.resends, e.gap = n, now, 0, int32(t.tm.firstCheck/time.Millisecond)
+			e.due = now + first
 			if !e.inFlight {
-				heap.Fix(&bt.due, e.idx)
+				heap.Fix(&bt.due, int(e.idx))
 			}
 			continue
 		}
-		if t.total >= t.tm.maxTracked {
+		if t.total >= p.MaxTracked {
+			ws.all = false
 			t.d.m.untracked.Inc()
-			t.d.logLimited("untracked", "notify tracking table full: copy sent once, not tracked", "backend", be.Name, "zone", n.Zone, "max", t.tm.maxTracked)
+			t.d.logLimited("untracked", "notify tracking table full (notify.max_tracked): copy sent once, not tracked", "backend", be.Name, "zone", n.Zone, "max_tracked", p.MaxTracked)
 			continue
 		}
 		if len(bt.zones) == 0 {
 			bt.lastProgress = now // a backend idle until now is not stuck
 		}
-		e := &entry{n: n, key: k, copied: now, since: now, due: now.Add(t.tm.firstCheck), gap: t.tm.firstCheck}
+		e := &entry{n: n, copied: now, since: now, due: now + first, gap: int32(t.tm.firstCheck / time.Millisecond)}
 		bt.zones[n.Zone] = e
+		bt.append(e)
 		heap.Push(&bt.due, e)
 		t.total++
-		t.waiting[k]++
-		t.d.m.pending.WithLabelValues(be.Name).Set(float64(len(bt.zones)))
-		if !bt.running {
+		ws.n++
+		if !bt.running && !t.noWorkers {
 			bt.running = true
 			t.wg.Add(1)
 			go t.work(bt)
@@ -152,37 +228,104 @@ func (t *tracker) add(n *Notify, backends []Backend) {
 		default:
 		}
 	}
+	if ws.n == 0 {
+		delete(t.waiting, k)
+	}
+	t.d.m.tracked.Set(float64(t.total))
+}
+
+// tracking reports whether k is being tracked on every backend it was
+// copied to: then a NOTIFY for it again needs no copy, since the tracker
+// re-sends to any backend that needs one.
+func (t *tracker) tracking(k key) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ws := t.waiting[k]
+	return ws != nil && ws.all
+}
+
+// append puts e at the newest end of bt's list (t.mu held).
+func (bt *backendTrack) append(e *entry) {
+	e.prev, e.next = bt.tail, nil
+	if bt.tail != nil {
+		bt.tail.next = e
+	} else {
+		bt.head = e
+	}
+	bt.tail = e
+}
+
+// unlink takes e out of bt's list (t.mu held).
+func (bt *backendTrack) unlink(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		bt.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		bt.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// drop stops tracking e (t.mu held).
+func (t *tracker) drop(bt *backendTrack, e *entry) {
+	delete(bt.zones, e.n.Zone)
+	bt.unlink(e)
+	if !e.inFlight && e.idx >= 0 {
+		heap.Remove(&bt.due, int(e.idx))
+	}
+	t.total--
+	t.release(key{zone: e.n.Zone, serial: e.n.Serial, hasSerial: true})
+	t.d.m.tracked.Set(float64(t.total))
 }
 
 // release notes that one backend is done with k (t.mu held); when none
 // is left waiting, every backend serves it.
 func (t *tracker) release(k key) {
-	if t.waiting[k]--; t.waiting[k] <= 0 {
-		delete(t.waiting, k)
+	if ws := t.waiting[k]; ws != nil {
+		if ws.n--; ws.n <= 0 {
+			delete(t.waiting, k)
+		}
 	}
 }
 
 // work is the worker of one backend: it exits when the backend has
-// nothing left to track or the context ends.
+// nothing left to track or the context ends. Each check waits for the
+// backend's limiter and a free in-flight slot, then runs on its own
+// goroutine.
 func (t *tracker) work(bt *backendTrack) {
 	defer t.wg.Done()
 	t.mu.Lock()
 	ctx := t.ctx
 	t.mu.Unlock()
+	var checks sync.WaitGroup
+	defer checks.Wait()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		t.mu.Lock()
 		if len(bt.zones) == 0 || ctx.Err() != nil {
 			bt.running = false
-			t.d.m.pending.WithLabelValues(bt.be.Name).Set(float64(len(bt.zones)))
-			t.d.m.oldest.WithLabelValues(bt.be.Name).Set(0)
+			t.updateGauges(bt)
 			t.mu.Unlock()
 			return
 		}
+		if len(bt.due) == 0 { // every entry is being checked
+			t.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-bt.wake:
+			case <-timer.C:
+			}
+			continue
+		}
 		e := bt.due[0]
-		wait := time.Until(e.due)
+		wait := time.Duration(e.due - t.now())
 		if wait > 0 {
+			t.updateGauges(bt)
 			t.mu.Unlock()
 			timer.Reset(wait)
 			select {
@@ -194,27 +337,90 @@ func (t *tracker) work(bt *backendTrack) {
 		}
 		heap.Pop(&bt.due)
 		e.inFlight = true
-		zone, serial := e.n.Zone, e.n.Serial
+		zone, serial, be := e.n.Zone, e.n.Serial, bt.be
 		t.mu.Unlock()
 
 		if bt.lim.Wait(ctx) != nil {
-			t.mu.Lock()
-			e.inFlight = false
-			heap.Push(&bt.due, e)
-			t.mu.Unlock()
+			t.requeue(bt, e)
 			continue
 		}
-		t.d.m.soaQueries.WithLabelValues(bt.be.Name).Inc()
-		qctx, cancel := context.WithTimeout(ctx, time.Second)
-		got, err := t.d.o.QuerySOA(qctx, bt.be.Addr, zone)
-		cancel()
-		t.check(bt, e, serial, got, err)
+		select {
+		case bt.sem <- struct{}{}:
+		case <-ctx.Done():
+			t.requeue(bt, e)
+			continue
+		}
+		t.d.m.soaQueries.WithLabelValues(be.Name).Inc()
+		checks.Add(1)
+		go func() {
+			defer checks.Done()
+			qctx, cancel := context.WithTimeout(ctx, t.tm.queryTimeout)
+			got, err := t.querySOA(qctx, bt, be.Addr, zone)
+			cancel()
+			<-bt.sem
+			t.check(bt, e, serial, got, err)
+			select {
+			case bt.wake <- struct{}{}:
+			default:
+			}
+		}()
 	}
+}
+
+// querySOA asks be for zone's serial: with Options.QuerySOA if set,
+// else on the backend's own client (opened on first use).
+func (t *tracker) querySOA(ctx context.Context, bt *backendTrack, be netip.AddrPort, zone string) (uint32, error) {
+	if t.d.o.QuerySOA != nil {
+		return t.d.o.QuerySOA(ctx, be, zone)
+	}
+	t.mu.Lock()
+	c := bt.soa
+	if c == nil || bt.be.Addr != be {
+		if c != nil {
+			c.close()
+		}
+		var err error
+		if c, err = newSOAClient(be); err != nil {
+			t.mu.Unlock()
+			return 0, err
+		}
+		bt.soa = c
+	}
+	t.mu.Unlock()
+	return c.query(ctx, zone)
+}
+
+// closeClients closes the SOA clients (after the workers stopped).
+func (t *tracker) closeClients() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, bt := range t.bes {
+		if bt.soa != nil {
+			bt.soa.close()
+			bt.soa = nil
+		}
+	}
+}
+
+// requeue puts e back on the heap, unchecked (t.mu not held).
+func (t *tracker) requeue(bt *backendTrack, e *entry) {
+	t.mu.Lock()
+	e.inFlight = false
+	if bt.zones[e.n.Zone] == e {
+		heap.Push(&bt.due, e)
+	}
+	t.mu.Unlock()
+}
+
+// resendGap is how old the last copy must be before re-send number
+// resends+1: firstResend, doubling.
+func (t *tracker) resendGap(resends uint8) int64 {
+	return int64(t.tm.firstResend) << min(resends, 16)
 }
 
 // check acts on one SOA answer for e.
 func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error) {
-	now := time.Now()
+	now := t.now()
 	t.mu.Lock()
 	e.inFlight = false
 	if bt.zones[e.n.Zone] != e {
@@ -222,16 +428,16 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 		return // dropped meanwhile
 	}
 	if err == nil && serialGE(got, e.n.Serial) {
-		delete(bt.zones, e.n.Zone)
-		t.total--
-		t.release(e.key)
-		done := t.waiting[e.key] == 0
+		k := key{zone: e.n.Zone, serial: e.n.Serial, hasSerial: true}
+		e.idx = -1
+		t.drop(bt, e)
+		done := t.waiting[k] == nil
 		bt.lastProgress = now
-		t.updateGauges(bt, now)
+		bt.newestConverged = max(bt.newestConverged, e.copied)
 		t.mu.Unlock()
-		t.d.m.converge.Observe(now.Sub(e.since).Seconds())
+		t.d.m.converge.Observe(time.Duration(now - e.since).Seconds())
 		if done {
-			t.d.confirm(e.key)
+			t.d.confirm(k)
 		}
 		return
 	}
@@ -242,88 +448,100 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 		return
 	}
 	p := t.d.policy.Load()
-	stuck := now.Sub(e.copied) >= t.tm.firstResend && now.Sub(bt.lastProgress) >= t.tm.stallAfter
+	be := bt.be
+	// Progress can only be seen as fast as the zones are checked: with
+	// many pending, a full round of checks takes pending/TrackQPS, so a
+	// backend looks stalled only after that much more.
+	stall := int64(t.tm.stallAfter)
+	round := int64(time.Duration(len(bt.zones)) * time.Second / time.Duration(max(1, p.TrackQPS)))
+	aged := now-e.copied >= t.resendGap(e.resends)
+	stalled := now-bt.lastProgress >= stall+round
+	overtaken := bt.newestConverged-e.copied >= stall
+	stuck := aged && (stalled || overtaken)
 	var resend *Notify
 	switch {
-	case stuck && e.resends < p.Retries:
+	case stuck && int(e.resends) < p.Retries:
 		e.resends++
 		e.copied = now
-		e.gap = t.tm.firstCheck
+		e.gap = int32(t.tm.firstCheck / time.Millisecond)
 		resend = e.n
-		bt.lastProgress = now // give the re-sent copy a stall period of its own
 	case stuck:
-		delete(bt.zones, e.n.Zone)
-		t.total--
-		t.release(e.key)
-		t.updateGauges(bt, now)
+		e.idx = -1
+		t.drop(bt, e)
 		t.mu.Unlock()
-		t.d.forget(e.key)
+		t.d.forget(key{zone: e.n.Zone, serial: e.n.Serial, hasSerial: true})
+		t.d.m.givenUp.WithLabelValues(be.Name).Inc()
 		msg := "no answer"
 		if err == nil {
 			msg = fmt.Sprintf("serial %d", got)
 		}
-		t.d.log.Warn("backend did not reach the notified serial, giving up", "backend", bt.be.Name, "zone", e.n.Zone,
-			"serial", e.n.Serial, "has", msg, "resends", e.resends, "after", now.Sub(e.since).Round(time.Millisecond).String())
+		t.d.logLimited("give_up:"+be.Name, "backend did not reach the notified serial, giving up", "backend", be.Name, "zone", e.n.Zone,
+			"serial", e.n.Serial, "has", msg, "resends", e.resends, "after", time.Duration(now-e.since).Round(time.Millisecond).String())
 		return
 	default:
-		e.gap = min(2*e.gap, t.tm.maxCheckGap)
+		e.gap = int32(min(2*time.Duration(e.gap)*time.Millisecond, t.tm.maxCheckGap) / time.Millisecond)
 	}
-	e.due = now.Add(e.gap)
+	e.due = now + int64(time.Duration(e.gap)*time.Millisecond)
 	heap.Push(&bt.due, e)
-	t.updateGauges(bt, now)
 	t.mu.Unlock()
 	if resend != nil {
-		t.d.m.resends.WithLabelValues(bt.be.Name).Inc()
-		t.d.copyTo(resend, bt.be)
+		t.d.m.resends.WithLabelValues(be.Name).Inc()
+		t.d.copyTo(resend, be)
 	}
 }
 
 // updateGauges sets the backend's pending count and oldest age (t.mu
-// held). The oldest is found by a scan only when the heap is small, else
-// approximated by the heap's earliest due entry.
-func (t *tracker) updateGauges(bt *backendTrack, now time.Time) {
+// held).
+func (t *tracker) updateGauges(bt *backendTrack) {
 	t.d.m.pending.WithLabelValues(bt.be.Name).Set(float64(len(bt.zones)))
-	t.d.m.oldest.WithLabelValues(bt.be.Name).Set(oldest(bt, now).Seconds())
+	t.d.m.oldest.WithLabelValues(bt.be.Name).Set(t.oldest(bt).Seconds())
 }
 
-func oldest(bt *backendTrack, now time.Time) time.Duration {
-	var old time.Duration
-	if len(bt.zones) > 1024 {
-		if len(bt.due) > 0 {
-			return now.Sub(bt.due[0].since)
-		}
+// oldest is the age of bt's oldest pending serial (t.mu held).
+func (t *tracker) oldest(bt *backendTrack) time.Duration {
+	if bt.head == nil {
 		return 0
 	}
-	for _, e := range bt.zones {
-		old = max(old, now.Sub(e.since))
+	return time.Duration(t.now() - bt.head.since)
+}
+
+// trackStats is the tracker's part of Stats.
+type trackStats struct {
+	pending map[string]int
+	oldest  map[string]time.Duration
+	tracked int
+}
+
+// stats returns, per backend name, the zones not converged yet and the
+// age of the oldest, and the pairs tracked in all.
+func (t *tracker) stats() trackStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := trackStats{pending: map[string]int{}, oldest: map[string]time.Duration{}, tracked: t.total}
+	for _, bt := range t.bes {
+		st.pending[bt.be.Name] = len(bt.zones)
+		st.oldest[bt.be.Name] = t.oldest(bt)
 	}
-	return old
+	return st
 }
 
 // pending returns, per backend name, the zones not converged yet and the
 // age of the oldest.
 func (t *tracker) pending() (map[string]int, map[string]time.Duration) {
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n, o := map[string]int{}, map[string]time.Duration{}
-	for _, bt := range t.bes {
-		n[bt.be.Name] = len(bt.zones)
-		o[bt.be.Name] = oldest(bt, now)
-	}
-	return n, o
+	st := t.stats()
+	return st.pending, st.oldest
 }
 
 // entryHeap orders entries by due time.
 type entryHeap []*entry
 
 func (h entryHeap) Len() int           { return len(h) }
-func (h entryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h entryHeap) Less(i, j int) bool { return h[i].due < h[j].due }
 func (h entryHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
+	h[i].idx, h[j].idx = int32(i), int32(j)
 }
-func (h *entryHeap) Push(x any) { e := x.(*entry); e.idx = len(*h); *h = append(*h, e) }
+func (h *entryHeap) Push(x any) { e := x.(*entry); e.idx = int32(len(*h)); *h = append(*h, e) }
 func (h *entryHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
