@@ -73,6 +73,52 @@ type Notify struct {
 	// been seen to serve; Oldest the age in seconds of the oldest.
 	Pending map[string]int     `json:"pending"`
 	Oldest  map[string]float64 `json:"oldest_pending_seconds"`
+	// Resends, SOAQueries and GivenUp count, by backend, the copies sent
+	// again to a backend that looked stuck, the SOA queries of
+	// convergence tracking, and the zones given up on after every retry.
+	Resends    map[string]uint64 `json:"resends,omitempty"`
+	SOAQueries map[string]uint64 `json:"soa_queries,omitempty"`
+	GivenUp    map[string]uint64 `json:"given_up,omitempty"`
+	// Tracked is the (zone, backend) pairs tracked now, at most
+	// MaxTracked (notify.max_tracked); Untracked counts the copies sent
+	// untracked because the table was full.
+	Tracked    int    `json:"tracked"`
+	MaxTracked int    `json:"max_tracked"`
+	Untracked  uint64 `json:"untracked"`
+	// Convergence is the histogram of the time from a NOTIFY's copy to a
+	// backend serving its serial.
+	Convergence *Histogram `json:"convergence,omitempty"`
+}
+
+// Histogram is a cumulative histogram: Buckets[i] counts the samples up
+// to LE seconds; Count is all of them (the +Inf bucket).
+type Histogram struct {
+	Buckets    []Bucket `json:"buckets"`
+	Count      uint64   `json:"count"`
+	SumSeconds float64  `json:"sum_seconds"`
+}
+
+// Bucket is one bucket of a Histogram.
+type Bucket struct {
+	LE    float64 `json:"le"` // upper bound, seconds
+	Count uint64  `json:"count"`
+}
+
+// Quantile returns the upper bound of the bucket holding the q quantile
+// (0 < q <= 1), and false when it lies above the last finite bound or
+// there are no samples.
+func (h *Histogram) Quantile(q float64) (float64, bool) {
+	if h == nil || h.Count == 0 {
+		return 0, false
+	}
+	need := uint64(q*float64(h.Count) + 0.5)
+	need = max(need, 1)
+	for _, b := range h.Buckets {
+		if b.Count >= need {
+			return b.LE, true
+		}
+	}
+	return 0, false
 }
 
 // VRRP is one VRRP instance's line in Status.

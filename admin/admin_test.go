@@ -151,6 +151,10 @@ func tableStatus() *Status {
 			Received: map[string]uint64{"copied": 4211, "stranger": 17, "malformed": 2},
 			Copies:   map[string]uint64{"ns1-fra1": 4211, "ns2-fra1": 4211, "ns3-ams1": 4200},
 			Errors:   map[string]uint64{"ns3-ams1": 11},
+			Pending:  map[string]int{"ns3-ams1": 1200},
+			Oldest:   map[string]float64{"ns3-ams1": 42.5},
+			Resends:  map[string]uint64{"ns3-ams1": 3}, Tracked: 1200, MaxTracked: 1000000,
+			Convergence: &Histogram{Buckets: []Bucket{{LE: 1, Count: 3000}, {LE: 10, Count: 8000}, {LE: 60, Count: 8411}}, Count: 8411},
 		},
 		Backends: []Backend{
 			{Name: "ns1-fra1", Address: "[2001:db8:53::1]:53", State: "active", Health: "up", HealthReason: "answer NOERROR",
@@ -186,7 +190,7 @@ func TestWriteTableFits(t *testing.T) {
 	for _, want := range []string{
 		"BACKEND", "ADDRESS", "STATE", "HEALTH", "QPS", "P99", "OUT", "TIMEOUTS", "REASON",
 		"ns1-fra1", "2001:db8:53::1 ", "ns3-ams1", "]:5353", "drain", "removed", "pending", "15234", "153ms", "1.2s",
-		"\n  /etc/dnslb/config.yaml: backends[2].health_check.timeout", "up 3d", "down 5m", "pending 3s", "udp: connection refused\n", "answer NOERROR\n", "vrrp 53 (vrid 53 ipv4): MASTER", "vips 192.0.2.53/24", "notify: received", "LAST RELOAD FAILED",
+		"\n  /etc/dnslb/config.yaml: backends[2].health_check.timeout", "up 3d", "down 5m", "pending 3s", "udp: connection refused\n", "answer NOERROR\n", "vrrp 53 (vrid 53 ipv4): MASTER", "vips 192.0.2.53/24", "notify: received", "ns3-ams1=1200 (oldest 42.5s)", "notify tracking: 1200/1000000 pairs", "p50 <=10s p99 <=60s", "LAST RELOAD FAILED",
 		"dropped: malformed=3", "tcp_limit=1500",
 	} {
 		if !strings.Contains(out, want) {

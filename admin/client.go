@@ -137,6 +137,9 @@ func headerLines(st *Status, listSep string) []string {
 	}
 	if n := st.Notify; n != nil {
 		lines = append(lines, fmt.Sprintf("notify: received %s; copies %s; copy errors %s; pending %s", orDash(counts(n.Received)), orDash(counts(n.Copies)), orDash(counts(n.Errors)), orDash(pending(n))))
+		if n.MaxTracked > 0 {
+			lines = append(lines, notifyTracking(n))
+		}
 	}
 	lines = append(lines, bgpLines(st.BGP, listSep)...)
 	if st.LastReloadError != "" {
@@ -490,4 +493,27 @@ func bgpLines(b *BGP, listSep string) []string {
 		lines = append(lines, l)
 	}
 	return lines
+}
+
+// notifyTracking is the second notify line: the tracking table's use, the
+// re-sends and give-ups, the tracking queries, and the convergence
+// quantiles, e.g. "notify tracking: 1200/1000000 pairs, untracked 0;
+// re-sends s2=3; given up -; soa queries s1=4000 s2=4100; converged 3000:
+// p50 <=1s p99 <=10s".
+func notifyTracking(n *Notify) string {
+	conv := "converged 0"
+	if h := n.Convergence; h != nil && h.Count > 0 {
+		q := func(p float64) string {
+			if le, ok := h.Quantile(p); ok {
+				return fmt.Sprintf("<=%gs", le)
+			}
+			if len(h.Buckets) > 0 {
+				return fmt.Sprintf(">%gs", h.Buckets[len(h.Buckets)-1].LE)
+			}
+			return "-"
+		}
+		conv = fmt.Sprintf("converged %d: p50 %s p99 %s max %s", h.Count, q(0.5), q(0.99), q(1))
+	}
+	return fmt.Sprintf("notify tracking: %d/%d pairs, untracked %d; re-sends %s; given up %s; soa queries %s; %s",
+		n.Tracked, n.MaxTracked, n.Untracked, orDash(counts(n.Resends)), orDash(counts(n.GivenUp)), orDash(counts(n.SOAQueries)), conv)
 }

@@ -482,6 +482,7 @@ func (d *daemon) status() admin.Status {
 		for name, age := range ns.Oldest {
 			st.Notify.Oldest[name] = age.Seconds()
 		}
+		addNotifyTracking(st.Notify, ns)
 	}
 	health := d.checker.Status()
 	for _, s := range d.bal.Snapshot() {

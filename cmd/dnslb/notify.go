@@ -1,8 +1,10 @@
 package main
 
 import (
+	"math"
 	"net/netip"
 
+	"github.com/dnslb/dnslb/admin"
 	"github.com/dnslb/dnslb/balancer"
 	"github.com/dnslb/dnslb/config"
 	"github.com/dnslb/dnslb/notifydup"
@@ -28,7 +30,8 @@ func (d *daemon) newNotify(cfg *config.Config) (*notifydup.Duplicator, error) {
 
 func notifyPolicy(cfg *config.Config) notifydup.Policy {
 	n := cfg.Notify
-	p := notifydup.Policy{Primaries: n.Primaries, MaxPerSecond: n.MaxPerSecond, DedupWindow: n.DedupWindow, Retries: n.Retries}
+	p := notifydup.Policy{Primaries: n.Primaries, MaxPerSecond: n.MaxPerSecond, DedupWindow: n.DedupWindow, Retries: n.Retries,
+		TrackQPS: n.TrackQPS, MaxTracked: n.MaxTracked}
 	for _, k := range n.TSIGKeys {
 		p.Keys = append(p.Keys, notifydup.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
 	}
@@ -61,4 +64,17 @@ func (a notifyAdapter) Notify(msg []byte, src, dst netip.AddrPort, done func([]b
 		return balancer.NotifyRefuse
 	}
 	return balancer.NotifyIgnore
+}
+
+// addNotifyTracking fills the tracking part of the status's notify line.
+func addNotifyTracking(n *admin.Notify, ns notifydup.Stats) {
+	n.Resends, n.SOAQueries, n.GivenUp = ns.Resends, ns.SOAQueries, ns.GivenUp
+	n.Tracked, n.MaxTracked, n.Untracked = ns.Tracked, ns.MaxTracked, ns.Untracked
+	h := &admin.Histogram{Count: ns.Convergence.Count, SumSeconds: ns.Convergence.Sum}
+	for i, le := range ns.Convergence.Bounds {
+		if !math.IsInf(le, 1) {
+			h.Buckets = append(h.Buckets, admin.Bucket{LE: le, Count: ns.Convergence.Counts[i]})
+		}
+	}
+	n.Convergence = h
 }
