@@ -1,0 +1,117 @@
+package integration
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnslb/dnslb/internal/testpeer"
+)
+
+// TestBGPBIRDECMP: two active nodes, each with its own NSD, announce the
+// VIP to BIRD 2 (merge paths on): BIRD's table holds two routes for it,
+// the router's kernel one route with two next hops, and clients on 20
+// source addresses reach both nodes. Measured: node2's backend killed →
+// its path gone at BIRD and in the kernel; backend back → path again.
+func TestBGPBIRDECMP(t *testing.T) {
+	requirePeers(t)
+	testpeer.RequireTool(t, "bird")
+	testpeer.RequireTool(t, "birdc")
+	lan := testpeer.NewLAN(t, "bgpb")
+	routerAddr := netip.MustParseAddr("10.99.0.1")
+	rh := lan.AddHost(t, "router", netip.MustParsePrefix("10.99.0.1/24"))
+	var sources []netip.Addr
+	var clientAddrs []netip.Prefix
+	for i := range 20 {
+		a := netip.AddrFrom4([4]byte{10, 99, 0, byte(100 + i)})
+		sources = append(sources, a)
+		clientAddrs = append(clientAddrs, netip.PrefixFrom(a, 24))
+	}
+	client := lan.AddHost(t, "client", clientAddrs...)
+	client.Run(t, "ip", "route", "add", bgpPrefix(), "via", routerAddr.String())
+	rh.Sysctl(t, "net/ipv4/ip_forward", "1")
+	rh.Sysctl(t, "net/ipv4/conf/all/send_redirects", "0")
+	rh.Sysctl(t, "net/ipv4/conf/eth0/send_redirects", "0")
+	client.Sysctl(t, "net/ipv4/conf/all/accept_redirects", "0")
+	client.Sysctl(t, "net/ipv4/conf/eth0/accept_redirects", "0")
+
+	nodes := startBGPNodes(t, lan, 2, func(i int, addr netip.Addr) string {
+		return bgpNodeConfig(addr, routerAddr, 65000, "  mode: active\n  withdraw_delay: 2s\n")
+	})
+	var peers []testpeer.BGPPeer
+	var addrs []netip.Addr
+	for _, n := range nodes {
+		peers = append(peers, testpeer.BGPPeer{Address: n.addr, AS: 65053})
+		addrs = append(addrs, n.addr)
+	}
+	router := testpeer.StartBIRD(t, testpeer.BIRDOptions{NetNS: rh,
+		Config: testpeer.BIRDRouterConfig(routerAddr, 65000, peers, 9*time.Second, true)})
+	// waitHops polls until BIRD's table and the kernel both have exactly
+	// the next hops want for the VIP.
+	waitHops := func(want []netip.Addr, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		slices.SortFunc(want, netip.Addr.Compare)
+		for {
+			got, kern := router.NextHops(t, bgpPrefix()), router.KernelNextHops(t, bgpPrefix())
+			slices.SortFunc(got, netip.Addr.Compare)
+			slices.SortFunc(kern, netip.Addr.Compare)
+			if slices.Equal(got, want) && slices.Equal(kern, want) {
+				return time.Since(start)
+			}
+			if time.Since(start) > within {
+				t.Fatalf("BIRD next hops %v, kernel %v, want %v; BIRD:\n%s", got, kern, want, router.ShowRoute(t, bgpPrefix()))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	took := waitHops(addrs, 30*time.Second)
+	show := router.ShowRoute(t, bgpPrefix())
+	t.Logf("MEASURED: BIRD table and kernel with 2 next hops %v after BIRD started; birdc show route for %s all:\n%s",
+		took.Round(time.Millisecond), bgpPrefix(), show)
+	if strings.Count(show, "[AS65053i]") != 2 {
+		t.Errorf("want two BGP routes with AS path 65053 in BIRD's table:\n%s", show)
+	}
+	for _, n := range []string{"n1", "n2"} {
+		if s := router.ProtocolState(t, n); !strings.Contains(s, "Established") {
+			t.Errorf("BIRD protocol %s: %q", n, s)
+		}
+	}
+
+	load := startClients(t, client, sources, 20*time.Millisecond)
+	defer load.end()
+	time.Sleep(2 * time.Second)
+	by, lost := load.snapshot()
+	t.Logf("MEASURED: shares over 2 nodes from 20 sources in 2s: %v, lost %d", by, lost)
+	for _, n := range nodes {
+		if by[n.name] == 0 {
+			t.Errorf("node %s got no query through BIRD's ECMP route: %v", n.name, by)
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d queries lost in steady state", lost)
+	}
+
+	// Backend death on node2: its path goes (bound fall 2 × 250ms + 1s
+	// for dnslb, plus BIRD and the kernel; 10s to fail).
+	nodes[1].nsd.Kill(t)
+	gone := waitHops(addrs[:1], 10*time.Second)
+	time.Sleep(time.Second)
+	_, lostKill := load.snapshot()
+	t.Logf("MEASURED: node2 backend killed -> BIRD and kernel route without node2 after %v; %d queries lost meanwhile",
+		gone.Round(time.Millisecond), lostKill)
+	if lines := nodes[1].lb.logLines(`msg="bgp: withdrawn"`); len(lines) != 1 || !strings.Contains(lines[0], "only 0 of at least 1 backends up") {
+		t.Errorf("withdraw log lines %q", lines)
+	}
+	time.Sleep(time.Second)
+	by, lost = load.snapshot()
+	if by[nodes[1].name] != 0 || lost != 0 {
+		t.Errorf("after the withdrawal: shares %v, lost %d; want all on node1", by, lost)
+	}
+
+	nodes[1].nsd.Restart(t)
+	back := waitHops(addrs, 10*time.Second)
+	t.Logf("MEASURED: node2 backend back -> 2 next hops again after %v", back.Round(time.Millisecond))
+}
