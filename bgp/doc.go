@@ -16,9 +16,11 @@
 //     in place on reload; it keeps dnslb_bgp_session_state.
 //   - [Kernel] (the thin Linux file, netlink) is a [Routes] that adds a
 //     kernel route per VIP with its own protocol number, for a local BIRD
-//     or FRR to redistribute; [AddLocal] and [RemoveLocal] put the VIPs on
-//     a local interface (lo) so the node accepts their traffic in the
-//     active and kernel modes.
+//     or FRR to redistribute. So that the node accepts the VIPs' traffic,
+//     [AddLocal] and [RemoveLocal] put them on a local interface (lo) as
+//     addresses in mode active, [AddLocalRoutes] and [RemoveLocalRoutes]
+//     as local routes in the local table in mode kernel (an address would
+//     shadow the kernel route with a connected one in FRR's zebra).
 //
 // What it does not: BFD (GoBGP v3 has none: failure detection is the hold
 // timer, or the TCP session closing), receiving routes (every path from a

@@ -58,8 +58,8 @@ func (k *Kernel) Withdraw(_ context.Context, p netip.Prefix) error {
 }
 
 // AddLocal puts the host routes ps on iface as addresses, so that the
-// node accepts the traffic routers send it for them (modes active and
-// kernel). An address already there is fine.
+// node accepts the traffic routers send it for them (mode active; mode
+// kernel uses [AddLocalRoutes]). An address already there is fine.
 func AddLocal(iface string, ps []netip.Prefix) error {
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
@@ -96,4 +96,56 @@ func localAddr(p netip.Prefix) *netlink.Addr {
 		a.Flags = unix.IFA_F_NODAD
 	}
 	return a
+}
+
+// AddLocalRoutes makes the node accept the traffic for ps without an
+// address: a route of type local per prefix in the local table, on iface,
+// with protocol (mode kernel). An address would give the routing daemon
+// a connected route for the same prefix as the one [Kernel] adds, and
+// FRR's zebra always selects a connected route over a kernel one, so it
+// would never redistribute dnslb's route. dnslb binds the VIPs with
+// IP_FREEBIND (and UDP with IP_TRANSPARENT), which needs no address. A
+// route already there is fine.
+func AddLocalRoutes(iface string, protocol int, ps []netip.Prefix) error {
+	link, err := netlink.LinkByName(iface)
+	if err != nil {
+		return fmt.Errorf("bgp.interface %q: %w", iface, err)
+	}
+	var errs []error
+	for _, p := range ps {
+		if err := netlink.RouteReplace(localRoute(link, protocol, p)); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: local route %s on %s: %w", p, iface, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveLocalRoutes removes the routes AddLocalRoutes added; one that is
+// gone already is fine.
+func RemoveLocalRoutes(iface string, protocol int, ps []netip.Prefix) error {
+	link, err := netlink.LinkByName(iface)
+	if err != nil {
+		return fmt.Errorf("bgp.interface %q: %w", iface, err)
+	}
+	var errs []error
+	for _, p := range ps {
+		if err := netlink.RouteDel(localRoute(link, protocol, p)); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("bgp: remove local route %s on %s: %w", p, iface, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func localRoute(link netlink.Link, protocol int, p netip.Prefix) *netlink.Route {
+	r := &netlink.Route{
+		LinkIndex: link.Attrs().Index,
+		Dst:       &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())},
+		Protocol:  netlink.RouteProtocol(protocol),
+		Type:      unix.RTN_LOCAL,
+		Table:     unix.RT_TABLE_LOCAL,
+	}
+	if p.Addr().Is4() {
+		r.Scope = netlink.SCOPE_HOST
+	}
+	return r
 }

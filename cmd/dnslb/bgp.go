@@ -19,11 +19,13 @@ import (
 // change (and every second, which also retries failed calls) and feeds
 // the verdicts to a bgp.Announcer, whose routes go to an embedded BGP
 // speaker (modes vrrp and active) or to the kernel (mode kernel). In
-// modes active and kernel it also puts the VIPs on bgp.interface.
+// mode active it also puts the VIPs on bgp.interface, in mode kernel
+// local routes for them (no addresses: see bgp.AddLocalRoutes).
 type bgpRunner struct {
 	d        *daemon
 	mode     string // vrrp, active or kernel
 	iface    string
+	proto    int            // mode kernel: the routes' protocol
 	prefixes []netip.Prefix // one host route per listen address
 	speaker  *bgp.Speaker   // nil in mode kernel
 	ann      *bgp.Announcer
@@ -79,11 +81,16 @@ func (d *daemon) startBGP(cfg *config.Config) error {
 	if !cfg.BGP.Enabled {
 		return nil
 	}
-	b := &bgpRunner{d: d, mode: cfg.EffectiveMode(), iface: cfg.BGP.Interface, prefixes: bgpPrefixes(cfg),
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &bgpRunner{d: d, mode: cfg.EffectiveMode(), iface: cfg.BGP.Interface, proto: cfg.BGP.RouteProtocol,
+		prefixes: bgpPrefixes(cfg), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	var routes bgp.Routes
-	if b.mode != "vrrp" {
+	switch b.mode {
+	case "active":
 		if err := bgp.AddLocal(b.iface, b.prefixes); err != nil {
+			return err
+		}
+	case "kernel": // routes, not addresses: see bgp.AddLocalRoutes
+		if err := bgp.AddLocalRoutes(b.iface, b.proto, b.prefixes); err != nil {
 			return err
 		}
 	}
@@ -236,10 +243,15 @@ func (d *daemon) stopBGP() {
 	if b.speaker != nil {
 		b.speaker.Stop()
 	}
-	if b.mode != "vrrp" {
-		if err := bgp.RemoveLocal(b.iface, b.prefixes); err != nil {
-			d.log.Warn("bgp: could not remove the VIPs from their interface", "err", err)
-		}
+	var err error
+	switch b.mode {
+	case "active":
+		err = bgp.RemoveLocal(b.iface, b.prefixes)
+	case "kernel":
+		err = bgp.RemoveLocalRoutes(b.iface, b.proto, b.prefixes)
+	}
+	if err != nil {
+		d.log.Warn("bgp: could not remove the VIPs from their interface", "err", err)
 	}
 }
 
