@@ -31,6 +31,9 @@ type FRROptions struct {
 	HoldTime time.Duration
 	// Extra is added to bgpd.conf's "router bgp" block.
 	Extra string
+	// Config, when set, is bgpd.conf as is: AS, RouterID, Neighbors,
+	// MaxPaths, HoldTime and Extra are then ignored.
+	Config string
 }
 
 // FRR is a running zebra + bgpd.
@@ -82,7 +85,11 @@ func StartFRR(t testing.TB, o FRROptions) *FRR {
 		}
 		b.WriteString(" exit-address-family\n")
 	}
-	files := map[string]string{"zebra.conf": "hostname router\n", "bgpd.conf": b.String()}
+	bgpd := b.String()
+	if o.Config != "" {
+		bgpd = o.Config
+	}
+	files := map[string]string{"zebra.conf": "hostname router\n", "bgpd.conf": bgpd}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
