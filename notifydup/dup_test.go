@@ -261,7 +261,7 @@ func (s *soaScript) set(be netip.AddrPort, zone string, serial uint32) {
 }
 
 // TestResendOnlyWhenStuck: s1 works through 30 zones slowly but steadily
-// (one every 20 ms, so it always shows progress): it gets no re-send. s2
+// (one every 5 ms, so it always shows progress): it gets no re-send. s2
 // serves all at once but lost the copy of one zone: once it has stalled,
 // that zone alone is sent again, and when s2 then serves it the tracking
 // ends with every backend confirmed.
@@ -279,7 +279,7 @@ func TestResendOnlyWhenStuck(t *testing.T) {
 	}
 	go func() {
 		for i := 0; i < zones; i++ {
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 			soa.set(be1.Addr, dns.Fqdn("z"+string(rune('a'+i))+".test"), 5)
 		}
 	}()

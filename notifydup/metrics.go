@@ -22,6 +22,7 @@ type metrics struct {
 	soaQueries *prometheus.CounterVec
 	untracked  prometheus.Counter
 	tracked    prometheus.Gauge
+	trackRate  *prometheus.GaugeVec
 	givenUp    *prometheus.CounterVec
 	converge   prometheus.Histogram
 }
@@ -49,6 +50,8 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help: "Copies not tracked because the tracking table was full (notify.max_tracked): copied once, never re-sent."}),
 		tracked: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dnslb_notify_tracked_pairs",
 			Help: "(zone, backend) pairs being tracked, all backends together (at most notify.max_tracked)."}),
+		trackRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_track_qps",
+			Help: "Current pace of tracking SOA queries to a backend: notify.track_qps, halved while its answers time out."}, []string{"backend"}),
 		givenUp: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_given_up_total",
 			Help: "Zones a backend did not converge to after notify.retries re-sends: no longer tracked."}, []string{"backend"}),
 		converge: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dnslb_notify_convergence_seconds",
@@ -59,7 +62,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		m.received.WithLabelValues(res)
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.givenUp, m.converge} {
+		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("notifydup: register metrics: %w", err)
 			}

@@ -3,6 +3,7 @@ package notifydup
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -22,10 +23,10 @@ import (
 // A copy is sent again only when the backend looks stuck on that zone:
 // the zone's serial is still old, its last copy is older than the re-send
 // gap (firstResend, doubling with every re-send), and either the backend
-// has converged no zone for stallAfter (down, restarted, or it lost a
-// burst of copies) or it has converged a zone whose copy went out at
-// least stallAfter after this one's (it overtook this zone: the copy or
-// the transfer was lost). A secondary working through a bulk change in
+// has converged no zone for stallAfter plus a round of checks (down,
+// restarted, or it lost a burst of copies) or it has converged a zone
+// whose copy went out well after this one's (it overtook this zone: the copy or
+// the transfer was lost; see overtakeFactor). A secondary working through a bulk change in
 // order (BIND takes about 10 s for 200 zones at its default
 // serial-query-rate) keeps converging zones and overtakes none by much,
 // so it is not sent copies it would only queue ("refresh in progress,
@@ -41,8 +42,8 @@ type timing struct {
 	// same zone waits twice as long as the one before.
 	firstResend time.Duration
 	// stallAfter is how long a backend must have converged no zone to
-	// look stuck, and how far a converged zone's copy must be ahead of a
-	// zone's to have overtaken it.
+	// look stuck; overtakeFactor times it, how far a converged zone's
+	// copy must be ahead of a zone's to have overtaken it.
 	stallAfter time.Duration
 	// queryTimeout bounds one SOA query.
 	queryTimeout time.Duration
@@ -95,10 +96,15 @@ type backendTrack struct {
 	// converged: a zone copied stallAfter before it was overtaken.
 	newestConverged int64
 	lim             *rate.Limiter
-	sem             chan struct{} // SOA queries in flight
-	soa             *soaClient    // nil until the first query, or with Options.QuerySOA
-	running         bool
-	soaQueries      uint64
+	// rate is the limiter's current rate: track_qps, halved on each
+	// unanswered check (an overloaded backend drops queries: tracking
+	// yields to its clients), raised again by track_qps/50 per answer.
+	rate        float64
+	lastBackoff int64
+	sem         chan struct{} // SOA queries in flight
+	soa         *soaClient    // nil until the first query, or with Options.QuerySOA
+	running     bool
+	soaQueries  uint64
 }
 
 // tracker holds the per-backend state.
@@ -154,6 +160,7 @@ func (t *tracker) setRate(qps int) {
 	}
 	t.qps = qps
 	for _, bt := range t.bes {
+		bt.rate = float64(qps)
 		bt.lim.SetLimit(rate.Limit(qps))
 		bt.lim.SetBurst(max(1, qps/10))
 	}
@@ -180,7 +187,7 @@ func (t *tracker) add(n *Notify, backends []Backend, p *Policy) {
 			qps := p.TrackQPS
 			t.qps = qps
 			bt = &backendTrack{be: be, zones: map[string]*entry{}, wake: make(chan struct{}, 1), lastProgress: now,
-				lim: rate.NewLimiter(rate.Limit(qps), max(1, qps/10)), sem: make(chan struct{}, inFlightLimit(qps))}
+				lim: rate.NewLimiter(rate.Limit(qps), max(1, qps/10)), rate: float64(qps), sem: make(chan struct{}, inFlightLimit(qps))}
 			t.bes[be.Addr] = bt
 		}
 		bt.be = be
@@ -422,6 +429,7 @@ func (t *tracker) resendGap(resends uint8) int64 {
 func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error) {
 	now := t.now()
 	t.mu.Lock()
+	t.adapt(bt, err)
 	e.inFlight = false
 	if bt.zones[e.n.Zone] != e {
 		t.mu.Unlock()
@@ -456,7 +464,7 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	round := int64(time.Duration(len(bt.zones)) * time.Second / time.Duration(max(1, p.TrackQPS)))
 	aged := now-e.copied >= t.resendGap(e.resends)
 	stalled := now-bt.lastProgress >= stall+round
-	overtaken := bt.newestConverged-e.copied >= stall
+	overtaken := bt.newestConverged-e.copied >= overtakeFactor*stall
 	stuck := aged && (stalled || overtaken)
 	var resend *Notify
 	switch {
@@ -487,6 +495,38 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	if resend != nil {
 		t.d.m.resends.WithLabelValues(be.Name).Inc()
 		t.d.copyTo(resend, be)
+	}
+}
+
+// overtakeFactor: a zone is overtaken when a zone copied overtakeFactor
+// x stallAfter after it converged first. Busy secondaries finish zones
+// somewhat out of order (retried SOA queries, parallel transfers): a
+// smaller margin re-sends zones they are still working on.
+const overtakeFactor = 5
+
+// minTrackQPS is the least a backend's tracking rate backs off to.
+const minTrackQPS = 10
+
+// adapt moves bt's tracking rate after a check (t.mu held): halved when
+// the query went unanswered, at most once per 100 ms, up by 2% of
+// track_qps per answer, within [minTrackQPS, track_qps].
+func (t *tracker) adapt(bt *backendTrack, err error) {
+	top := float64(max(1, t.qps))
+	r := bt.rate
+	switch {
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		if now := t.now(); now-bt.lastBackoff >= int64(100*time.Millisecond) {
+			bt.lastBackoff = now
+			r = max(min(minTrackQPS, top), r/2)
+		}
+	case err == nil:
+		r = min(top, r+top/50)
+	}
+	if r != bt.rate {
+		bt.rate = r
+		bt.lim.SetLimit(rate.Limit(r))
+		bt.lim.SetBurst(max(1, int(r/10)))
+		t.d.m.trackRate.WithLabelValues(bt.be.Name).Set(r)
 	}
 }
 

@@ -63,7 +63,7 @@ func TestOvertakenResent(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; !stop.Load() && i < 2000; i++ {
+		for i := 0; !stop.Load() && i < 4000; i++ {
 			z := fmt.Sprintf("later%d.test.", i)
 			soa.set(be1.Addr, z, 9)
 			soa.set(be2.Addr, z, 9)
