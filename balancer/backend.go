@@ -75,6 +75,7 @@ type Backend struct {
 	retried     atomic.Uint64
 	unmatched   atomic.Uint64
 	caseChanged atomic.Uint64 // answers matched with the question's letter case changed
+	noQuestion  atomic.Uint64 // error answers without a question, matched by ID and source
 	// tcpBackoffUntil is when new TCP connections may go to this
 	// backend again after one failed (unix nanoseconds).
 	tcpBackoffUntil atomic.Int64
@@ -182,6 +183,7 @@ type BackendStats struct {
 	Retried     uint64 // timed-out queries retried on another backend
 	Unmatched   uint64
 	CaseChanged uint64 // answers whose question came back in another letter case
+	NoQuestion  uint64 // error answers relayed without a question
 	Responses   [numRcodes]uint64
 	Latency     time.Duration // EWMA of UDP latency
 	Latencies   Latencies     // histogram of UDP answer latency
@@ -206,6 +208,7 @@ func (be *Backend) stats() BackendStats {
 		Timeouts:      be.timeouts.Load(),
 		Unmatched:     be.unmatched.Load(),
 		CaseChanged:   be.caseChanged.Load(),
+		NoQuestion:    be.noQuestion.Load(),
 		Latency:       time.Duration(be.latencyNS.Load()),
 		ClientAddress: ClientAddress(be.clientAddr.Load()),
 	}

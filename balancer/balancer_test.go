@@ -669,3 +669,48 @@ func (s *syncLog) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestErrorAnswerWithoutQuestion: over UDP a REFUSED (or SERVFAIL) without
+// a question is matched by ID and source and relayed, without a timeout
+// that passive health would count; a NOERROR without a question is still
+// malformed.
+func TestErrorAnswerWithoutQuestion(t *testing.T) {
+	be := rawBackend(t, "unbound", func(pc *net.UDPConn, pkt []byte, from netip.AddrPort) {
+		q := new(dns.Msg)
+		if q.Unpack(pkt) != nil {
+			return
+		}
+		rcode := dns.RcodeRefused
+		switch q.Question[0].Name {
+		case "servfail.example.":
+			rcode = dns.RcodeServerFailure
+		case "noerror.example.":
+			rcode = dns.RcodeSuccess
+		}
+		r := new(dns.Msg)
+		r.SetRcode(q, rcode)
+		r.Question = nil
+		b, _ := r.Pack()
+		pc.WriteToUDPAddrPort(b, from)
+	})
+	bal, lb := startBalancer(t, Settings{UDPTimeout: 300 * time.Millisecond}, be)
+	c := &dns.Client{Net: "udp", Timeout: time.Second}
+	for name, want := range map[string]int{"refused.example.": dns.RcodeRefused, "servfail.example.": dns.RcodeServerFailure} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		r, _, err := c.Exchange(m, lb.String())
+		if err != nil || r.Id != m.Id || r.Rcode != want {
+			t.Fatalf("%s: %v %v, want rcode %d", name, r, err, want)
+		}
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("noerror.example.", dns.TypeA)
+	c.Timeout = 600 * time.Millisecond
+	if r, _, err := c.Exchange(m, lb.String()); err == nil {
+		t.Fatalf("a NOERROR without question was relayed: %v", r)
+	}
+	s := bal.Snapshot()[0]
+	if s.NoQuestion != 2 || s.Timeouts != 1 || bal.Dropped()["answer_malformed"] != 1 {
+		t.Fatalf("no_question=%d timeouts=%d dropped %v, want 2, 1 and answer_malformed 1", s.NoQuestion, s.Timeouts, bal.Dropped())
+	}
+}

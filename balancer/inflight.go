@@ -130,7 +130,7 @@ func (t *inflight) add(be *Backend, q *udpQuery, now int64) (id uint16, ok bool)
 // and question hash belongs to; ok is false when nothing matches. When the
 // ID is in use by a query to src but the question differs, owner is that
 // query's backend (the answer is counted against it).
-func (t *inflight) take(id uint16, qhash uint64, src netip.AddrPort) (m match, owner *Backend, ok bool) {
+func (t *inflight) take(id uint16, qhash uint64, anyQuestion bool, src netip.AddrPort) (m match, owner *Backend, ok bool) {
 	idx := id & idIndexMask
 	t.mu.Lock()
 	if int(idx) >= len(t.slots) {
@@ -142,7 +142,7 @@ func (t *inflight) take(id uint16, qhash uint64, src netip.AddrPort) (m match, o
 		t.mu.Unlock()
 		return m, nil, false
 	}
-	if s.qhash != qhash {
+	if s.qhash != qhash && !anyQuestion {
 		owner := s.be
 		t.mu.Unlock()
 		return m, owner, false

@@ -20,20 +20,20 @@ func TestInflightAddTake(t *testing.T) {
 	if !ok {
 		t.Fatal("add failed")
 	}
-	if _, owner, ok := tab.take(id, 98, be.addr); ok || owner != be {
+	if _, owner, ok := tab.take(id, 98, false, be.addr); ok || owner != be {
 		t.Fatal("matched with wrong question hash, or not counted against its backend")
 	}
-	if _, _, ok := tab.take(id^0x8000, 99, be.addr); ok {
+	if _, _, ok := tab.take(id^0x8000, 99, false, be.addr); ok {
 		t.Fatal("matched with wrong random ID bits")
 	}
-	if _, owner, ok := tab.take(id, 99, netip.MustParseAddrPort("127.0.0.3:53")); ok || owner != nil {
+	if _, owner, ok := tab.take(id, 99, false, netip.MustParseAddrPort("127.0.0.3:53")); ok || owner != nil {
 		t.Fatal("matched an answer from another source")
 	}
-	p, _, ok := tab.take(id, 99, be.addr)
+	p, _, ok := tab.take(id, 99, false, be.addr)
 	if !ok || p.origID != 0x1234 || p.client.addrPort() != client.addrPort() || p.be != be {
 		t.Fatalf("take = %+v, %v", p, ok)
 	}
-	if _, _, ok := tab.take(id, 99, be.addr); ok {
+	if _, _, ok := tab.take(id, 99, false, be.addr); ok {
 		t.Fatal("answer matched twice")
 	}
 	if tab.len() != 0 {
@@ -75,10 +75,10 @@ func TestInflightExpireKeepsRecent(t *testing.T) {
 	if len(expired) != 1 || expired[0] != 1 {
 		t.Fatalf("expired %v", expired)
 	}
-	if _, _, ok := tab.take(old, 1, be.addr); ok {
+	if _, _, ok := tab.take(old, 1, false, be.addr); ok {
 		t.Fatal("expired entry still matches")
 	}
-	if _, _, ok := tab.take(recent, 2, be.addr); !ok {
+	if _, _, ok := tab.take(recent, 2, false, be.addr); !ok {
 		t.Fatal("recent entry lost")
 	}
 }

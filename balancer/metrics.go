@@ -43,6 +43,8 @@ var (
 		"Time from forwarding a UDP query to receiving its answer, per backend.", []string{"backend"}, nil)
 	descCaseChanged = prometheus.NewDesc("dnslb_backend_answers_case_changed_total",
 		"Answers relayed whose question differs from the query's in letter case only (matched case-insensitively).", []string{"backend"}, nil)
+	descNoQuestion = prometheus.NewDesc("dnslb_backend_answers_without_question_total",
+		"Error answers (rcode other than NOERROR and NXDOMAIN) relayed without a question section, matched to their query by ID and source only.", []string{"backend"}, nil)
 	descNotify = prometheus.NewDesc("dnslb_frontend_notify_answered_total",
 		"DNS NOTIFYs answered by the balancer itself (notify enabled): NOERROR to primaries, REFUSED to others.", []string{"rcode"}, nil)
 	descNotifySigned = prometheus.NewDesc("dnslb_frontend_notify_signed_total",
@@ -60,7 +62,7 @@ var (
 // Describe sends every metric description (prometheus.Collector).
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descResponses, descTimeouts, descUnmatched,
-		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descAnswered, descCaseChanged, descLatency, descNotify, descNotifySigned, descTCP, descRRLLimited, descRRLTable, descClientAddress} {
+		descOutstanding, descBackendTCP, descLatencyEWMA, descWeight, descEligible, descUp, descRetried, descDropped, descAnswered, descCaseChanged, descNoQuestion, descLatency, descNotify, descNotifySigned, descTCP, descRRLLimited, descRRLTable, descClientAddress} {
 		ch <- d
 	}
 }
@@ -90,6 +92,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			a.s.Retried += s.Retried
 			a.s.Unmatched += s.Unmatched
 			a.s.CaseChanged += s.CaseChanged
+			a.s.NoQuestion += s.NoQuestion
 			a.s.Latencies = a.s.Latencies.add(s.Latencies)
 			a.s.Outstanding += s.Outstanding
 			a.s.TCPActive += s.TCPActive
@@ -116,6 +119,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRetried, prometheus.CounterValue, float64(s.Retried), name)
 		ch <- prometheus.MustNewConstMetric(descUnmatched, prometheus.CounterValue, float64(s.Unmatched), name)
 		ch <- prometheus.MustNewConstMetric(descCaseChanged, prometheus.CounterValue, float64(s.CaseChanged), name)
+		ch <- prometheus.MustNewConstMetric(descNoQuestion, prometheus.CounterValue, float64(s.NoQuestion), name)
 		buckets := make(map[float64]uint64, len(LatencyBounds))
 		for i, le := range LatencyBounds {
 			buckets[le] = s.Latencies.Cumulative[i]

@@ -719,3 +719,38 @@ func TestUDPCaseChangedRelayed(t *testing.T) {
 		t.Fatalf("case changed = %d, want 1", n)
 	}
 }
+
+// refusedNoQuestion is an error answer without a question section, as
+// Unbound's access-control refuse sends it.
+func refusedNoQuestion(q *dns.Msg, rcode int) *dns.Msg {
+	r := new(dns.Msg)
+	r.SetRcode(q, rcode)
+	r.Question = nil
+	return r
+}
+
+// TestTCPErrorAnswerWithoutQuestion: a REFUSED without a question is
+// relayed (matched by ID) and the connection stays; a NOERROR without one
+// is a mismatch.
+func TestTCPErrorAnswerWithoutQuestion(t *testing.T) {
+	be := startScriptedTCP(t, func(p *tcpPeer) {
+		for q := p.read(); q != nil; q = p.read() {
+			p.write(refusedNoQuestion(q, dns.RcodeRefused))
+		}
+	})
+	b, lb := startTCPBalancer(t, Settings{}, map[string]netip.AddrPort{"unbound": be.addr})
+	c := dialTCP(t, lb)
+	for id := uint16(1); id <= 2; id++ {
+		c.send("q.example.", dns.TypeTXT, id)
+		r, err := c.recv()
+		if err != nil || r.Id != id || r.Rcode != dns.RcodeRefused || len(r.Question) != 0 {
+			t.Fatalf("query %d: %v %v, want REFUSED without question", id, r, err)
+		}
+	}
+	if n := b.Dropped()["tcp_answer_mismatch"]; n != 0 {
+		t.Fatalf("tcp_answer_mismatch = %d, want 0", n)
+	}
+	if s := b.Snapshot()[0]; s.NoQuestion != 2 {
+		t.Fatalf("NoQuestion = %d, want 2", s.NoQuestion)
+	}
+}

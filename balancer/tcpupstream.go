@@ -209,7 +209,7 @@ func (u *tcpUpstream) readLoop() {
 		if continued {
 			matched = matched && q.isXFR && q.relayed > 0
 		} else {
-			matched = matched && r == dropNone && q.qhash == am.qhash
+			matched = matched && r == dropNone && (q.qhash == am.qhash || am.noQuestion)
 		}
 		if !matched {
 			s.mu.Unlock()
@@ -223,7 +223,7 @@ func (u *tcpUpstream) readLoop() {
 		done := !q.isXFR || q.xfr.feed(msg[2:], am.qend)
 		q.relayed++
 		u.answered++
-		origID, caseChanged, id, ecs := q.origID, !continued && q.qexact != am.qexact, q.id, q.ecs
+		origID, caseChanged, id, ecs := q.origID, !continued && !am.noQuestion && q.qexact != am.qexact, q.id, q.ecs
 		// The slot is freed once the answer is written, so that a session
 		// waiting for its answers does not close before.
 		q.answered = done
@@ -231,6 +231,9 @@ func (u *tcpUpstream) readLoop() {
 		be.rcodes[am.rcode].Add(1)
 		if caseChanged {
 			be.caseChanged.Add(1)
+		}
+		if am.noQuestion {
+			be.noQuestion.Add(1)
 		}
 		if be.consecutive.Load() != 0 {
 			be.consecutive.Store(0)

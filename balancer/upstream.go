@@ -163,7 +163,7 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 		return
 	}
 	src := rawAddrPort(from)
-	p, owner, ok := u.table.take(m.id, m.qhash, src)
+	p, owner, ok := u.table.take(m.id, m.qhash, m.noQuestion, src)
 	if !ok {
 		// Late (timed out), duplicate or spoofed: counted against the
 		// backend it claims to come from, if any.
@@ -182,7 +182,9 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 		be.consecutive.Store(0)
 	}
 	be.rcodes[m.rcode].Add(1)
-	if p.qexact != m.qexact {
+	if m.noQuestion {
+		be.noQuestion.Add(1)
+	} else if p.qexact != m.qexact {
 		be.caseChanged.Add(1)
 	}
 	latency := time.Duration(b.now() - p.sent)

@@ -107,6 +107,9 @@ type message struct {
 	// cookieOnly marks a query with no question and a COOKIE option, which
 	// asks for a server cookie (RFC 7873 5.4).
 	cookieOnly bool
+	// noQuestion marks an error answer without a question (see
+	// parseAnswer): it matches its query by ID and source only.
+	noQuestion bool
 }
 
 // parseQuery checks that b is a query dnslb may forward: a full header,
@@ -154,9 +157,21 @@ func parseCookieQuery(b []byte, m message) (message, dropReason) {
 	return m, dropNone
 }
 
-// parseAnswer checks that b is a response with exactly one question.
+// parseAnswer checks that b is a response with exactly one question, or
+// an error answer with none. Servers may leave the question out of an
+// error (RFC 1035 does not require it; Unbound's access-control refuse
+// answers REFUSED with QDCOUNT 0), so an answer with no question and an
+// rcode other than NOERROR and NXDOMAIN is accepted with noQuestion set,
+// as dnsdist does; its question cannot be checked, so the ID and the
+// backend's address alone match it to its query. A NOERROR or NXDOMAIN
+// answer without a question is still malformed (outside a zone
+// transfer's continuation messages, which the TCP path handles).
 func parseAnswer(b []byte) (message, dropReason) {
 	m, r := parseHeaderAndQuestion(b)
+	if r == dropQDCount && m.qr && b[4]|b[5] == 0 && m.rcode != rcodeNoError && m.rcode != rcodeNXDomain {
+		m.noQuestion = true
+		return m, dropNone
+	}
 	if r != dropNone || !m.qr {
 		return m, dropAnswerMalformed
 	}
