@@ -374,10 +374,9 @@ func containsString(list []string, s string) bool {
 // access-control allowing the clients' /16 and dnslb, refusing Y, and Z
 // in a view whose zones refuse. Through dnslb X (and V6) is answered,
 // Unbound refuses Y and Z by their own addresses (its log names them),
-// and Z gets REFUSED. Y's REFUSED from access-control carries no
-// question section, and dnslb matches answers by their question: what Y
-// gets, and what that does to the backend's passive health, is recorded
-// (see KNOWN ISSUE below).
+// and both get REFUSED. Y's REFUSED from access-control carries no
+// question section: dnslb relays it (matched by ID and source), and a
+// burst of them leaves the backend up.
 func TestClientAddrUnboundACL(t *testing.T) {
 	s := newCASite(t, "cau", "ub")
 	s.cl.Run(t, "ip", "addr", "add", caZ.String()+"/16", "dev", "eth0")
@@ -429,35 +428,34 @@ func TestClientAddrUnboundACL(t *testing.T) {
 		}
 	}
 	t.Logf("from Y (access-control refuse) through dnslb: udp %s, tcp %s", yGot["udp"], yGot["tcp"])
+	// Unbound 1.17 answers an access-control refuse with QDCOUNT 0: dnslb
+	// relays such an error answer, matched by ID and source
+	// (balancer/wire.go parseAnswer), so Y gets REFUSED on both
+	// transports...
 	if yGot["udp"] != "REFUSED" || yGot["tcp"] != "REFUSED" {
-		// KNOWN ISSUE (reported, not fixed here): Unbound 1.17 answers
-		// an access-control refuse with QDCOUNT 0; dnslb takes only
-		// answers with exactly one question (balancer/wire.go
-		// parseAnswer), so over UDP the answer is dropped and the query
-		// times out, and over TCP the backend connection is closed
-		// ("tcp answer matches no outstanding query") and the client
-		// gets SERVFAIL.
-		t.Logf("KNOWN ISSUE: dnslb does not relay Unbound's question-less REFUSED (udp: %s, tcp: %s)", yGot["udp"], yGot["tcp"])
-		// Each such query is a timeout for passive health: record
-		// whether a burst from Y alone takes the backend down.
-		var burst []chan error
-		for range 5 {
-			ch := make(chan error, 1)
-			burst = append(burst, ch)
-			go func() {
-				_, err := s.query(caY, "udp", "www.example.test.", dns.TypeA, false)
-				ch <- err
-			}()
+		t.Errorf("Y (refused by access-control) got udp %s, tcp %s through dnslb, want REFUSED", yGot["udp"], yGot["tcp"])
+	}
+	// ... and a burst from Y alone is answered, so passive health sees no
+	// timeout and keeps the backend up.
+	var burst []chan error
+	for range 5 {
+		ch := make(chan error, 1)
+		burst = append(burst, ch)
+		go func() {
+			r, err := s.query(caY, "udp", "www.example.test.", dns.TypeA, false)
+			if err == nil && r.Rcode != dns.RcodeRefused {
+				err = fmt.Errorf("rcode %s", dns.RcodeToString[r.Rcode])
+			}
+			ch <- err
+		}()
+	}
+	for _, ch := range burst {
+		if err := <-ch; err != nil {
+			t.Errorf("burst from Y: %v, want REFUSED", err)
 		}
-		for _, ch := range burst {
-			<-ch
-		}
-		if lines := l.logLines("to=down"); len(lines) > 0 {
-			t.Logf("KNOWN ISSUE: refused client Y alone took the backend down (passive health):\n%s", strings.Join(lines, "\n"))
-		} else {
-			t.Logf("Y's dropped answers did not take the backend down")
-		}
-		l.waitHealth("unbound", "up", 10*time.Second)
+	}
+	if lines := l.logLines("to=down"); len(lines) > 0 {
+		t.Errorf("refused client Y took the backend down:\n%s", strings.Join(lines, "\n"))
 	}
 
 	replies := map[netip.Addr][]string{}
