@@ -22,11 +22,18 @@ const (
 	// the client's prefix to every query (Settings.ECS), and takes what
 	// dnslb added out of the answer again.
 	ClientAddressECS
+	// ClientAddressProxyV2UDP is ClientAddressProxyV2 for UDP only: TCP
+	// connections carry no header. For backends that take PROXY v2 over
+	// UDP only (Knot 3.2 closes a TCP connection that starts with one);
+	// over TCP they see dnslb's address.
+	ClientAddressProxyV2UDP
 )
 
-var clientAddressNames = [...]string{ClientAddressNone: "none", ClientAddressProxyV2: "proxy_v2", ClientAddressECS: "ecs"}
+var clientAddressNames = [...]string{ClientAddressNone: "none", ClientAddressProxyV2: "proxy_v2", ClientAddressECS: "ecs",
+	ClientAddressProxyV2UDP: "proxy_v2_udp"}
 
-// String returns the configuration spelling (none, proxy_v2, ecs).
+// String returns the configuration spelling (none, proxy_v2, ecs,
+// proxy_v2_udp).
 func (c ClientAddress) String() string {
 	if int(c) < len(clientAddressNames) {
 		return clientAddressNames[c]
@@ -97,7 +104,7 @@ func frameUDP(frame []byte, n int, mode ClientAddress, opt int, client, dst neti
 	case ClientAddressECS:
 		msg, added = addECS(msg, opt, client.Addr(), e)
 		return msg, added
-	case ClientAddressProxyV2:
+	case ClientAddressProxyV2, ClientAddressProxyV2UDP:
 		h := proxyv2.Len(client, dst)
 		proxyv2.Append(frame[udpHeadroom-h:udpHeadroom-h], client, dst, false)
 		return frame[udpHeadroom-h : udpHeadroom+n], dnswire.AddedNothing

@@ -333,3 +333,49 @@ func TestModesMixedAndReloaded(t *testing.T) {
 		t.Fatalf("after reload: header %v, ECS %q; want a header and no ECS", h, subnet)
 	}
 }
+
+// TestProxyV2UDPOnly: client_address: proxy_v2_udp puts the header on UDP
+// queries and not on TCP connections (Knot 3.2 takes it over UDP only).
+func TestProxyV2UDPOnly(t *testing.T) {
+	var mu sync.Mutex
+	var first []byte
+	st := startScriptedTCP(t, func(p *tcpPeer) {
+		br := bufio.NewReader(p.c)
+		p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := br.Peek(12)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		first = append([]byte(nil), b...)
+		mu.Unlock()
+		p.c = &bufferedConn{Conn: p.c, r: br}
+		for q := p.read(); q != nil; q = p.read() {
+			p.write(reply(q, "p"))
+		}
+	})
+	_, lb := startSpecs(t, Settings{TCPIdleTimeout: 2 * time.Second}, BackendSpec{Name: "p", Addr: st.addr, Weight: 1, ClientAddress: ClientAddressProxyV2UDP})
+	c := dialTCP(t, lb)
+	c.send("q.example.test.", dns.TypeTXT, 1)
+	if r, err := c.recv(); err != nil || r.Id != 1 {
+		t.Fatalf("tcp answer: %v %v", r, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if bytes.HasPrefix(first, []byte("\r\n\r\n\x00\r\nQUIT\n")) {
+		t.Fatalf("a PROXY header on the TCP connection: % x", first)
+	}
+	// UDP: the datagram starts with a header, as for proxy_v2
+	frame := make([]byte, udpHeadroom+64)
+	q := packQuery(t, "x.example.", dns.TypeA, nil)
+	copy(frame[udpHeadroom:], q)
+	client, dst := netip.MustParseAddrPort("192.0.2.7:5353"), netip.MustParseAddrPort("198.51.100.53:53")
+	d, _ := frameUDP(frame, len(q), ClientAddressProxyV2UDP, -1, client, dst, nil)
+	h, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(d)))
+	if err != nil || h.SourceAddr.String() != client.String() || h.TransportProtocol != proxyproto.UDPv4 {
+		t.Fatalf("udp header %v, %v", h, err)
+	}
+	if !bytes.Equal(d[len(d)-len(q):], q) {
+		t.Fatal("udp query changed behind the header")
+	}
+}

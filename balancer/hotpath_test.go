@@ -122,7 +122,7 @@ func (h *hotPath) round(t testing.TB) {
 // place, and the ECS option taken out of the answer in place: no mode
 // allocates.
 func TestHotPathAllocatesNothing(t *testing.T) {
-	for _, mode := range []ClientAddress{ClientAddressNone, ClientAddressProxyV2, ClientAddressECS} {
+	for _, mode := range []ClientAddress{ClientAddressNone, ClientAddressProxyV2, ClientAddressProxyV2UDP, ClientAddressECS} {
 		t.Run(mode.String(), func(t *testing.T) {
 			h := newHotPath(t, mode)
 			for i := 0; i < 200; i++ { // warm up: the in-flight table's first growth
@@ -139,7 +139,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 // including the four loopback socket operations it needs, per
 // client_address mode.
 func BenchmarkUDPRoundTrip(b *testing.B) {
-	for _, mode := range []ClientAddress{ClientAddressNone, ClientAddressProxyV2, ClientAddressECS} {
+	for _, mode := range []ClientAddress{ClientAddressNone, ClientAddressProxyV2, ClientAddressProxyV2UDP, ClientAddressECS} {
 		b.Run(mode.String(), func(b *testing.B) {
 			h := newHotPath(b, mode)
 			b.ReportAllocs()

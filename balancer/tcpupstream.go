@@ -71,7 +71,7 @@ func (s *tcpSession) dial(be *Backend) (*tcpUpstream, error) {
 	}
 	u := &tcpUpstream{s: s, be: be, conn: c.(*net.TCPConn), mode: ClientAddress(be.clientAddr.Load())}
 	u.touch()
-	if u.mode == ClientAddressProxyV2 {
+	if u.mode == ClientAddressProxyV2 { // not proxy_v2_udp
 		if err := u.sendProxyHeader(); err != nil {
 			u.conn.SetLinger(0)
 			u.conn.Close()

@@ -12,7 +12,7 @@ func TestClientAddressAndRRLProblems(t *testing.T) {
 		"ecs: {ipv4_prefix_length: 33, ipv6_prefix_length: 0}\n" +
 		"rrl: {responses_per_second: -1, slip: 11, window: 0s, exempt: [192.0.2.1/24, 198.51.100.0/24, 198.51.100.0/24], table_size: 10, ipv6_prefix_length: 129}\n"
 	checkProblems(t, doc, nil, []string{
-		`backends[0].client_address: "proxy": must be one of none, proxy_v2, ecs`,
+		`backends[0].client_address: "proxy": must be one of none, proxy_v2, proxy_v2_udp, ecs`,
 		`health_check.proxy_v2: "yes": must be one of self, none`,
 		"ecs.ipv4_prefix_length: 33 out of range 1-32",
 		"ecs.ipv6_prefix_length: 0 out of range 1-128",

@@ -88,9 +88,10 @@ type Backend struct {
 	// ClientAddress is how the backend learns the client's address
 	// (backends[].client_address): "none" (default), "proxy_v2" (a PROXY
 	// protocol v2 header in front of every UDP query and at the start of
-	// every TCP connection) or "ecs" (an EDNS Client Subnet option, see
-	// [ECS]).
-	ClientAddress string `mapstructure:"client_address" enum:"none|proxy_v2|ecs"`
+	// every TCP connection), "proxy_v2_udp" (the header on UDP only, for
+	// servers such as Knot 3.2 that take it over UDP only) or "ecs" (an
+	// EDNS Client Subnet option, see [ECS]).
+	ClientAddress string `mapstructure:"client_address" enum:"none|proxy_v2|proxy_v2_udp|ecs"`
 	// HealthCheck is the effective health check of this backend: the global
 	// section (Config.HealthCheck) merged with backends[i].health_check, the
 	// backend's keys winning key by key (within query and expect too).

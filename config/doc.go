@@ -257,7 +257,7 @@
 //	backends[].address                             -               ip:port; unique; required
 //	backends[].weight                              1               1-1000
 //	backends[].state                               active          active|drain|disabled
-//	backends[].client_address                      none            none|proxy_v2|ecs
+//	backends[].client_address                      none            none|proxy_v2|proxy_v2_udp|ecs
 //	backends[].health_check                        health_check    overrides health_check key by key
 //	config_watch                                   false           reload when the file changes (debounced 500ms)
 //	timeouts.udp                                   1s              (0s, 30s]

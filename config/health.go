@@ -36,7 +36,8 @@ type HealthCheck struct {
 	// (health_check.fall), 1-100; default 3.
 	Fall int `mapstructure:"fall" range:"1-100"`
 	// ProxyV2 says what the probes of a backend with client_address:
-	// proxy_v2 carry (health_check.proxy_v2): "self" (default), a PROXY v2
+	// proxy_v2 (or proxy_v2_udp, probing over UDP) carry
+	// (health_check.proxy_v2): "self" (default), a PROXY v2
 	// header naming dnslb's own probe socket, for backends that require a
 	// header on every query (PowerDNS proxy-protocol-from, Unbound
 	// proxy-protocol-port), or "none", no header, for backends that also

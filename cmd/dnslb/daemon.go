@@ -562,7 +562,7 @@ func targets(cfg *config.Config) []healthcheck.Target {
 			Name: h.Query.Name, Type: h.Query.Type, Class: h.Query.Class, RD: h.Query.RD,
 			Rcodes: h.Expect.Rcodes, Authoritative: h.Expect.Authoritative, AnswerContains: h.Expect.AnswerContains,
 			Transport: h.Transport, Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall,
-			ProxyHeader: b.ClientAddress == "proxy_v2" && h.ProxyV2 == "self",
+			ProxyHeader: h.ProxyV2 == "self" && (b.ClientAddress == "proxy_v2" || b.ClientAddress == "proxy_v2_udp" && h.Transport == "udp"),
 		}})
 	}
 	return out
@@ -582,6 +582,8 @@ func specs(cfg *config.Config) []balancer.BackendSpec {
 		switch b.ClientAddress {
 		case "proxy_v2":
 			mode = balancer.ClientAddressProxyV2
+		case "proxy_v2_udp":
+			mode = balancer.ClientAddressProxyV2UDP
 		case "ecs":
 			mode = balancer.ClientAddressECS
 		}

@@ -205,17 +205,17 @@ func caZone() testpeer.ZoneSpec {
 }
 
 // TestClientAddrKnotProxyUDP: Knot 3.2 with proxy-allowlist of dnslb's
-// address, behind client_address: proxy_v2, sees each client's own
+// address, behind client_address: proxy_v2_udp, sees each client's own
 // address over UDP (mod-whoami answers the address Knot took: Knot 3.2
-// logs no client addresses). Over TCP Knot 3.2 takes no PROXY header:
-// a TCP client gets SERVFAIL from dnslb; what repeated TCP queries do
-// to the backend's health is recorded.
+// logs no client addresses). Over TCP Knot 3.2 takes no PROXY header, so
+// proxy_v2_udp sends none there: TCP clients are answered (Knot sees
+// dnslb) and the backend stays up.
 func TestClientAddrKnotProxyUDP(t *testing.T) {
 	testpeer.RequireTool(t, "knotd")
 	s := newCASite(t, "cak", "kn")
 	testpeer.StartKnot(t, testpeer.KnotOptions{Name: "knot", Addr: caKnot, NetNS: s.kn, Primary: true,
 		Zones: []testpeer.ZoneSpec{{Name: "example.test."}}, ProxyAllowlist: caLBOnly, Whoami: true})
-	l := s.startCALB(t, caConfig([]caBackend{{name: "knot", mode: "proxy_v2", addr: caKnot}}, ""), "knot")
+	l := s.startCALB(t, caConfig([]caBackend{{name: "knot", mode: "proxy_v2_udp", addr: caKnot}}, ""), "knot")
 
 	// Without dnslb's header Knot sees dnslb: the control.
 	m := new(dns.Msg)
@@ -242,22 +242,20 @@ func TestClientAddrKnotProxyUDP(t *testing.T) {
 	t.Logf("knot: health %s, last probe %q, queries %d, timeouts %d", st.Health, st.LastProbe, st.Queries, st.Timeouts)
 
 	// TCP: Knot 3.2 closes a connection that starts with a PROXY header
-	// (TestKnotProxyAllowlist); dnslb answers the client SERVFAIL. A
-	// proxy_v2 Knot 3.2 backend serves UDP only: truncated answers and
-	// zone transfers through dnslb fail.
-	r, err = s.query(caX, "tcp", "example.test.", dns.TypeA, false)
-	if err != nil || r.Rcode != dns.RcodeServerFailure {
-		t.Errorf("tcp from %v through dnslb to a proxy_v2 Knot 3.2: %v %v; want SERVFAIL (Knot takes no PROXY header over TCP)", caX, r, err)
-	} else {
-		t.Logf("tcp from %v through dnslb to a proxy_v2 Knot 3.2: SERVFAIL (Knot takes no PROXY header over TCP)", caX)
+	// (TestKnotProxyAllowlist), so the backend is proxy_v2_udp: TCP
+	// queries carry no header and are answered, Knot seeing dnslb's
+	// address, and they leave the backend up.
+	for range 6 {
+		r, err = s.query(caX, "tcp", "example.test.", dns.TypeA, false)
+		if err != nil || r.Rcode != dns.RcodeSuccess || answerAddr(r) != caLB {
+			t.Fatalf("tcp from %v through dnslb to a proxy_v2_udp Knot: %v %v; want NOERROR, Knot seeing dnslb %v", caX, r, err, caLB)
+		}
 	}
-	// Recorded, not asserted: do TCP clients of such a backend take it
-	// down (passive health counts failed connections)?
-	for range 5 {
-		s.query(caX, "tcp", "example.test.", dns.TypeA, false)
-	}
+	t.Logf("tcp from %v through dnslb: answered, Knot saw dnslb's %v (no header over TCP)", caX, caLB)
 	st = l.backendStatus("knot")
-	t.Logf("knot after 6 TCP queries: health %s, queries %d, timeouts %d; state changes: %q", st.Health, st.Queries, st.Timeouts, l.logLines("backend state change"))
+	if lines := l.logLines("to=down"); len(lines) > 0 || st.Health != "up" {
+		t.Errorf("knot after 6 TCP queries: health %s; state changes %q", st.Health, lines)
+	}
 }
 
 // TestClientAddrPowerDNSProxy: PowerDNS 4.7 with proxy-protocol-from
