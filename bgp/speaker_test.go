@@ -93,6 +93,9 @@ func established(s *Speaker, n netip.Addr) bool {
 // passive). Announce, new attributes without a session reset, withdraw,
 // a neighbour removed and added again.
 func TestSpeaker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two GoBGP speakers and their sessions take about 10 s; run without -short")
+	}
 	ctx := context.Background()
 	port := freePort(t)
 	nodeAddr, routerAddr := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
