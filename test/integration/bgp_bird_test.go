@@ -11,7 +11,7 @@ import (
 )
 
 // TestBGPBIRDECMP: two active nodes, each with its own NSD, announce the
-// VIP to BIRD 2 (merge paths on): BIRD's table holds two routes for it,
+// VIP to BIRD 2 (docs/anycast.md's bird.conf, merge paths on): BIRD's table holds two routes for it,
 // the router's kernel one route with two next hops, and clients on 20
 // source addresses reach both nodes. Measured: node2's backend killed →
 // its path gone at BIRD and in the kernel; backend back → path again.
@@ -46,8 +46,8 @@ func TestBGPBIRDECMP(t *testing.T) {
 		peers = append(peers, testpeer.BGPPeer{Address: n.addr, AS: 65053})
 		addrs = append(addrs, n.addr)
 	}
-	router := testpeer.StartBIRD(t, testpeer.BIRDOptions{NetNS: rh,
-		Config: testpeer.BIRDRouterConfig(routerAddr, 65000, peers, 9*time.Second, true)})
+	// The router's config is docs/anycast.md's, as is.
+	router := testpeer.StartBIRD(t, testpeer.BIRDOptions{NetNS: rh, Config: docSnippet(t, "bird-router-ecmp")})
 	// waitHops polls until BIRD's table and the kernel both have exactly
 	// the next hops want for the VIP.
 	waitHops := func(want []netip.Addr, within time.Duration) time.Duration {
