@@ -63,10 +63,13 @@ type BGP struct {
 	// announce (bgp.min_healthy_backends), 0-10000 and at most the number
 	// of backends; default 1, 0 announces whatever their health.
 	MinHealthyBackends int `mapstructure:"min_healthy_backends" range:"0-10000" note:"at most the number of backends; 0: whatever their health"`
-	// Interface is where modes active and kernel put the VIPs so that
-	// this node accepts their traffic (bgp.interface); default "lo". A
-	// dummy interface works too, when the kernel has the module.
-	Interface string `mapstructure:"interface" kind:"interface" note:"modes active and kernel: the VIPs' interface"`
+	// Interface is where this node accepts the VIPs' traffic
+	// (bgp.interface); default "lo": mode active adds the VIPs there as
+	// addresses, mode kernel as local routes (no address, so that a
+	// routing daemon's connected route does not hide dnslb's kernel
+	// route) next to the host routes it tags. A dummy interface works
+	// too, when the kernel has the module.
+	Interface string `mapstructure:"interface" kind:"interface" note:"active: the VIPs' addresses; kernel: the device of their local and host routes"`
 	// RouteProtocol is the protocol number of the kernel routes mode
 	// kernel adds (bgp.route_protocol), 1-255 but the numbers the kernel
 	// and routing daemons use (1-4, 11 zebra, 12 bird, 186-189, 192);

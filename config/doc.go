@@ -362,7 +362,7 @@
 //	bgp.next_hop                                   []              IP addresses; one per family at most; empty: each session's local address
 //	bgp.withdraw_delay                             2s              [0s, 1m]; keep answering this long after withdrawing at shutdown
 //	bgp.min_healthy_backends                       1               0-10000; at most the number of backends; 0: whatever their health
-//	bgp.interface                                  lo              1-15 characters, no '/', ':' or whitespace; modes active and kernel: the VIPs' interface
+//	bgp.interface                                  lo              1-15 characters, no '/', ':' or whitespace; active: the VIPs' addresses; kernel: the device of their local and host routes
 //	bgp.route_protocol                             250             1-255; mode kernel: the routes' protocol number
 //
 // Items of lists start from their own defaults; each backend's
