@@ -161,8 +161,8 @@ func parseCookieQuery(b []byte, m message) (message, dropReason) {
 // an error answer with none. Servers may leave the question out of an
 // error (RFC 1035 does not require it; Unbound's access-control refuse
 // answers REFUSED with QDCOUNT 0), so an answer with no question and an
-// rcode other than NOERROR and NXDOMAIN is accepted with noQuestion set,
-// as dnsdist does; its question cannot be checked, so the ID and the
+// rcode other than NOERROR and NXDOMAIN is accepted with noQuestion set;
+// its question cannot be checked, so the ID and the
 // backend's address alone match it to its query. A NOERROR or NXDOMAIN
 // answer without a question is still malformed (outside a zone
 // transfer's continuation messages, which the TCP path handles).
