@@ -19,7 +19,7 @@ import (
 // instance whose interface, VRID, address family or sync changes keeps
 // running as it was until a restart (the daemon logs which). The other
 // notify keys (primaries, max_per_second, dedup_window, retries,
-// tsig_keys) may change too. It returns nil if none differ. Both
+// track_qps, max_tracked, tsig_keys) may change too. It returns nil if none differ. Both
 // configurations must be non-nil.
 func RestartOnly(old, new *Config) []string {
 	var keys []string

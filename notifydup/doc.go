@@ -31,8 +31,8 @@
 // over one UDP socket per backend with many queries in flight. At most
 // Policy.MaxTracked (zone, backend) pairs are tracked (notify.max_tracked,
 // ~200 bytes each); beyond that a copy is sent once, untracked. A copy is
-// sent again only when the backend looks stuck on that zone: it still
-// serves the old serial and either has converged no zone for a while
+// sent again only when the backend looks stuck on that zone: it answers
+// with the old serial and either has converged no zone for a while
 // (longer the more zones it has pending) or has converged zones notified
 // well after this one. A secondary busy working through a bulk change in
 // order is left alone, so re-sends never add to its queue; one that lost

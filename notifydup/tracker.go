@@ -21,7 +21,8 @@ import (
 // copy is sent once and not tracked (counted, logged).
 //
 // A copy is sent again only when the backend looks stuck on that zone:
-// the zone's serial is still old, its last copy is older than the re-send
+// it answers with the zone's old serial (a backend that does not answer
+// is down or overloaded: it gets no copy, and the check rate backs off), its last copy is older than the re-send
 // gap (firstResend, doubling with every re-send), and either the backend
 // has converged no zone for stallAfter plus a round of checks (down,
 // restarted, or it lost a burst of copies) or it has converged a zone
@@ -458,14 +459,21 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	p := t.d.policy.Load()
 	be := bt.be
 	// Progress can only be seen as fast as the zones are checked: with
-	// many pending, a full round of checks takes pending/TrackQPS, so a
-	// backend looks stalled only after that much more.
+	// many pending, a full round of checks takes pending/rate (the
+	// current, maybe backed-off rate), so a backend looks stalled only
+	// after that much more. Only an answer with the old serial counts: a
+	// backend that does not answer is down or overloaded, and a copy
+	// would be lost or add to its load; it is given up on after
+	// unansweredGiveUp.
 	stall := int64(t.tm.stallAfter)
-	round := int64(time.Duration(len(bt.zones)) * time.Second / time.Duration(max(1, p.TrackQPS)))
+	round := int64(float64(len(bt.zones)) / max(1, bt.rate) * float64(time.Second))
 	aged := now-e.copied >= t.resendGap(e.resends)
 	stalled := now-bt.lastProgress >= stall+round
 	overtaken := bt.newestConverged-e.copied >= overtakeFactor*stall
-	stuck := aged && (stalled || overtaken)
+	stuck := err == nil && aged && (stalled || overtaken)
+	if err != nil && now-e.since >= int64(unansweredGiveUp) {
+		stuck, e.resends = true, uint8(min(255, p.Retries))
+	}
 	var resend *Notify
 	switch {
 	case stuck && int(e.resends) < p.Retries:
@@ -497,6 +505,10 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 		t.d.copyTo(resend, be)
 	}
 }
+
+// unansweredGiveUp is how long a zone is tracked on a backend that does
+// not answer its SOA queries.
+const unansweredGiveUp = 10 * time.Minute
 
 // overtakeFactor: a zone is overtaken when a zone copied overtakeFactor
 // x stallAfter after it converged first. Busy secondaries finish zones
