@@ -16,21 +16,22 @@
 # proxy's work and nothing else.
 #
 # For each round and each forwarder (xdp, sock-raw, sock-xnet, order
-# rotating), two loads: kxdpgun at a fixed rate (RATE qps) and as fast as it
-# goes (MAXRATE). `xdpspike measure` takes the counters and CPU times over
+# rotating), kxdpgun at fixed rates (RATES, qps) and as fast as it goes
+# (MAXRATE). `xdpspike measure` takes the counters and CPU times over
 # SECS seconds after WARMUP; `xdpspike report` prints the tables. With
 # PERF=1, a last max-rate run of each forwarder is profiled on CPU 1.
 #
-#   ROUNDS=3 SECS=8 RATE=100000 bench/xdpspike/run.sh
+#   ROUNDS=4 SECS=8 RATES="10000 25000" bench/xdpspike/run.sh
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-4}
 SECS=${SECS:-8}
 WARMUP=${WARMUP:-2}
-RATE=${RATE:-10000}
+RATES=${RATES:-"10000 25000"} # fixed offered loads (qps), below the forwarders' saturation
 MAXRATE=${MAXRATE:-4000000}
 VARIANTS=${VARIANTS:-"xdp sock-raw sock-xnet"}
 PERF=${PERF:-1}
+XDPFWD_ARGS=${XDPFWD_ARGS:-} # extra flags for xdpspike xdpfwd, e.g. "-frames 4096 -ring 2048"
 # Other work shares these 2 CPUs: the measured processes and their NAPI
 # threads run at this nice level (CFS weight ~88x a nice-0 task at -20).
 NICE=${NICE:--20}
@@ -195,7 +196,7 @@ start_proxy() {
 	local v=$1
 	rm -f "$OUT/stats"
 	case $v in
-	xdp) ip netns exec $NSP nice -n "$NICE" taskset -c 1 "$X" xdpfwd -iface xsp0 -ip $IPP -backend $IPB -backend-mac $MACB -stats "$OUT/stats" >"$OUT/proxy-$v.log" 2>&1 & ;;
+	xdp) ip netns exec $NSP nice -n "$NICE" taskset -c 1 "$X" xdpfwd -iface xsp0 -ip $IPP -backend $IPB -backend-mac $MACB -stats "$OUT/stats" $XDPFWD_ARGS >"$OUT/proxy-$v.log" 2>&1 & ;;
 	sock-raw) ip netns exec $NSP nice -n "$NICE" taskset -c 1 "$X" sockfwd -io raw -ip $IPP -backend $IPB -stats "$OUT/stats" >"$OUT/proxy-$v.log" 2>&1 & ;;
 	sock-xnet) ip netns exec $NSP nice -n "$NICE" taskset -c 1 "$X" sockfwd -io xnet -ip $IPP -backend $IPB -stats "$OUT/stats" >"$OUT/proxy-$v.log" 2>&1 & ;;
 	esac
@@ -246,7 +247,9 @@ for round in $(seq "$ROUNDS"); do
 		v=${vs[$(((i + round - 1) % ${#vs[@]}))]}
 		echo "round $round: $v" >&2
 		start_proxy "$v"
-		run_load "$round" "$v" fixed "$RATE"
+		for rate in $RATES; do
+			run_load "$round" "$v" "fixed-$((rate / 1000))k" "$rate"
+		done
 		run_load "$round" "$v" max "$MAXRATE"
 		stop_proxy
 	done

@@ -51,13 +51,6 @@ func xdpProgram(xskmap *ebpf.Map, proxyIP netip.Addr) asm.Instructions {
 	}
 }
 
-// passProgram is an XDP program that passes everything; a veth needs one
-// on its peer for XDP_TX/XDP_REDIRECT frames (not used by the forwarder,
-// kept for the -peer-pass option).
-func passProgram() asm.Instructions {
-	return asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}
-}
-
 // xdpAttachment holds what must stay open while the program is attached.
 type xdpAttachment struct {
 	xskmap *ebpf.Map
@@ -96,22 +89,6 @@ func attachRedirect(ifindex int, proxyIP netip.Addr, queues int) (*xdpAttachment
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("attach xdp (native): %w", err)
-	}
-	return a, nil
-}
-
-// attachPass attaches passProgram to ifindex in native mode.
-func attachPass(ifindex int) (*xdpAttachment, error) {
-	a := &xdpAttachment{}
-	var err error
-	a.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xdppass", Type: ebpf.XDP, License: "GPL", Instructions: passProgram()})
-	if err != nil {
-		return nil, err
-	}
-	a.link, err = link.AttachXDP(link.XDPOptions{Program: a.prog, Interface: ifindex, Flags: link.XDPDriverMode})
-	if err != nil {
-		a.Close()
-		return nil, err
 	}
 	return a, nil
 }
