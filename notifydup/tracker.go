@@ -102,6 +102,7 @@ type backendTrack struct {
 	// yields to its clients), raised again by track_qps/50 per answer.
 	rate        float64
 	lastBackoff int64
+	gaugesAt    int64         // the pending and oldest gauges were last set
 	sem         chan struct{} // SOA queries in flight
 	soa         *soaClient    // nil until the first query, or with Options.QuerySOA
 	running     bool
@@ -431,6 +432,10 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	now := t.now()
 	t.mu.Lock()
 	t.adapt(bt, err)
+	if now-bt.gaugesAt >= int64(100*time.Millisecond) { // a busy worker never waits: refresh here
+		bt.gaugesAt = now
+		t.updateGauges(bt)
+	}
 	e.inFlight = false
 	if bt.zones[e.n.Zone] != e {
 		t.mu.Unlock()
