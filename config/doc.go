@@ -321,7 +321,7 @@
 //	notify.enabled                                 if present
 //	notify.interface                               -               1-15 characters, no '/', ':' or whitespace; the interface the copies leave by (the VIP's); required when enabled
 //	notify.primaries                               -               IPs/CIDRs without host bits; the only sources answered and copied; required when enabled
-//	notify.max_per_second                          1000            1-1000000; per primary (over it: no answer, the primary retries)
+//	notify.max_per_second                          10000           1-1000000; per primary (over it: no answer, the primary retries)
 //	notify.dedup_window                            5s              [0s, 1h] (0s disables); a (zone, serial) still tracked, or every backend serves, is not copied again
 //	notify.retries                                 5               0-20; re-sends to a backend that looks stuck; 0 disables tracking
 //	notify.track_qps                               1000            1-100000; SOA queries per backend per second for convergence tracking

@@ -114,7 +114,7 @@ func TestNotifyAccepted(t *testing.T) {
 			func(n Notify) bool { return len(n.Interface) == 15 }},
 		{"null keys keep defaults", "notify: {interface: eth0, primaries: [192.0.2.1], max_per_second: ~, dedup_window: ~, retries: ~, track_qps: ~, max_tracked: ~}\n",
 			func(n Notify) bool {
-				return n.MaxPerSecond == 1000 && n.DedupWindow == 5*time.Second && n.Retries == 5 && n.TrackQPS == 1000 && n.MaxTracked == 1000000
+				return n.MaxPerSecond == 10000 && n.DedupWindow == 5*time.Second && n.Retries == 5 && n.TrackQPS == 1000 && n.MaxTracked == 1000000
 			}},
 		{"upper-case keys", "NOTIFY: {Interface: eth0, Primaries: [192.0.2.1], Max_Per_Second: 9}\n",
 			func(n Notify) bool { return n.Enabled && n.MaxPerSecond == 9 }},
@@ -506,7 +506,7 @@ func TestRestartOnlyNotify(t *testing.T) {
 		want       []string
 	}{
 		{"same", notifySection, nil},
-		{"same values written differently", "notify:\n  enabled: 'yes'\n  interface: eth0\n  primaries: '192.0.2.1/32'\n  max_per_second: 1000\n  dedup_window: 5000ms\n  retries: '5'\n", nil},
+		{"same values written differently", "notify:\n  enabled: 'yes'\n  interface: eth0\n  primaries: '192.0.2.1/32'\n  max_per_second: 10000\n  dedup_window: 5000ms\n  retries: '5'\n", nil},
 		{"primaries", "notify: {interface: eth0, primaries: [192.0.2.1, '2001:db8::/64']}\n", nil},
 		{"max_per_second", "notify: {interface: eth0, primaries: [192.0.2.1], max_per_second: 5}\n", nil},
 		{"dedup_window", "notify: {interface: eth0, primaries: [192.0.2.1], dedup_window: 0s}\n", nil},
@@ -568,7 +568,7 @@ func TestExampleConfigNotify(t *testing.T) {
 		Enabled:      true,
 		Interface:    "eth0",
 		Primaries:    prefixes("192.0.2.1/32", "2001:db8::1/128"),
-		MaxPerSecond: 1000,
+		MaxPerSecond: 10000,
 		DedupWindow:  5 * time.Second,
 		Retries:      5,
 		TrackQPS:     1000,

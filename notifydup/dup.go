@@ -22,7 +22,7 @@ type Backend struct {
 // Policy is the part of the options a reload may change.
 type Policy struct {
 	Primaries    []netip.Prefix // sources whose NOTIFYs are copied; others are refused
-	MaxPerSecond int            // per primary address; default 1000
+	MaxPerSecond int            // per primary address; default 10000
 	// DedupWindow is how long a (zone, serial) that every backend was
 	// seen to serve is remembered: a NOTIFY for it within the window is
 	// answered without a copy. 0: always copy.
@@ -150,7 +150,7 @@ func New(o Options) (*Duplicator, error) {
 // (reload).
 func (d *Duplicator) SetPolicy(p Policy) {
 	if p.MaxPerSecond <= 0 {
-		p.MaxPerSecond = 1000
+		p.MaxPerSecond = 10000
 	}
 	if p.TrackQPS <= 0 {
 		p.TrackQPS = DefaultTrackQPS
