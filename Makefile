@@ -3,7 +3,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build demo test test-short lint fuzz bench soak clean
+.PHONY: help build demo test test-short lint fuzz bench soak scale clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ bench: ## micro-benchmarks, then dnslb vs dnsdist with dnsperf (root; installs n
 
 soak: ## 5-minute soak in network namespaces (root): VRRP pair, query stream, backend kills, reloads, fail-overs (SOAK=10m for longer)
 	DNSLB_SOAK_DURATION=$(or $(SOAK),5m) $(GO) test -tags soak -count=1 -run TestSoak -v -timeout 30m ./test/integration/
+
+scale: build ## NOTIFY storm across N zones (default 100000; root, netns, NSD+Knot; docs/performance.md "NOTIFY storms"); REPORT=file appends the figures
+	DNSLB_IT_BINARY=$(CURDIR)/bin/dnslb DNSLB_STORM_N=$(or $(N),100000) DNSLB_STORM_REPORT=$(REPORT) \
+		$(GO) test -count=1 -run '^TestNotifyStorm$$' -v -timeout 40m ./test/integration/
 
 clean: ## remove build output
 	rm -rf bin
