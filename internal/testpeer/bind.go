@@ -95,7 +95,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -213,10 +212,8 @@ type BIND struct {
 	named    string // path of named
 	rndc     string // path of rndc
 
-	mu      sync.Mutex
-	p       *proc
-	mtimes  map[string]time.Time
-	stopErr error
+	serverProc
+	mtimes map[string]time.Time // under mu
 }
 
 // StartBIND writes named.conf (directory, pid file, session key, managed
@@ -441,27 +438,13 @@ func (b *BIND) waitReady(nsName string, p *proc) (retry bool, err error) {
 
 // Stop stops named (SIGTERM, SIGKILL to its process group after 5s) and
 // waits for it. It is idempotent.
-func (b *BIND) Stop() {
-	b.mu.Lock()
-	p := b.p
-	b.mu.Unlock()
-	if p != nil {
-		keepFirstErr(&b.mu, &b.stopErr, p.stopGroup(bindStopGrace))
-	}
-}
+func (b *BIND) Stop() { b.stopProc(bindStopGrace) }
 
 // Running reports whether named is alive.
-func (b *BIND) Running() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.p != nil && !b.p.exited()
-}
+func (b *BIND) Running() bool { return b.running() }
 
 // Log returns named's whole log so far.
-func (b *BIND) Log() string {
-	s, _ := os.ReadFile(b.LogPath)
-	return string(s)
-}
+func (b *BIND) Log() string { return readLog(b.LogPath) }
 
 func (b *BIND) logTail() string {
 	s := "--- " + b.LogPath + "\n" + tail(b.LogPath, 40)

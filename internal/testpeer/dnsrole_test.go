@@ -425,11 +425,6 @@ func TestZoneText(t *testing.T) {
 	}
 }
 
-func readLog(path string) string {
-	s, _ := readFile(path)
-	return s
-}
-
 func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err

@@ -53,7 +53,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,9 +111,7 @@ type PDNS struct {
 	autoPort  bool
 	bin       string
 
-	mu      sync.Mutex
-	p       *proc
-	stopErr error
+	serverProc
 }
 
 // StartPDNS writes pdns.conf, named.conf and the zone files into a temp
@@ -284,27 +281,13 @@ func (p *PDNS) waitReady(pr *proc) (retry bool, err error) {
 
 // Stop stops pdns_server (SIGTERM, SIGKILL to its group after 5s) and
 // waits for it. It is idempotent.
-func (p *PDNS) Stop() {
-	p.mu.Lock()
-	pr := p.p
-	p.mu.Unlock()
-	if pr != nil {
-		keepFirstErr(&p.mu, &p.stopErr, pr.stopGroup(pdnsStopGrace))
-	}
-}
+func (p *PDNS) Stop() { p.stopProc(pdnsStopGrace) }
 
 // Running reports whether pdns_server is alive.
-func (p *PDNS) Running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.p != nil && !p.p.exited()
-}
+func (p *PDNS) Running() bool { return p.running() }
 
 // Log returns pdns_server's whole log so far.
-func (p *PDNS) Log() string {
-	b, _ := os.ReadFile(p.LogPath)
-	return string(b)
-}
+func (p *PDNS) Log() string { return readLog(p.LogPath) }
 
 func (p *PDNS) logTail() string {
 	return "--- " + p.LogPath + "\n" + tail(p.LogPath, 40)

@@ -2,6 +2,7 @@ package testpeer
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -134,4 +135,38 @@ func reportStop(t testing.TB, mu *sync.Mutex, stopErr *error, stopMsg string, fa
 	if t.Failed() {
 		t.Logf("%s", failLog())
 	}
+}
+
+// serverProc is the part of a peer server that PDNS, Unbound and BIND
+// share: its running process (replaced by a restart) and the first error
+// in stopping it, under mu (which the servers also use for their own
+// fields).
+type serverProc struct {
+	mu      sync.Mutex
+	p       *proc
+	stopErr error
+}
+
+// stopProc stops the process (SIGTERM, SIGKILL to its group after grace)
+// and waits for it, keeping the first error. It is idempotent.
+func (s *serverProc) stopProc(grace time.Duration) {
+	s.mu.Lock()
+	pr := s.p
+	s.mu.Unlock()
+	if pr != nil {
+		keepFirstErr(&s.mu, &s.stopErr, pr.stopGroup(grace))
+	}
+}
+
+// running reports whether the process is alive.
+func (s *serverProc) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.p != nil && !s.p.exited()
+}
+
+// readLog returns a whole log file ("" if it cannot be read).
+func readLog(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
 }

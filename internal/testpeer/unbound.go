@@ -50,7 +50,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -124,9 +123,7 @@ type Unbound struct {
 	autoPort bool
 	bin      string
 
-	mu      sync.Mutex
-	p       *proc
-	stopErr error
+	serverProc
 }
 
 // StartUnbound writes unbound.conf into a temp dir, checks it with
@@ -263,27 +260,13 @@ func (u *Unbound) start(t testing.TB, nsName string) (retry bool, err error) {
 
 // Stop stops unbound (SIGTERM, SIGKILL to its group after 3s) and waits
 // for it. It is idempotent.
-func (u *Unbound) Stop() {
-	u.mu.Lock()
-	pr := u.p
-	u.mu.Unlock()
-	if pr != nil {
-		keepFirstErr(&u.mu, &u.stopErr, pr.stopGroup(unboundStopGrace))
-	}
-}
+func (u *Unbound) Stop() { u.stopProc(unboundStopGrace) }
 
 // Running reports whether unbound is alive.
-func (u *Unbound) Running() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.p != nil && !u.p.exited()
-}
+func (u *Unbound) Running() bool { return u.running() }
 
 // Log returns unbound's whole log so far.
-func (u *Unbound) Log() string {
-	b, _ := os.ReadFile(u.LogPath)
-	return string(b)
-}
+func (u *Unbound) Log() string { return readLog(u.LogPath) }
 
 func (u *Unbound) logTail() string {
 	return "--- " + u.LogPath + "\n" + tail(u.LogPath, 40)
