@@ -486,6 +486,12 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 		e.copied = now
 		e.gap = int32(t.tm.firstCheck / time.Millisecond)
 		resend = e.n
+		if !overtaken {
+			// A backend converging nothing at all (down, or its primary
+			// slow) gets one probe per stall period, not every pending
+			// zone at once, nor each zone's retries in a row.
+			bt.lastProgress = now
+		}
 	case stuck:
 		e.idx = -1
 		t.drop(bt, e)
