@@ -442,3 +442,33 @@ func TestMasterRefreshesVIPs(t *testing.T) {
 		t.Fatalf("%d AddVIPs in 20 advert intervals with VIPRefresh of 2, want about 10", adds)
 	}
 }
+
+// TestMasterReassertsOverLowerPriorityMaster: a lower-priority router that
+// missed the master's adverts becomes master too and announces the VIPs;
+// the real master answers its advert with its own and announces the VIPs
+// again, so clients that followed the other router come back, and the
+// other router steps down.
+func TestMasterReassertsOverLowerPriorityMaster(t *testing.T) {
+	h := &hub{}
+	a := startNode(t, h, "10.77.0.1", 150, nil)
+	waitState(t, a, Master, time.Second)
+	b := startNode(t, h, "10.77.0.2", 100, nil)
+	waitState(t, b, Backup, time.Second)
+	a.ann.mu.Lock()
+	before := a.ann.announced
+	a.ann.mu.Unlock()
+	// b misses a's adverts long enough to become master
+	a.conn.setMute(true)
+	waitState(t, b, Master, time.Second)
+	a.conn.setMute(false)
+	waitState(t, b, Backup, time.Second)
+	if a.in.Status().State != Master {
+		t.Fatalf("a: %v, want master", a.in.Status().State)
+	}
+	a.ann.mu.Lock()
+	after := a.ann.announced
+	a.ann.mu.Unlock()
+	if after <= before {
+		t.Fatalf("a announced its VIPs %d times before b's takeover and %d after: want it to announce again", before, after)
+	}
+}

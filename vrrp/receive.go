@@ -47,6 +47,17 @@ func (in *Instance) onAdvert(p received) {
 			}
 			in.noteMaster(p.src, a.Priority)
 			in.becomeBackup(fmt.Sprintf("advert from %s with priority %d (ours %d)", p.src, a.Priority, in.priority()), in.masterDown())
+		default:
+			// A lower-priority router thinks it is master (it missed our
+			// adverts, e.g. in a stall) and has announced the VIPs: RFC
+			// 5798 6.4.3 only discards its advert, but then clients stay
+			// pointed at it after it steps down on our next advert. Like
+			// keepalived, advertise now, so that it steps down at once,
+			// and announce the VIPs again, so that clients come back.
+			in.sendAdvert(in.priority())
+			resetTimer(in.adverTimer, in.o.Interval)
+			in.announce()
+			in.log.Debug("vrrp: advert from a lower-priority router, VIPs announced again", "src", p.src.String(), "priority", a.Priority)
 		}
 	}
 }
