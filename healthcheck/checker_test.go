@@ -23,16 +23,24 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on one port: a random UDP port's TCP twin may be taken
+	// by another test's socket, so try again with another.
+	var pc *net.UDPConn
+	var ln net.Listener
+	for i := 0; ln == nil; i++ {
+		var err error
+		if pc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0"))); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
+			pc.Close()
+			if i == 50 {
+				t.Fatalf("no port free for both UDP and TCP: %v", err)
+			}
+		}
 	}
 	s := &server{addr: pc.LocalAddr().(*net.UDPAddr).AddrPort()}
 	s.mode.Store("ok")
-	ln, err := net.Listen("tcp", s.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		s.count.Add(1)
 		m := new(dns.Msg)

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -356,7 +358,12 @@ var (
 func plainBinary(t *testing.T) string {
 	t.Helper()
 	plainOnce.Do(func() {
-		plainPath = binary + "-plain"
+		dir, err := os.MkdirTemp("", "dnslb-plain-")
+		if err != nil {
+			plainErr = err
+			return
+		}
+		plainPath = filepath.Join(dir, "dnslb")
 		out, err := exec.Command("go", "build", "-o", plainPath, "github.com/dnslb/dnslb/cmd/dnslb").CombinedOutput()
 		if err != nil {
 			plainErr = fmt.Errorf("build: %v\n%s", err, out)
