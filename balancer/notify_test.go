@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -132,6 +133,65 @@ func TestNotifyAnswerSentAsIs(t *testing.T) {
 		got, _, err := (&dns.Client{Net: network, Timeout: time.Second}).Exchange(q, listen.String())
 		if err != nil || len(got.Answer) != 1 || got.Answer[0].(*dns.TXT).Txt[0] != "from the notifier" {
 			t.Fatalf("%s: %v %v", network, got, err)
+		}
+	}
+}
+
+// TestNotifyAnswerGoesToItsPrimary: the answer to an accepted NOTIFY is
+// sent once the copies are out, after the worker has received more
+// datagrams into the buffers the NOTIFY came in. It must still go to the
+// primary (it once went to whoever's query had taken the NOTIFY's receive
+// slot: in a storm the primaries' NOTIFYs went unanswered and were
+// retried, and clients got stray answers).
+func TestNotifyAnswerGoesToItsPrimary(t *testing.T) {
+	n := &fakeNotifier{verdict: NotifyAccept, delay: 200 * time.Millisecond}
+	_, listen, _ := startWithNotifier(t, n)
+	primary, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	client, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	to := net.UDPAddrFromAddrPort(listen)
+	q := new(dns.Msg)
+	q.SetNotify("example.test.")
+	out, _ := q.Pack()
+	if _, err := primary.WriteToUDP(out, to); err != nil {
+		t.Fatal(err)
+	}
+	// While the copies are "out", the client sends queries: they fill the
+	// worker's receive buffers, the NOTIFY's slot among them.
+	for i := range 200 {
+		m := new(dns.Msg)
+		m.SetQuestion("example.test.", dns.TypeA)
+		m.Id = uint16(i)
+		b, _ := m.Pack()
+		client.WriteToUDP(b, to)
+	}
+	primary.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 512)
+	nr, _, err := primary.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("the primary got no answer to its NOTIFY: %v", err)
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(buf[:nr]); err != nil || r.Id != q.Id || r.Opcode != dns.OpcodeNotify || !r.Response {
+		t.Fatalf("primary got %v (%v)", r, err)
+	}
+	// The client must not get it.
+	client.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	for {
+		nr, _, err := client.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		m := new(dns.Msg)
+		if m.Unpack(buf[:nr]) == nil && m.Opcode == dns.OpcodeNotify {
+			t.Fatalf("the client got the NOTIFY's answer: %v", m)
 		}
 	}
 }

@@ -87,11 +87,15 @@ func (w *udpWorker) forwardQuery(s *Settings, frame, pkt []byte, from *unix.RawS
 	}
 	switch v.action {
 	case notify:
-		b.handNotify(s, pkt, m, rawAddrPort(from), w.addr, func(r []byte) error {
+		// from points into the receive batch, which the next receive
+		// overwrites: the answer sent later (once the copies are out) goes
+		// to the address read now.
+		primary := rawAddrPort(from)
+		b.handNotify(s, pkt, m, primary, w.addr, func(r []byte) error {
 			w.out.add(w.sock, r, from, tolen, sendRef{})
 			return nil
 		}, func(r []byte) error {
-			_, err := w.sock.conn.WriteToUDPAddrPort(r, rawAddrPort(from))
+			_, err := w.sock.conn.WriteToUDPAddrPort(r, primary)
 			return err
 		})
 		return
