@@ -100,7 +100,7 @@ func TestLoadValid(t *testing.T) {
 		Rise:      2,
 		Fall:      3,
 		AllDown:   "refuse",
-		Passive:   HealthPassive{MaxConsecutiveTimeouts: 10},
+		Passive:   HealthPassive{MaxConsecutiveTimeouts: 10, MaxDownPercent: 50},
 	}
 	ns2 := global.clone()
 	ns2.Query.Type = dns.TypeA

@@ -42,7 +42,7 @@ func Default() Config {
 			Rise:      2,
 			Fall:      3,
 			AllDown:   "fail_open",
-			Passive:   HealthPassive{MaxConsecutiveTimeouts: 5},
+			Passive:   HealthPassive{MaxConsecutiveTimeouts: 5, MaxDownPercent: 50},
 		},
 		VRRP: VRRP{
 			Priority:       100,

@@ -297,6 +297,7 @@
 //	health_check.proxy_v2                          self            self|none; probes of proxy_v2 backends: a header naming dnslb, or none
 //	health_check.all_down                          fail_open       fail_open|refuse; global only
 //	health_check.passive.max_consecutive_timeouts  5               0-1000; 0 disables
+//	health_check.passive.max_down_percent          50              1-100
 //	vrrp.enabled                                   if present      global only
 //	vrrp.name                                      ""              a quoted string; 1-63 of A-Z a-z 0-9 _ . -; required in instances; default the vrid
 //	vrrp.interface                                 -               1-15 characters, no '/', ':' or whitespace; required when enabled

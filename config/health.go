@@ -93,6 +93,12 @@ type HealthPassive struct {
 	// queries in a row timed out (passive.max_consecutive_timeouts),
 	// 0-1000; default 5, 0 disables passive detection.
 	MaxConsecutiveTimeouts int `mapstructure:"max_consecutive_timeouts" range:"0-1000" note:"0 disables"`
+	// MaxDownPercent caps passive detection (passive.max_down_percent),
+	// 1-100; default 50: it takes a backend down only while fewer than
+	// this share of the backends (at least one) is down already, so that
+	// an overloaded pool is not shrunk onto fewer backends (a cascade).
+	// Probes still take any backend down.
+	MaxDownPercent int `mapstructure:"max_down_percent" range:"1-100"`
 }
 
 // Equal reports whether h and o hold the same settings.

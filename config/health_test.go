@@ -23,7 +23,7 @@ func defaultHC() HealthCheck {
 		Rise:      2,
 		Fall:      3,
 		AllDown:   "fail_open",
-		Passive:   HealthPassive{MaxConsecutiveTimeouts: 5},
+		Passive:   HealthPassive{MaxConsecutiveTimeouts: 5, MaxDownPercent: 50},
 	}
 }
 
@@ -67,7 +67,7 @@ func TestHealthCheckDefaults(t *testing.T) {
 				Rise:      100,
 				Fall:      1,
 				AllDown:   "refuse",
-				Passive:   HealthPassive{MaxConsecutiveTimeouts: 0},
+				Passive:   HealthPassive{MaxConsecutiveTimeouts: 0, MaxDownPercent: 50},
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,6 +233,8 @@ func TestHealthCheckProblems(t *testing.T) {
 			[]string{"health_check.passive.max_consecutive_timeouts: -1 out of range 0-1000"}},
 		{"max_consecutive_timeouts too big", "health_check: {query: {name: x}, passive: {max_consecutive_timeouts: 1001}}\n",
 			[]string{"health_check.passive.max_consecutive_timeouts: 1001 out of range 0-1000"}},
+		{"max_down_percent zero", "health_check: {query: {name: x}, passive: {max_down_percent: 0}}\n",
+			[]string{"health_check.passive.max_down_percent: 0 out of range 1-100"}},
 
 		{"problems in schema order", "health_check:\n" +
 			"  zzz: 1\n  fall: 0\n  rise: 0\n  interval: 5\n  transport: x\n" +
@@ -347,7 +349,7 @@ func TestHealthCheckMerge(t *testing.T) {
 		Rise:      4,
 		Fall:      5,
 		AllDown:   "refuse",
-		Passive:   HealthPassive{MaxConsecutiveTimeouts: 7},
+		Passive:   HealthPassive{MaxConsecutiveTimeouts: 7, MaxDownPercent: 50},
 	}
 	for _, tc := range []struct {
 		name     string
@@ -532,7 +534,8 @@ func TestHealthCheckEnvProblems(t *testing.T) {
 			[]string{"backends[0].health_check: needs the global health_check section (it sets the defaults)"}},
 		{"subsection variable hides keys", hcSection,
 			map[string]string{"DNSLB_HEALTH_CHECK_PASSIVE": "1"},
-			[]string{"health_check.passive.max_consecutive_timeouts: hidden by the environment variable DNSLB_HEALTH_CHECK_PASSIVE (unset it)"}},
+			[]string{"health_check.passive.max_consecutive_timeouts: hidden by the environment variable DNSLB_HEALTH_CHECK_PASSIVE (unset it)",
+				"health_check.passive.max_down_percent: hidden by the environment variable DNSLB_HEALTH_CHECK_PASSIVE (unset it)"}},
 		{"bad udp_retry", "",
 			map[string]string{"DNSLB_TIMEOUTS_UDP_RETRY": "twice"},
 			[]string{`timeouts.udp_retry: "twice": not a boolean (true or false)`}},

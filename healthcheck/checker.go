@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/dnslb/dnslb/internal/health"
 )
@@ -63,8 +64,10 @@ type Options struct {
 
 // Checker runs the checks of a set of targets.
 type Checker struct {
-	o      Options
-	probes *prometheus.CounterVec
+	o           Options
+	probes      *prometheus.CounterVec
+	passiveHeld *prometheus.CounterVec
+	heldLog     *rate.Limiter // one "kept up" line per 10 s
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -98,9 +101,16 @@ func New(o Options) (*Checker, error) {
 		Name: "dnslb_healthcheck_probes_total",
 		Help: "Health-check probes sent to a backend, by result (ok, timeout, error, malformed, mismatch, rcode, not_authoritative, missing_answer).",
 	}, []string{"backend", "result"})
+	c.passiveHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dnslb_healthcheck_passive_held_total",
+		Help: "Passive failures (live-traffic timeouts) that took no backend down because health_check.passive.max_down_percent of the backends were down already.",
+	}, []string{"backend"})
+	c.heldLog = rate.NewLimiter(rate.Every(10*time.Second), 1)
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(c.probes); err != nil {
-			return nil, err
+		for _, col := range []prometheus.Collector{c.probes, c.passiveHeld} {
+			if err := o.Registerer.Register(col); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return c, nil
@@ -255,21 +265,60 @@ func (c *Checker) notify(ch *Change) {
 // PassiveFailure takes a target down at once because live traffic showed
 // it failing (e.g. consecutive timeouts); it needs `rise` successful probes
 // to come back. Unknown names and targets already down are ignored.
-func (c *Checker) PassiveFailure(name, reason string) {
+//
+// maxDownPercent caps it: while that share of the targets (at least
+// one) is down already, for any reason, live traffic takes no further
+// target down, and the call
+// is counted in dnslb_healthcheck_passive_held_total instead. Timeouts
+// under load are what overload looks like; taking an overloaded backend
+// out moves its share onto the others, which then time out too, until
+// every backend is down (a cascade). Probes still take down any target
+// that stops answering them. maxDownPercent <= 0 or >= 100: no cap.
+func (c *Checker) PassiveFailure(name, reason string, maxDownPercent int) {
 	c.mu.Lock()
 	t := c.targets[name]
+	down, maxDown := 0, 0
+	if t != nil && maxDownPercent > 0 && maxDownPercent < 100 {
+		maxDown = max(1, len(c.targets)*maxDownPercent/100)
+		for _, o := range c.targets {
+			o.mu.Lock()
+			if o.status.State == health.Down {
+				down++
+			}
+			o.mu.Unlock()
+		}
+	}
 	c.mu.Unlock()
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	var ch *Change
-	if t.status.State != health.Down {
+	held := false
+	switch {
+	case t.status.State == health.Down:
+	case maxDown > 0 && down >= maxDown:
+		held = true
+	default:
 		t.ok = 0
 		ch = c.transition(t, health.Down, reason, 0, true)
 	}
 	t.mu.Unlock()
+	if held {
+		c.passiveHeld.WithLabelValues(name).Inc()
+		if c.heldLog.Allow() {
+			c.o.Logger.Warn("backend kept up despite live-traffic failures: too many backends down already",
+				"backend", name, "reason", reason, "down", down, "of", c.count(), "max_down_percent", maxDownPercent)
+		}
+	}
 	c.notify(ch)
+}
+
+// count is how many targets there are.
+func (c *Checker) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.targets)
 }
 
 // Status returns every target's status by name.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // server is a configurable DNS server for probes: it can answer normally,
@@ -186,7 +187,7 @@ func TestPassiveFailureNeedsRise(t *testing.T) {
 	chk.Interval = 200 * time.Millisecond
 	c.Apply([]Target{{Name: "ns1", Addr: srv.addr, Check: chk}})
 	rec.waitFor(t, health.Up, 2*time.Second)
-	c.PassiveFailure("ns1", "5 consecutive timeouts")
+	c.PassiveFailure("ns1", "5 consecutive timeouts", 0)
 	ch, _ := rec.last()
 	if ch.To != health.Down || !ch.Passive || ch.Reason != "5 consecutive timeouts" {
 		t.Fatalf("passive change %+v", ch)
@@ -196,7 +197,7 @@ func TestPassiveFailureNeedsRise(t *testing.T) {
 	if d := time.Since(start); d < 150*time.Millisecond {
 		t.Fatalf("back up after %v: should need rise=2 probes at 200ms interval", d)
 	}
-	c.PassiveFailure("unknown", "x") // ignored
+	c.PassiveFailure("unknown", "x", 0) // ignored
 }
 
 func TestApplyRemovesAndKeepsState(t *testing.T) {
@@ -256,4 +257,36 @@ func FuzzJudge(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPassiveFailureCapped: live-traffic failures take no more than
+// max_down_percent of the targets down (at least one); probes are not
+// capped, and 100 (or 0) turns the cap off.
+func TestPassiveFailureCapped(t *testing.T) {
+	srv := startServer(t)
+	rec := &recorder{}
+	c := newChecker(t, rec)
+	chk := fastCheck()
+	chk.Interval = time.Hour // no probe brings a target back during the test
+	var targets []Target
+	for _, n := range []string{"a", "b", "c"} {
+		targets = append(targets, Target{Name: n, Addr: srv.addr, Check: chk, Initial: health.Up})
+	}
+	c.Apply(targets)
+	state := func(n string) health.State { return c.Status()[n].State }
+	c.PassiveFailure("a", "5 consecutive timeouts", 50)
+	if state("a") != health.Down {
+		t.Fatalf("a: %v, want down (1 of 3 allowed at 50%%)", state("a"))
+	}
+	c.PassiveFailure("b", "5 consecutive timeouts", 50)
+	if state("b") != health.Up {
+		t.Fatalf("b: %v, want kept up (a is down: 50%% of 3 allows 1)", state("b"))
+	}
+	if got := testutil.ToFloat64(c.passiveHeld.WithLabelValues("b")); got != 1 {
+		t.Fatalf("passive_held{b} = %v, want 1", got)
+	}
+	c.PassiveFailure("b", "5 consecutive timeouts", 100)
+	if state("b") != health.Down {
+		t.Fatalf("b: %v, want down with the cap off", state("b"))
+	}
 }

@@ -142,7 +142,7 @@ func newDaemon(path string, stderr io.Writer) (*daemon, error) {
 		Logger:          d.log,
 		Registerer:      d.registry,
 		OnPassiveFailure: func(name string, n int64) {
-			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive timeouts or failed connections", n))
+			d.checker.PassiveFailure(name, fmt.Sprintf("%d consecutive timeouts or failed connections", n), d.current().HealthCheck.Passive.MaxDownPercent)
 		},
 		Notifier: notifier,
 	})
