@@ -68,9 +68,9 @@ type Checker struct {
 	probes      *prometheus.CounterVec
 	passiveHeld *prometheus.CounterVec
 	heldLog     *rate.Limiter // one "kept up" line per 10 s
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 
 	mu      sync.Mutex
 	targets map[string]*target
