@@ -51,6 +51,13 @@ type Notify struct {
 	// least N/TrackQPS seconds; the queries go straight to the backends,
 	// beside the client traffic, and never through the balancer.
 	TrackQPS int `mapstructure:"track_qps" range:"1-100000" note:"SOA queries per backend per second for convergence tracking"`
+	// CopyQPS paces the NOTIFY copies to each backend (notify.copy_qps),
+	// 1-100000; default 150: first copies and re-sends alike. A NOTIFY
+	// is answered once its copies are out, so a primary flushing a storm
+	// (NSD sends a few thousand a second once it is answered at once)
+	// is slowed to this pace rather than overflowing the secondaries'
+	// receive buffers, where the copies and client queries would be lost.
+	CopyQPS int `mapstructure:"copy_qps" range:"1-100000" note:"NOTIFY copies per backend per second; the primary waits for the answer"`
 	// MaxTracked bounds the (zone, backend) pairs tracked at once, over
 	// all backends (notify.max_tracked), 1-100000000; default 1000000,
 	// about 200 bytes each. Beyond it a copy is still sent, once, but

@@ -52,7 +52,7 @@ func TestNotifyDefaults(t *testing.T) {
 		{"every key, upper bounds", "notify:\n" +
 			"  enabled: true\n  interface: bond0.53\n" +
 			"  primaries: [192.0.2.1, 198.51.100.0/24, '2001:db8::1', '2001:db8:1::/48', 203.0.113.7/32]\n" +
-			"  max_per_second: 1000000\n  dedup_window: 1h\n  retries: 20\n  track_qps: 100000\n  max_tracked: 100000000\n",
+			"  max_per_second: 1000000\n  dedup_window: 1h\n  retries: 20\n  track_qps: 100000\n  copy_qps: 100000\n  max_tracked: 100000000\n",
 			Notify{
 				Enabled:      true,
 				Interface:    "bond0.53",
@@ -61,16 +61,18 @@ func TestNotifyDefaults(t *testing.T) {
 				DedupWindow:  time.Hour,
 				Retries:      20,
 				TrackQPS:     100000,
+				CopyQPS:      100000,
 				MaxTracked:   100000000,
 			}},
 		{"every key, lower bounds", "notify:\n" +
-			"  interface: e\n  primaries: ['2001:db8::53']\n  max_per_second: 1\n  dedup_window: 0s\n  retries: 0\n  track_qps: 1\n  max_tracked: 1\n",
+			"  interface: e\n  primaries: ['2001:db8::53']\n  max_per_second: 1\n  dedup_window: 0s\n  retries: 0\n  track_qps: 1\n  copy_qps: 1\n  max_tracked: 1\n",
 			Notify{
 				Enabled:      true,
 				Interface:    "e",
 				Primaries:    prefixes("2001:db8::53/128"),
 				MaxPerSecond: 1,
 				TrackQPS:     1,
+				CopyQPS:      1,
 				MaxTracked:   1,
 			}},
 	} {
@@ -114,7 +116,7 @@ func TestNotifyAccepted(t *testing.T) {
 			func(n Notify) bool { return len(n.Interface) == 15 }},
 		{"null keys keep defaults", "notify: {interface: eth0, primaries: [192.0.2.1], max_per_second: ~, dedup_window: ~, retries: ~, track_qps: ~, max_tracked: ~}\n",
 			func(n Notify) bool {
-				return n.MaxPerSecond == 10000 && n.DedupWindow == 5*time.Second && n.Retries == 5 && n.TrackQPS == 1000 && n.MaxTracked == 1000000
+				return n.MaxPerSecond == 10000 && n.DedupWindow == 5*time.Second && n.Retries == 5 && n.TrackQPS == 1000 && n.CopyQPS == 150 && n.MaxTracked == 1000000
 			}},
 		{"upper-case keys", "NOTIFY: {Interface: eth0, Primaries: [192.0.2.1], Max_Per_Second: 9}\n",
 			func(n Notify) bool { return n.Enabled && n.MaxPerSecond == 9 }},
@@ -363,6 +365,7 @@ func TestNotifyEnv(t *testing.T) {
 				"DNSLB_NOTIFY_DEDUP_WINDOW":   "0s",
 				"DNSLB_NOTIFY_RETRIES":        "0",
 				"DNSLB_NOTIFY_TRACK_QPS":      "250",
+				"DNSLB_NOTIFY_COPY_QPS":       "50",
 				"DNSLB_NOTIFY_MAX_TRACKED":    "5000",
 			},
 			func(n Notify) bool {
@@ -372,6 +375,7 @@ func TestNotifyEnv(t *testing.T) {
 					Primaries:    prefixes("10.0.0.0/8"),
 					MaxPerSecond: 1000000,
 					TrackQPS:     250,
+					CopyQPS:      50,
 					MaxTracked:   5000,
 				})
 			}},
@@ -572,6 +576,7 @@ func TestExampleConfigNotify(t *testing.T) {
 		DedupWindow:  5 * time.Second,
 		Retries:      5,
 		TrackQPS:     1000,
+		CopyQPS:      150,
 		MaxTracked:   1000000,
 	}
 	checkSame(t, "enabled example", cfg.Notify, want)

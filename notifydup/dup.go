@@ -39,7 +39,15 @@ type Policy struct {
 	// all backends; beyond it a copy is sent once and not tracked.
 	// Default DefaultMaxTracked.
 	MaxTracked int
+	// CopyQPS paces the copies (first copies and re-sends) to each
+	// backend; default DefaultCopyQPS. A NOTIFY is answered once its
+	// copies are out, so a primary flushing a storm is slowed to this
+	// pace instead of bursting into the secondaries' receive buffers.
+	CopyQPS int
 }
+
+// DefaultCopyQPS is Policy.CopyQPS's default.
+const DefaultCopyQPS = 150
 
 // Options configure a Duplicator.
 type Options struct {
@@ -96,6 +104,7 @@ type job struct {
 	n       *Notify
 	key     key
 	waiters []func(answer []byte)
+	at      time.Time // the first NOTIFY was received
 }
 
 // Duplicator copies NOTIFYs to every backend and tracks convergence.
@@ -115,6 +124,8 @@ type Duplicator struct {
 	confirmed map[key]time.Time        // every backend serves it, since
 	pruned    time.Time                // confirmed was last pruned
 	logLimit  map[string]*rate.Limiter // a warning per reason every 10 s at most
+	copyPace  map[netip.AddrPort]*rate.Limiter
+	stopping  bool // Run's context ended: the last copies go out unpaced
 }
 
 // queueLen is how many accepted NOTIFYs wait for their copies; beyond it
@@ -136,7 +147,7 @@ func New(o Options) (*Duplicator, error) {
 	}
 	d := &Duplicator{o: o, log: o.Logger, m: m, queue: make(chan *job, queueLen),
 		limiters: map[netip.Addr]*rate.Limiter{}, queued: map[key]*job{}, confirmed: map[key]time.Time{},
-		logLimit: map[string]*rate.Limiter{}}
+		logLimit: map[string]*rate.Limiter{}, copyPace: map[netip.AddrPort]*rate.Limiter{}}
 	tm := defaultTiming
 	if o.timing != nil {
 		tm = *o.timing
@@ -158,12 +169,19 @@ func (d *Duplicator) SetPolicy(p Policy) {
 	if p.MaxTracked <= 0 {
 		p.MaxTracked = DefaultMaxTracked
 	}
+	if p.CopyQPS <= 0 {
+		p.CopyQPS = DefaultCopyQPS
+	}
 	d.policy.Store(&p)
 	d.trk.setRate(p.TrackQPS)
 	d.mu.Lock()
 	for _, l := range d.limiters {
 		l.SetLimit(rate.Limit(p.MaxPerSecond))
 		l.SetBurst(p.MaxPerSecond)
+	}
+	for _, l := range d.copyPace {
+		l.SetLimit(rate.Limit(p.CopyQPS))
+		l.SetBurst(copyBurst(p.CopyQPS))
 	}
 	d.mu.Unlock()
 }
@@ -206,6 +224,7 @@ func (d *Duplicator) Run(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.running = false // no job is queued after this
+	d.stopping = true
 	d.mu.Unlock()
 	for {
 		select {
@@ -275,7 +294,7 @@ func (d *Duplicator) Notify(msg []byte, src, dst netip.AddrPort, done func(answe
 		go done(d.answer(n, p)) // every backend serves it: nothing to copy
 		return Accept
 	}
-	j := &job{n: n, key: k, waiters: []func([]byte){done}}
+	j := &job{n: n, key: k, waiters: []func([]byte){done}, at: now}
 	select {
 	case d.queue <- j:
 		d.queued[k] = j
@@ -304,6 +323,7 @@ func (d *Duplicator) limiter(a netip.Addr, p *Policy) *rate.Limiter {
 func (d *Duplicator) copyJob(j *job) {
 	p := d.policy.Load()
 	backends := d.o.Backends()
+	d.pace(backends...)
 	for _, be := range backends {
 		d.copyTo(j.n, be)
 	}
@@ -317,6 +337,7 @@ func (d *Duplicator) copyJob(j *job) {
 	for _, w := range waiters {
 		w(answer)
 	}
+	d.m.ack.Observe(time.Since(j.at).Seconds())
 	if j.n.HasSerial && p.Retries > 0 {
 		d.trk.add(j.n, backends, p)
 	}
@@ -362,6 +383,36 @@ func (d *Duplicator) forget(k key) {
 	d.mu.Lock()
 	delete(d.confirmed, k)
 	d.mu.Unlock()
+}
+
+// copyBurst is how many copies a backend may get at once: 20 ms worth,
+// at least one, so that a storm reaches it as a steady stream.
+func copyBurst(qps int) int { return max(1, qps/50) }
+
+// pace waits until each of backends may be sent one more copy
+// (Policy.CopyQPS); not while stopping, when the last accepted NOTIFYs
+// go out at once.
+func (d *Duplicator) pace(backends ...Backend) {
+	p := d.policy.Load()
+	now := time.Now()
+	var wait time.Duration
+	d.mu.Lock()
+	if d.stopping {
+		d.mu.Unlock()
+		return
+	}
+	for _, be := range backends {
+		l := d.copyPace[be.Addr]
+		if l == nil {
+			l = rate.NewLimiter(rate.Limit(p.CopyQPS), copyBurst(p.CopyQPS))
+			d.copyPace[be.Addr] = l
+		}
+		wait = max(wait, l.ReserveN(now, 1).DelayFrom(now))
+	}
+	d.mu.Unlock()
+	if wait > 0 {
+		time.Sleep(wait)
+	}
 }
 
 func (d *Duplicator) copyTo(n *Notify, be Backend) {

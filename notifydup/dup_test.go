@@ -2,6 +2,7 @@ package notifydup
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -72,6 +73,9 @@ func newTestDup(t *testing.T, p Policy, soa func(context.Context, netip.AddrPort
 	}
 	if p.MaxTracked == 0 {
 		p.MaxTracked = 1000
+	}
+	if p.CopyQPS == 0 {
+		p.CopyQPS = 100000
 	}
 	d, err := New(Options{Interface: "eth0", Policy: p, Backends: func() []Backend { return []Backend{be1, be2} },
 		QuerySOA: soa, Registerer: reg, sender: fs, timing: &tm})
@@ -379,5 +383,30 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestCopiesPaced: copies to each backend go out at no more than
+// copy_qps (after a burst of 20 ms worth), and each NOTIFY is answered
+// only once its copies are out, so the primary is slowed to that pace.
+// Only a lower bound on the time is checked: a busy machine is slower.
+func TestCopiesPaced(t *testing.T) {
+	td := newTestDup(t, Policy{Primaries: primaries(), CopyQPS: 100}, nil)
+	var a answers
+	const n = 22 // burst 2, then 20 at 100/s: at least 200 ms
+	start := time.Now()
+	for i := range n {
+		if v := td.Notify(packNotify(t, fmt.Sprintf("z%d.test.", i), 1), primary, vip, a.done(td.fs)); v != Accept {
+			t.Fatalf("notify %d: %v", i, v)
+		}
+	}
+	waitFor(t, func() bool { return a.n() == n }, "every answer")
+	if took := time.Since(start); took < 190*time.Millisecond {
+		t.Fatalf("%d NOTIFYs copied and answered in %v: copy_qps 100 allows no less than 200ms", n, took)
+	}
+	for i, at := range a.at {
+		if at < 2*(i+1) {
+			t.Fatalf("answer %d came after %d copies, before its own were out", i, at)
+		}
 	}
 }

@@ -25,7 +25,13 @@ type metrics struct {
 	trackRate  *prometheus.GaugeVec
 	givenUp    *prometheus.CounterVec
 	converge   prometheus.Histogram
+	ack        prometheus.Histogram
 }
+
+// ackBuckets are the upper bounds of dnslb_notify_ack_seconds: a primary
+// sends a NOTIFY again after about 1-3 s without an answer (NSD, BIND,
+// Knot), and gives up after a few tries.
+var ackBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5}
 
 // convergeBuckets are the upper bounds of dnslb_notify_convergence_seconds.
 var convergeBuckets = []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800}
@@ -57,12 +63,15 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		converge: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dnslb_notify_convergence_seconds",
 			Help:    "Time from a NOTIFY's first copy to dnslb seeing a backend serve its serial (checks are paced by notify.track_qps).",
 			Buckets: convergeBuckets}),
+		ack: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dnslb_notify_ack_seconds",
+			Help:    "Time from receiving a NOTIFY to answering it, once its copies are out (what the primary waits for; it sends again after 1-3 s).",
+			Buckets: ackBuckets}),
 	}
 	for _, res := range results {
 		m.received.WithLabelValues(res)
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge} {
+		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge, m.ack} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("notifydup: register metrics: %w", err)
 			}

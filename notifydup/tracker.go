@@ -513,6 +513,7 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	t.mu.Unlock()
 	if resend != nil {
 		t.d.m.resends.WithLabelValues(be.Name).Inc()
+		t.d.pace(be)
 		t.d.copyTo(resend, be)
 	}
 }

@@ -31,7 +31,7 @@ func (d *daemon) newNotify(cfg *config.Config) (*notifydup.Duplicator, error) {
 func notifyPolicy(cfg *config.Config) notifydup.Policy {
 	n := cfg.Notify
 	p := notifydup.Policy{Primaries: n.Primaries, MaxPerSecond: n.MaxPerSecond, DedupWindow: n.DedupWindow, Retries: n.Retries,
-		TrackQPS: n.TrackQPS, MaxTracked: n.MaxTracked}
+		TrackQPS: n.TrackQPS, MaxTracked: n.MaxTracked, CopyQPS: n.CopyQPS}
 	for _, k := range n.TSIGKeys {
 		p.Keys = append(p.Keys, notifydup.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
 	}

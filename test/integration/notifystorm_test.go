@@ -24,9 +24,12 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -51,10 +54,11 @@ import (
 
 // stormEnv are the harness's knobs (make scale passes them).
 const (
-	envStormN      = "DNSLB_STORM_N"      // zones (default 5000)
-	envStormNotify = "DNSLB_STORM_NOTIFY" // extra lines for dnslb's notify section, e.g. "  track_qps: 2000\n"
-	envStormReport = "DNSLB_STORM_REPORT" // file to write the report table to (appended)
-	envStormQPS    = "DNSLB_STORM_QPS"    // client stream rate (default 5000)
+	envStormN      = "DNSLB_STORM_N"       // zones (default 5000)
+	envStormNotify = "DNSLB_STORM_NOTIFY"  // extra lines for dnslb's notify section, e.g. "  track_qps: 2000\n"
+	envStormReport = "DNSLB_STORM_REPORT"  // file to write the report table to (appended)
+	envStormQPS    = "DNSLB_STORM_QPS"     // client stream rate (default 5000)
+	envStormProf   = "DNSLB_STORM_PROFILE" // file for a CPU profile of dnslb over the storm's first 60 s
 )
 
 // Memory per zone measured at N=100,000 on this machine kind: the peak
@@ -229,6 +233,7 @@ type notifySink struct {
 	conn  net.PacketConn
 	mu    sync.Mutex
 	zones map[string]bool
+	first time.Time // the first NOTIFY
 	last  time.Time
 	done  chan struct{}
 }
@@ -264,6 +269,9 @@ func startNotifySink(t *testing.T, ns *testpeer.NetNS, addr netip.AddrPort) *not
 			s.mu.Lock()
 			s.zones[m.Question[0].Name] = true
 			s.last = time.Now()
+			if s.first.IsZero() {
+				s.first = s.last
+			}
 			s.mu.Unlock()
 		}
 	}()
@@ -293,6 +301,10 @@ type clientStream struct {
 	mu    sync.Mutex
 	slots [65536]streamSlot
 	ph    [3]streamPhase
+	start time.Time // when the stream started: lostAt counts from here
+	// lostAt counts lost queries by the second they were sent in, late
+	// (answered after 2 s) and never answered apart.
+	lostAt map[int][2]int
 }
 
 type streamSlot struct {
@@ -310,7 +322,7 @@ var phaseNames = []string{"before", "during", "after"}
 
 func startClientStream(t *testing.T, ns *testpeer.NetNS, vip netip.AddrPort, n, qps int) *clientStream {
 	t.Helper()
-	c := &clientStream{n: n, qps: qps, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &clientStream{n: n, qps: qps, stop: make(chan struct{}), done: make(chan struct{}), start: time.Now(), lostAt: map[int][2]int{}}
 	ns.Do(t, func() {
 		var err error
 		c.conn, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(vip))
@@ -349,7 +361,7 @@ func (c *clientStream) send() {
 			c.mu.Lock()
 			sl := &c.slots[id]
 			if sl.busy { // wrapped around: unanswered for 13 s
-				c.ph[sl.phase].lost++
+				c.lose(sl, false)
 			}
 			*sl = streamSlot{sent: now, phase: ph, busy: true}
 			c.ph[ph].sent++
@@ -380,7 +392,7 @@ func (c *clientStream) read() {
 			p := &c.ph[sl.phase]
 			switch {
 			case lat > 2*time.Second:
-				p.lost++
+				c.lose(sl, true)
 			case m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0:
 				p.errors++
 			default:
@@ -409,9 +421,40 @@ func (c *clientStream) finish() {
 	for i := range c.slots {
 		if sl := &c.slots[i]; sl.busy {
 			sl.busy = false
-			c.ph[sl.phase].lost++
+			c.lose(sl, false)
 		}
 	}
+}
+
+// lose counts sl's query as lost (c.mu held): late, or never answered.
+func (c *clientStream) lose(sl *streamSlot, late bool) {
+	c.ph[sl.phase].lost++
+	sec := int(sl.sent.Sub(c.start) / time.Second)
+	v := c.lostAt[sec]
+	if late {
+		v[0]++
+	} else {
+		v[1]++
+	}
+	c.lostAt[sec] = v
+}
+
+// lossTimeline lists the seconds (from ref) in which lost queries were
+// sent: "+12s 3 late/1 none, ...".
+func (c *clientStream) lossTimeline(ref time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	secs := slices.Sorted(maps.Keys(c.lostAt))
+	var out []string
+	for _, s := range secs {
+		v := c.lostAt[s]
+		at := c.start.Add(time.Duration(s) * time.Second).Sub(ref).Round(time.Second)
+		out = append(out, fmt.Sprintf("%+v %d late/%d none", at, v[0], v[1]))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 func (c *clientStream) summary(ph int) (sent, lost, errs int, p50, p99 time.Duration) {
@@ -713,6 +756,10 @@ func TestNotifyStorm(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	sink.stop()
+	if got, last := sink.state(); got > 1 {
+		d := last.Sub(sink.first)
+		t.Logf("primary's start-up NOTIFYs: %d zones in %v to a sink that answers at once: %.0f/s", got, d.Round(10*time.Millisecond), float64(got)/max(d.Seconds(), 0.001))
+	}
 	servers := append([]*testpeer.NetNS{pHost}, secHosts...)
 	t.Logf("start-up refreshes settled after %v", settle(t, servers, time.Duration(30+n/1000)*time.Second).Round(time.Second))
 
@@ -721,7 +768,8 @@ func TestNotifyStorm(t *testing.T) {
 	for i, name := range stormNames {
 		cfg += fmt.Sprintf("  - name: %s\n    address: %q\n", name, stormSecs[i].String())
 	}
-	cfg += "admin:\n  listen: 127.0.0.1:9053\nlog:\n  level: info\n" +
+	profile := os.Getenv(envStormProf)
+	cfg += fmt.Sprintf("admin:\n  listen: 127.0.0.1:9053\n  pprof: %v\nlog:\n  level: info\n", profile != "") +
 		"health_check:\n  query: {name: " + stormZone(0) + ", type: SOA}\n" +
 		"notify:\n  interface: eth0\n  primaries: [10.79.0.2]\n" + notifyExtra
 	l := startLB(t, lbHost, cfg, stormVIP, "127.0.0.1:9053")
@@ -793,6 +841,9 @@ func TestNotifyStorm(t *testing.T) {
 	stream.phase.Store(1)
 	storm := time.Now()
 	primary.cmd.Process.Signal(syscall.SIGHUP)
+	if profile != "" {
+		go exec.Command("ip", "netns", "exec", lbHost.Name(), "curl", "-s", "-o", profile, "http://127.0.0.1:9053/debug/pprof/profile?seconds=60").Run()
+	}
 	for tries := 0; ; tries++ {
 		if s, ok := stormSOA(t, pHost, primary.addr, stormZone(n-1)); ok && s == 2 {
 			break
@@ -809,7 +860,7 @@ func TestNotifyStorm(t *testing.T) {
 	t.Logf("primary serves serial 2 after %v", reloaded.Round(100*time.Millisecond))
 
 	// Wait until every secondary logged every zone, bounded.
-	limit := time.Duration(120+n/200) * time.Second // 100k: 620 s
+	limit := time.Duration(120+n/100) * time.Second // copied at notify.copy_qps (150/s); 100k: 1120 s
 	var conv []map[string]time.Time
 	var logs []*convLog
 	for _, s := range secs {
@@ -919,6 +970,7 @@ func TestNotifyStorm(t *testing.T) {
 			t.Errorf("client stream lost %d queries %s the storm", lost, phaseNames[ph])
 		}
 	}
+	fmt.Fprintf(&rep, "  client queries lost, by the second they were sent in from the storm: %s\n", stream.lossTimeline(storm))
 	if nt := status.Notify; nt != nil {
 		b, _ := json.Marshal(nt)
 		fmt.Fprintf(&rep, "  dnslb status notify: %s\n", b)
@@ -968,7 +1020,11 @@ func stormSweep(t *testing.T, ns *testpeer.NetNS, server netip.AddrPort, n int) 
 	defer conn.Close()
 	conn.SetReadBuffer(4 << 20)
 	ok := make([]bool, n)
-	for pass := 0; pass < 3; pass++ {
+	last := map[int]string{} // what a zone not at serial 2 answered last
+	for pass := 0; pass < 5; pass++ {
+		if pass > 0 {
+			time.Sleep(time.Second) // a dropped burst is not dropped again
+		}
 		var todo []int
 		for i := range n {
 			if !ok[i] {
@@ -991,16 +1047,20 @@ func stormSweep(t *testing.T, ns *testpeer.NetNS, server netip.AddrPort, n int) 
 					return
 				}
 				m := new(dns.Msg)
-				if m.Unpack(buf[:k]) != nil || len(m.Answer) == 0 {
+				if m.Unpack(buf[:k]) != nil || len(m.Question) != 1 {
 					continue
 				}
-				if soa, is := m.Answer[0].(*dns.SOA); is && soa.Serial == 2 {
-					mu.Lock()
-					if i, has := got[m.Id]; has && stormZone(i) == m.Question[0].Name {
+				mu.Lock()
+				if i, has := got[m.Id]; has && stormZone(i) == m.Question[0].Name {
+					if soa, is := firstSOA(m); is && soa.Serial == 2 {
 						ok[i] = true
+					} else if is {
+						last[i] = fmt.Sprintf("serial %d", soa.Serial)
+					} else {
+						last[i] = dns.RcodeToString[m.Rcode] + " without SOA"
 					}
-					mu.Unlock()
 				}
+				mu.Unlock()
 			}
 		}()
 		for j, i := range todo {
@@ -1021,10 +1081,55 @@ func stormSweep(t *testing.T, ns *testpeer.NetNS, server netip.AddrPort, n int) 
 	var bad []string
 	for i := range n {
 		if !ok[i] {
-			bad = append(bad, stormZone(i))
+			what := last[i]
+			if what == "" {
+				what = "no answer"
+			}
+			bad = append(bad, stormZone(i)+" ("+what+")")
 		}
 	}
 	return bad
+}
+
+// firstSOA is m's first answer record if it is a SOA.
+func firstSOA(m *dns.Msg) (*dns.SOA, bool) {
+	if len(m.Answer) == 0 {
+		return nil, false
+	}
+	soa, ok := m.Answer[0].(*dns.SOA)
+	return soa, ok
+}
+
+// histQuantile is the upper bound of the bucket of histogram name (from
+// a readMetrics map) that holds quantile q, or "-" with no samples.
+func histQuantile(m map[string]float64, name string, q float64) string {
+	total := m[name+"_count"]
+	if total == 0 {
+		return "-"
+	}
+	type bucket struct {
+		le    float64
+		count float64
+	}
+	var bs []bucket
+	for k, v := range m {
+		if rest, ok := strings.CutPrefix(k, name+`_bucket{le="`); ok {
+			le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+			if err == nil {
+				bs = append(bs, bucket{le, v})
+			}
+		}
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	for _, b := range bs {
+		if b.count >= q*total {
+			if math.IsInf(b.le, 1) {
+				return "inf"
+			}
+			return time.Duration(b.le * float64(time.Second)).String()
+		}
+	}
+	return "inf"
 }
 
 // stormReport adds dnslb's figures from the per-second samples: the
@@ -1061,6 +1166,8 @@ func stormReport(rep *bytes.Buffer, samples []stormSample, from, to time.Time) {
 		}
 	}
 	fmt.Fprintf(rep, "  NOTIFYs not copied: %s; untracked copies %.0f\n", orNone(drops), last["dnslb_notify_untracked_total"])
+	fmt.Fprintf(rep, "  NOTIFY answer latency (receipt to ack, dnslb_notify_ack_seconds): p50 <=%s, p99 <=%s, max <=%s\n",
+		histQuantile(last, "dnslb_notify_ack_seconds", 0.5), histQuantile(last, "dnslb_notify_ack_seconds", 0.99), histQuantile(last, "dnslb_notify_ack_seconds", 1))
 	for _, be := range stormNames {
 		lbl := fmt.Sprintf(`{backend=%q}`, be)
 		var peakPending float64
