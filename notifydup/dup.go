@@ -389,9 +389,9 @@ func (d *Duplicator) forget(k key) {
 // at least one, so that a storm reaches it as a steady stream.
 func copyBurst(qps int) int { return max(1, qps/50) }
 
-// pace waits until each of backends may be sent one more copy
-// (Policy.CopyQPS); not while stopping, when the last accepted NOTIFYs
-// go out at once.
+// pace waits until each of backends may be sent one more first copy
+// (Policy.CopyQPS; re-sends take what is left, see spareCopy); not while
+// stopping, when the last accepted NOTIFYs go out at once.
 func (d *Duplicator) pace(backends ...Backend) {
 	p := d.policy.Load()
 	now := time.Now()
@@ -413,6 +413,24 @@ func (d *Duplicator) pace(backends ...Backend) {
 	if wait > 0 {
 		time.Sleep(wait)
 	}
+}
+
+// spareCopy reports whether be may be sent a re-send now, taking a copy
+// token if so: re-sends never wait, so that they never delay first
+// copies (and with them the primaries' answers). Always while stopping.
+func (d *Duplicator) spareCopy(be Backend) bool {
+	p := d.policy.Load()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopping {
+		return true
+	}
+	l := d.copyPace[be.Addr]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(p.CopyQPS), copyBurst(p.CopyQPS))
+		d.copyPace[be.Addr] = l
+	}
+	return l.Allow()
 }
 
 func (d *Duplicator) copyTo(n *Notify, be Backend) {

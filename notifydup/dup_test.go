@@ -410,3 +410,17 @@ func TestCopiesPaced(t *testing.T) {
 		}
 	}
 }
+
+// TestResendsUseSparePace: a re-send never waits for the copy pace; it
+// goes only when first copies left a token, so a storm's first copies
+// (and the primaries' answers) are never delayed by re-sends.
+func TestResendsUseSparePace(t *testing.T) {
+	td := newTestDup(t, Policy{Primaries: primaries(), CopyQPS: 1}, nil) // burst 1
+	if !td.spareCopy(be2) {
+		t.Fatal("an idle backend has no spare copy pace")
+	}
+	td.pace(be1) // a first copy takes the only token
+	if td.spareCopy(be1) {
+		t.Fatal("a re-send took pace a first copy had used")
+	}
+}

@@ -17,15 +17,17 @@ type metrics struct {
 	copies     *prometheus.CounterVec
 	copyErrors *prometheus.CounterVec
 	resends    *prometheus.CounterVec
-	pending    *prometheus.GaugeVec
-	oldest     *prometheus.GaugeVec
-	soaQueries *prometheus.CounterVec
-	untracked  prometheus.Counter
-	tracked    prometheus.Gauge
-	trackRate  *prometheus.GaugeVec
-	givenUp    *prometheus.CounterVec
-	converge   prometheus.Histogram
-	ack        prometheus.Histogram
+	// resendsDeferred: re-sends put off for want of copy pace.
+	resendsDeferred *prometheus.CounterVec
+	pending         *prometheus.GaugeVec
+	oldest          *prometheus.GaugeVec
+	soaQueries      *prometheus.CounterVec
+	untracked       prometheus.Counter
+	tracked         prometheus.Gauge
+	trackRate       *prometheus.GaugeVec
+	givenUp         *prometheus.CounterVec
+	converge        prometheus.Histogram
+	ack             prometheus.Histogram
 }
 
 // ackBuckets are the upper bounds of dnslb_notify_ack_seconds: a primary
@@ -46,6 +48,8 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help: "NOTIFY copies that could not be sent to a backend."}, []string{"backend"}),
 		resends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_resends_total",
 			Help: "Copies sent again to a backend that looked stuck (still the old serial, no zone converging)."}, []string{"backend"}),
+		resendsDeferred: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_resends_deferred_total",
+			Help: "Re-sends put off because first copies were using the backend's notify.copy_qps; the zone is checked again later."}, []string{"backend"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_pending_zones",
 			Help: "Zones whose notified serial a backend has not been seen to serve yet."}, []string{"backend"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_oldest_pending_seconds",
@@ -71,7 +75,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		m.received.WithLabelValues(res)
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge, m.ack} {
+		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.resendsDeferred, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge, m.ack} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("notifydup: register metrics: %w", err)
 			}

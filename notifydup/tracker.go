@@ -481,6 +481,11 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	}
 	var resend *Notify
 	switch {
+	case stuck && int(e.resends) < p.Retries && !t.d.spareCopy(be):
+		// Re-sends use only the copy pace first copies leave over: in a
+		// storm they wait, and the zone is checked again later.
+		e.gap = int32(min(2*time.Duration(e.gap)*time.Millisecond, t.tm.maxCheckGap) / time.Millisecond)
+		t.d.m.resendsDeferred.WithLabelValues(be.Name).Inc()
 	case stuck && int(e.resends) < p.Retries:
 		e.resends++
 		e.copied = now
@@ -513,7 +518,6 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	t.mu.Unlock()
 	if resend != nil {
 		t.d.m.resends.WithLabelValues(be.Name).Inc()
-		t.d.pace(be)
 		t.d.copyTo(resend, be)
 	}
 }
