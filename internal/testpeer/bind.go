@@ -361,31 +361,11 @@ func prepareBINDAddr(t testing.TB, name string, ns *NetNS, a netip.Addr) {
 // someone else, so that other ports may help.
 func (b *BIND) start(t testing.TB, nsName string) (retry bool, err error) {
 	t.Helper()
-	out, err := os.OpenFile(b.OutPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		t.Fatalf("testpeer: %v", err)
-	}
-	defer out.Close() // the child has its own copy
 	// -f: foreground, config's logging statement honoured (-g would
 	// ignore it and log to stderr only). -L: messages before the config
 	// is loaded (listening, control channel, errors) go to the same log.
-	args := []string{b.named, "-f", "-L", b.LogPath, "-n", bindWorkers, "-c", b.ConfPath}
-	if nsName != "" {
-		args = append([]string{"ip", "netns", "exec", nsName}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = b.Dir
-	cmd.Stdout, cmd.Stderr = out, out
-	// As root, a PID namespace of its own (see startProc); named
-	// handles SIGTERM.
-	p, err := startProc(cmd, os.Geteuid() == 0)
-	if err != nil {
-		t.Fatalf("testpeer: BIND %q: start %s: %v", b.Name, strings.Join(args, " "), err)
-	}
-	b.mu.Lock()
-	b.p, b.PID = p, p.pid
-	b.mu.Unlock()
-	b.ns.track(p)
+	p := b.launch(t, fmt.Sprintf("BIND %q", b.Name), b.ns, nsName, b.Dir, b.OutPath, &b.PID,
+		b.named, "-f", "-L", b.LogPath, "-n", bindWorkers, "-c", b.ConfPath)
 	if retry, err = b.waitReady(nsName, p); err != nil {
 		keepFirstErr(&b.mu, &b.stopErr, p.stopGroup(bindStopGrace))
 	}

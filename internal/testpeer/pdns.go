@@ -49,7 +49,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -216,28 +215,7 @@ func requirePDNSBindBackend(t testing.TB) {
 // stopped; retry says the port was taken.
 func (p *PDNS) start(t testing.TB, nsName string) (retry bool, err error) {
 	t.Helper()
-	logf, err := os.Create(p.LogPath)
-	if err != nil {
-		t.Fatalf("testpeer: %v", err)
-	}
-	defer logf.Close() // the child has its own copy
-	args := []string{p.bin, "--config-dir=" + p.Dir}
-	if nsName != "" {
-		args = append([]string{"ip", "netns", "exec", nsName}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = p.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// As root, a PID namespace of its own (see startProc); pdns_server
-	// handles SIGTERM.
-	pr, err := startProc(cmd, os.Geteuid() == 0)
-	if err != nil {
-		t.Fatalf("testpeer: PowerDNS %q: start %s: %v", p.Name, strings.Join(args, " "), err)
-	}
-	p.mu.Lock()
-	p.p, p.PID = pr, pr.pid
-	p.mu.Unlock()
-	p.ns.track(pr)
+	pr := p.launch(t, fmt.Sprintf("PowerDNS %q", p.Name), p.ns, nsName, p.Dir, p.LogPath, &p.PID, p.bin, "--config-dir="+p.Dir)
 	if retry, err = p.waitReady(pr); err != nil {
 		keepFirstErr(&p.mu, &p.stopErr, pr.stopGroup(pdnsStopGrace))
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -156,6 +157,36 @@ func (s *serverProc) stopProc(grace time.Duration) {
 	if pr != nil {
 		keepFirstErr(&s.mu, &s.stopErr, pr.stopGroup(grace))
 	}
+}
+
+// launch starts args in dir, inside the namespace nsName unless it is
+// "", with stdout and stderr to outPath, in a process group of its own
+// (as root, a PID namespace of its own: see startProc); the server must
+// handle SIGTERM. It records the process as s's, sets *pid, and has ns
+// kill it if the namespace goes first. what names the server in a
+// failure ("PowerDNS \"p1\"").
+func (s *serverProc) launch(t testing.TB, what string, ns *NetNS, nsName, dir, outPath string, pid *int, args ...string) *proc {
+	t.Helper()
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatalf("testpeer: %v", err)
+	}
+	defer out.Close() // the child has its own copy
+	if nsName != "" {
+		args = append([]string{"ip", "netns", "exec", nsName}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = out, out
+	pr, err := startProc(cmd, os.Geteuid() == 0)
+	if err != nil {
+		t.Fatalf("testpeer: %s: start %s: %v", what, strings.Join(args, " "), err)
+	}
+	s.mu.Lock()
+	s.p, *pid = pr, pr.pid
+	s.mu.Unlock()
+	ns.track(pr)
+	return pr
 }
 
 // running reports whether the process is alive.

@@ -47,7 +47,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,28 +218,7 @@ func StartUnbound(t testing.TB, o UnboundOptions) *Unbound {
 
 func (u *Unbound) start(t testing.TB, nsName string) (retry bool, err error) {
 	t.Helper()
-	logf, err := os.Create(u.LogPath)
-	if err != nil {
-		t.Fatalf("testpeer: %v", err)
-	}
-	defer logf.Close() // the child has its own copy
-	args := []string{u.bin, "-d", "-c", u.ConfPath}
-	if nsName != "" {
-		args = append([]string{"ip", "netns", "exec", nsName}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = u.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// As root, a PID namespace of its own (see startProc); unbound
-	// handles SIGTERM.
-	pr, err := startProc(cmd, os.Geteuid() == 0)
-	if err != nil {
-		t.Fatalf("testpeer: Unbound %q: start %s: %v", u.Name, strings.Join(args, " "), err)
-	}
-	u.mu.Lock()
-	u.p, u.PID = pr, pr.pid
-	u.mu.Unlock()
-	u.ns.track(pr)
+	pr := u.launch(t, fmt.Sprintf("Unbound %q", u.Name), u.ns, nsName, u.Dir, u.LogPath, &u.PID, u.bin, "-d", "-c", u.ConfPath)
 	deadline := time.Now().Add(unboundReadyTimeout)
 	for {
 		log := u.Log()
