@@ -20,22 +20,7 @@ func TestBGPBIRDECMP(t *testing.T) {
 	testpeer.RequireTool(t, "bird")
 	testpeer.RequireTool(t, "birdc")
 	lan := testpeer.NewLAN(t, "bgpb")
-	routerAddr := netip.MustParseAddr("10.99.0.1")
-	rh := lan.AddHost(t, "router", netip.MustParsePrefix("10.99.0.1/24"))
-	var sources []netip.Addr
-	var clientAddrs []netip.Prefix
-	for i := range 20 {
-		a := netip.AddrFrom4([4]byte{10, 99, 0, byte(100 + i)})
-		sources = append(sources, a)
-		clientAddrs = append(clientAddrs, netip.PrefixFrom(a, 24))
-	}
-	client := lan.AddHost(t, "client", clientAddrs...)
-	client.Run(t, "ip", "route", "add", bgpPrefix(), "via", routerAddr.String())
-	rh.Sysctl(t, "net/ipv4/ip_forward", "1")
-	rh.Sysctl(t, "net/ipv4/conf/all/send_redirects", "0")
-	rh.Sysctl(t, "net/ipv4/conf/eth0/send_redirects", "0")
-	client.Sysctl(t, "net/ipv4/conf/all/accept_redirects", "0")
-	client.Sysctl(t, "net/ipv4/conf/eth0/accept_redirects", "0")
+	rh, client, routerAddr, sources := ecmpHosts(t, lan, 20)
 
 	nodes := startBGPNodes(t, lan, 2, func(i int, addr netip.Addr) string {
 		return bgpNodeConfig(addr, routerAddr, 65000, "  mode: active\n  withdraw_delay: 2s\n")
@@ -83,16 +68,7 @@ func TestBGPBIRDECMP(t *testing.T) {
 	load := startClients(t, client, sources, 20*time.Millisecond)
 	defer load.end()
 	time.Sleep(2 * time.Second)
-	by, lost := load.snapshot()
-	t.Logf("MEASURED: shares over 2 nodes from 20 sources in 2s: %v, lost %d", by, lost)
-	for _, n := range nodes {
-		if by[n.name] == 0 {
-			t.Errorf("node %s got no query through BIRD's ECMP route: %v", n.name, by)
-		}
-	}
-	if lost > 0 {
-		t.Errorf("%d queries lost in steady state", lost)
-	}
+	checkShares(t, load, nodes, "from 20 sources in 2s")
 
 	// Backend death on node2: its path goes (bound fall 2 × 250ms + 1s
 	// for dnslb, plus BIRD and the kernel; 10s to fail).
@@ -106,7 +82,7 @@ func TestBGPBIRDECMP(t *testing.T) {
 		t.Errorf("withdraw log lines %q", lines)
 	}
 	time.Sleep(time.Second)
-	by, lost = load.snapshot()
+	by, lost := load.snapshot()
 	if by[nodes[1].name] != 0 || lost != 0 {
 		t.Errorf("after the withdrawal: shares %v, lost %d; want all on node1", by, lost)
 	}

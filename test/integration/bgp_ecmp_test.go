@@ -150,26 +150,51 @@ func runDNSPerf(t *testing.T, ns *testpeer.NetNS, sources []netip.Addr, dur time
 // shares, aggregate qps with three nodes and with one, what a node whose
 // backend dies still gets (time until none, queries lost), and SIGTERM
 // with withdraw_delay 2s (no query lost).
-func TestBGPFRRECMP(t *testing.T) {
-	requirePeers(t)
-	lan := testpeer.NewLAN(t, "bgpe")
-	routerAddr := netip.MustParseAddr("10.99.0.1")
-	rh := lan.AddHost(t, "router", netip.MustParsePrefix("10.99.0.1/24"))
-	var sources []netip.Addr
+// ecmpHosts adds an ECMP test's router and client to lan: the router at
+// 10.99.0.1/24 forwards, and the client has n source addresses from
+// 10.99.0.100 on and a route to the VIP via the router. ICMP redirects
+// are off on both, since a redirect would send the client straight to
+// one node.
+func ecmpHosts(t *testing.T, lan *testpeer.LAN, n int) (rh, client *testpeer.NetNS, routerAddr netip.Addr, sources []netip.Addr) {
+	t.Helper()
+	routerAddr = netip.MustParseAddr("10.99.0.1")
+	rh = lan.AddHost(t, "router", netip.PrefixFrom(routerAddr, 24))
 	var clientAddrs []netip.Prefix
-	for i := range 50 {
+	for i := range n {
 		a := netip.AddrFrom4([4]byte{10, 99, 0, byte(100 + i)})
 		sources = append(sources, a)
 		clientAddrs = append(clientAddrs, netip.PrefixFrom(a, 24))
 	}
-	client := lan.AddHost(t, "client", clientAddrs...)
-	client.Run(t, "ip", "route", "add", anycastVIP.Addr().String()+"/32", "via", routerAddr.String())
-	for _, k := range []string{"net/ipv4/ip_forward=1", "net/ipv4/conf/all/send_redirects=0", "net/ipv4/conf/eth0/send_redirects=0"} {
-		kv := strings.SplitN(k, "=", 2)
-		rh.Sysctl(t, kv[0], kv[1])
-	}
+	client = lan.AddHost(t, "client", clientAddrs...)
+	client.Run(t, "ip", "route", "add", bgpPrefix(), "via", routerAddr.String())
+	rh.Sysctl(t, "net/ipv4/ip_forward", "1")
+	rh.Sysctl(t, "net/ipv4/conf/all/send_redirects", "0")
+	rh.Sysctl(t, "net/ipv4/conf/eth0/send_redirects", "0")
 	client.Sysctl(t, "net/ipv4/conf/all/accept_redirects", "0")
 	client.Sysctl(t, "net/ipv4/conf/eth0/accept_redirects", "0")
+	return rh, client, routerAddr, sources
+}
+
+// checkShares fails t unless every node answered some of load's queries
+// and none was lost; it logs the shares.
+func checkShares(t *testing.T, load *clientLoad, nodes []*bgpNode, what string) {
+	t.Helper()
+	by, lost := load.snapshot()
+	t.Logf("MEASURED: shares over %d nodes %s: %v, lost %d", len(nodes), what, by, lost)
+	for _, n := range nodes {
+		if by[n.name] == 0 {
+			t.Errorf("node %s got no query through the ECMP route: %v", n.name, by)
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d queries lost in steady state", lost)
+	}
+}
+
+func TestBGPFRRECMP(t *testing.T) {
+	requirePeers(t)
+	lan := testpeer.NewLAN(t, "bgpe")
+	rh, client, routerAddr, sources := ecmpHosts(t, lan, 50)
 
 	nodes := startBGPNodes(t, lan, 3, func(i int, addr netip.Addr) string {
 		return bgpNodeConfig(addr, routerAddr, 65000, "  mode: active\n  withdraw_delay: 2s\n")
@@ -205,16 +230,7 @@ func TestBGPFRRECMP(t *testing.T) {
 	// Shares: every source sends a query every 20ms for 3s.
 	load := startClients(t, client, sources, 20*time.Millisecond)
 	time.Sleep(3 * time.Second)
-	by, lost := load.snapshot()
-	t.Logf("MEASURED: shares over 3 nodes from 50 sources: %v, lost %d", by, lost)
-	for _, n := range nodes {
-		if by[n.name] == 0 {
-			t.Errorf("node %s got no query: %v", n.name, by)
-		}
-	}
-	if lost > 0 {
-		t.Errorf("%d queries lost in steady state", lost)
-	}
+	checkShares(t, load, nodes, "from 50 sources in 3s")
 
 	// Backend death on node3: its route goes; measure until no query
 	// reaches it and what is lost meanwhile.
@@ -226,7 +242,7 @@ func TestBGPFRRECMP(t *testing.T) {
 	lastOn3 := load.last[nodes[2].name].Sub(killed)
 	lostKill := load.lost
 	load.mu.Unlock()
-	by, _ = load.snapshot()
+	by, _ := load.snapshot()
 	t.Logf("MEASURED: node3 backend killed -> kernel route without node3 after %v; last answer via node3 %v after the kill; lost %d; next 2s shares %v",
 		routeGone.Round(time.Millisecond), lastOn3.Round(time.Millisecond), lostKill, by)
 
@@ -241,7 +257,7 @@ func TestBGPFRRECMP(t *testing.T) {
 	nodes[1].lb.waitExit(15 * time.Second)
 	exited := time.Since(sig)
 	time.Sleep(time.Second)
-	by, lost = load.snapshot()
+	by, lost := load.snapshot()
 	t.Logf("MEASURED: SIGTERM node2 (withdraw_delay 2s) -> route without node2 after %v, exit after %v; lost %d; shares %v",
 		gone.Round(time.Millisecond), exited.Round(time.Millisecond), lost, by)
 	if lost != 0 {
