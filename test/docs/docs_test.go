@@ -175,3 +175,53 @@ func TestArchitectureNamesExist(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryMetricDocumented: every dnslb_* series the code defines is
+// named in the README or in docs/.
+func TestEveryMetricDocumented(t *testing.T) {
+	var docs strings.Builder
+	docs.WriteString(read(t, "README.md"))
+	mds, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, md := range mds {
+		b, err := os.ReadFile(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs.Write(b)
+	}
+	names := map[string]string{}
+	name := regexp.MustCompile(`"(dnslb_[a-z0-9_]+)"`)
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != root) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range name.FindAllStringSubmatch(string(b), -1) {
+			names[m[1]] = path
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < 40 {
+		t.Fatalf("found only %d metric names: the scan is broken", len(names))
+	}
+	for n, file := range names {
+		if !strings.Contains(docs.String(), n) {
+			t.Errorf("%s (%s) is in neither README.md nor docs/", n, file)
+		}
+	}
+}
