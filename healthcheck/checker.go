@@ -277,9 +277,9 @@ func (c *Checker) notify(ch *Change) {
 func (c *Checker) PassiveFailure(name, reason string, maxDownPercent int) {
 	c.mu.Lock()
 	t := c.targets[name]
-	down, maxDown := 0, 0
+	down, maxDown, total := 0, 0, len(c.targets)
 	if t != nil && maxDownPercent > 0 && maxDownPercent < 100 {
-		maxDown = max(1, len(c.targets)*maxDownPercent/100)
+		maxDown = max(1, total*maxDownPercent/100)
 		for _, o := range c.targets {
 			o.mu.Lock()
 			if o.status.State == health.Down {
@@ -308,17 +308,10 @@ func (c *Checker) PassiveFailure(name, reason string, maxDownPercent int) {
 		c.passiveHeld.WithLabelValues(name).Inc()
 		if c.heldLog.Allow() {
 			c.o.Logger.Warn("backend kept up despite live-traffic failures: too many backends down already",
-				"backend", name, "reason", reason, "down", down, "of", c.count(), "max_down_percent", maxDownPercent)
+				"backend", name, "reason", reason, "down", down, "of", total, "max_down_percent", maxDownPercent)
 		}
 	}
 	c.notify(ch)
-}
-
-// count is how many targets there are.
-func (c *Checker) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.targets)
 }
 
 // Status returns every target's status by name.

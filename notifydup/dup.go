@@ -402,12 +402,7 @@ func (d *Duplicator) pace(backends ...Backend) {
 		return
 	}
 	for _, be := range backends {
-		l := d.copyPace[be.Addr]
-		if l == nil {
-			l = rate.NewLimiter(rate.Limit(p.CopyQPS), copyBurst(p.CopyQPS))
-			d.copyPace[be.Addr] = l
-		}
-		wait = max(wait, l.ReserveN(now, 1).DelayFrom(now))
+		wait = max(wait, d.copyLimiter(be, p).ReserveN(now, 1).DelayFrom(now))
 	}
 	d.mu.Unlock()
 	if wait > 0 {
@@ -425,12 +420,17 @@ func (d *Duplicator) spareCopy(be Backend) bool {
 	if d.stopping {
 		return true
 	}
+	return d.copyLimiter(be, p).Allow()
+}
+
+// copyLimiter returns be's copy pace, made on first use (d.mu held).
+func (d *Duplicator) copyLimiter(be Backend, p *Policy) *rate.Limiter {
 	l := d.copyPace[be.Addr]
 	if l == nil {
 		l = rate.NewLimiter(rate.Limit(p.CopyQPS), copyBurst(p.CopyQPS))
 		d.copyPace[be.Addr] = l
 	}
-	return l.Allow()
+	return l
 }
 
 func (d *Duplicator) copyTo(n *Notify, be Backend) {
