@@ -47,7 +47,7 @@ soak: ## 5-minute soak in network namespaces (root): VRRP pair, query stream, ba
 
 scale: build ## NOTIFY storm across N zones (default 100000; root, netns, NSD+Knot; docs/performance.md "NOTIFY storms"); REPORT=file appends the figures
 	DNSLB_IT_BINARY=$(CURDIR)/bin/dnslb DNSLB_STORM_N=$(or $(N),100000) DNSLB_STORM_REPORT=$(REPORT) \
-		$(GO) test -count=1 -run '^TestNotifyStorm$$' -v -timeout 40m ./test/integration/
+		$(GO) test -count=1 -run '^TestNotifyStorm$$' -v -timeout $$(( 20 + $(or $(N),100000) / 4000 ))m ./test/integration/
 
 clean: ## remove build output
 	rm -rf bin
