@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,6 +404,13 @@ func (d *Duplicator) pace(backends ...Backend) {
 	}
 	for _, be := range backends {
 		wait = max(wait, d.copyLimiter(be, p).ReserveN(now, 1).DelayFrom(now))
+	}
+	if len(d.copyPace) > len(backends) { // backends removed by a reload
+		for a := range d.copyPace {
+			if !slices.ContainsFunc(backends, func(be Backend) bool { return be.Addr == a }) {
+				delete(d.copyPace, a)
+			}
+		}
 	}
 	d.mu.Unlock()
 	if wait > 0 {

@@ -3,7 +3,9 @@ package notifydup
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -422,5 +424,18 @@ func TestResendsUseSparePace(t *testing.T) {
 	td.pace(be1) // a first copy takes the only token
 	if td.spareCopy(be1) {
 		t.Fatal("a re-send took pace a first copy had used")
+	}
+}
+
+// TestCopyPaceForgetsRemovedBackends: a backend removed by a reload
+// leaves no copy limiter behind.
+func TestCopyPaceForgetsRemovedBackends(t *testing.T) {
+	td := newTestDup(t, Policy{Primaries: primaries()}, nil)
+	td.pace(be1, be2)
+	td.pace(be1)
+	td.mu.Lock()
+	defer td.mu.Unlock()
+	if _, kept := td.copyPace[be2.Addr]; kept || len(td.copyPace) != 1 {
+		t.Fatalf("copy limiters after be2 left: %v", slices.Collect(maps.Keys(td.copyPace)))
 	}
 }
