@@ -57,7 +57,7 @@ type Notify struct {
 	// (NSD sends a few thousand a second once it is answered at once)
 	// is slowed to this pace rather than overflowing the secondaries'
 	// receive buffers, where the copies and client queries would be lost.
-	CopyQPS int `mapstructure:"copy_qps" range:"1-100000" note:"NOTIFY copies per backend per second; the primary waits for the answer"`
+	CopyQPS int `mapstructure:"copy_qps" range:"1-100000" note:"NOTIFY copies per backend per second; the primary waits for them, not for those a full window holds"`
 	// MaxTracked bounds the (zone, backend) pairs tracked at once, over
 	// all backends (notify.max_tracked), 1-100000000; default 1000000,
 	// about 200 bytes each. Beyond it a copy is still sent, once, but

@@ -237,6 +237,13 @@ func (d *Duplicator) Run(ctx context.Context) error {
 		break
 	}
 	d.trk.wait()
+	for be, ns := range d.trk.takeHeld() {
+		// The primaries were answered: send what the windows held, once.
+		d.log.Info("notify copies held for a backend sent at stop", "backend", be.Name, "copies", len(ns))
+		for _, n := range ns {
+			d.copyTo(n, be)
+		}
+	}
 	d.trk.closeClients()
 	if d.inj != nil {
 		d.inj.close()
@@ -324,8 +331,13 @@ func (d *Duplicator) limiter(a netip.Addr, p *Policy) *rate.Limiter {
 func (d *Duplicator) copyJob(j *job) {
 	p := d.policy.Load()
 	backends := d.o.Backends()
-	d.pace(backends...)
-	for _, be := range backends {
+	tracked := j.n.HasSerial && p.Retries > 0
+	send, held := backends, []Backend(nil)
+	if tracked {
+		send, held = d.trk.hold(j.n, backends, p)
+	}
+	d.pace(send...)
+	for _, be := range send {
 		d.copyTo(j.n, be)
 	}
 	d.mu.Lock()
@@ -339,8 +351,8 @@ func (d *Duplicator) copyJob(j *job) {
 		w(answer)
 	}
 	d.m.ack.Observe(time.Since(j.at).Seconds())
-	if j.n.HasSerial && p.Retries > 0 {
-		d.trk.add(j.n, backends, p)
+	if tracked {
+		d.trk.add(j.n, send, held, p)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,12 +65,17 @@ type testDup struct {
 // tracking queries (nil: tracking finds every backend current).
 func newTestDup(t *testing.T, p Policy, soa func(context.Context, netip.AddrPort, string) (uint32, error)) *testDup {
 	t.Helper()
+	return newTestDupTiming(t, p, soa, fastTiming)
+}
+
+// newTestDupTiming is newTestDup with its own tracking schedule.
+func newTestDupTiming(t *testing.T, p Policy, soa func(context.Context, netip.AddrPort, string) (uint32, error), tm timing) *testDup {
+	t.Helper()
 	if soa == nil {
 		soa = func(context.Context, netip.AddrPort, string) (uint32, error) { return 1 << 31, nil }
 	}
 	fs := &fakeSender{copies: map[netip.AddrPort]int{}, zones: map[netip.AddrPort][]string{}}
 	reg := prometheus.NewRegistry()
-	tm := fastTiming
 	if p.TrackQPS == 0 {
 		p.TrackQPS = 10000
 	}
@@ -273,7 +279,11 @@ func (s *soaScript) set(be netip.AddrPort, zone string, serial uint32) {
 // ends with every backend confirmed.
 func TestResendOnlyWhenStuck(t *testing.T) {
 	soa := newSOAScript()
-	td := newTestDup(t, Policy{Primaries: primaries(), Retries: 3, MaxPerSecond: 1000}, soa.query)
+	// stallAfter 1 s: s1 converges a zone every 5 ms, and a busy machine
+	// must not make a late step look like a stall.
+	tm := fastTiming
+	tm.stallAfter = time.Second
+	td := newTestDupTiming(t, Policy{Primaries: primaries(), Retries: 3, MaxPerSecond: 1000}, soa.query, tm)
 	var a answers
 	const zones = 30
 	for i := 0; i < zones; i++ {
@@ -437,5 +447,72 @@ func TestCopyPaceForgetsRemovedBackends(t *testing.T) {
 	defer td.mu.Unlock()
 	if _, kept := td.copyPace[be2.Addr]; kept || len(td.copyPace) != 1 {
 		t.Fatalf("copy limiters after be2 left: %v", slices.Collect(maps.Keys(td.copyPace)))
+	}
+}
+
+// TestCopiesHeldByWindow: a backend that confirms nothing gets
+// copy_qps x window copies and no more; the rest wait, the primary is
+// answered anyway, and they go out in order once it confirms zones.
+func TestCopiesHeldByWindow(t *testing.T) {
+	var open atomic.Bool // s1 starts serving what it was sent
+	soa := func(_ context.Context, s netip.AddrPort, _ string) (uint32, error) {
+		if s == be1.Addr && !open.Load() {
+			return 4, nil
+		}
+		return 5, nil
+	}
+	tm := fastTiming
+	tm.window = 100 * time.Millisecond // x copy_qps 100: 10 copies
+	tm.stallAfter = time.Minute        // no re-sends in this test
+	td := newTestDupTiming(t, Policy{Primaries: primaries(), Retries: 3, CopyQPS: 100}, soa, tm)
+	var a answers
+	const zones = 30
+	var want []string
+	for i := range zones {
+		z := fmt.Sprintf("w%02d.test.", i)
+		want = append(want, z)
+		if v := td.Notify(packNotify(t, z, 5), primary, vip, a.done(td.fs)); v != Accept {
+			t.Fatalf("notify %d: %v", i, v)
+		}
+	}
+	waitFor(t, func() bool { return a.n() == zones }, "every NOTIFY answered while s1's copies wait")
+	if got := td.fs.count(be1.Addr); got != 10 {
+		t.Fatalf("s1, confirming nothing, got %d copies: want the window's 10", got)
+	}
+	waitFor(t, func() bool { return testutil.ToFloat64(td.m.held.WithLabelValues("s1")) == zones-10 }, "20 copies held for s1")
+	open.Store(true)
+	waitFor(t, func() bool { p, _ := td.trk.pending(); return p["s1"] == 0 }, "s1 converges on the held zones too")
+	td.fs.mu.Lock()
+	got := slices.Clone(td.fs.zones[be1.Addr])
+	td.fs.mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("s1 got copies %v, want each zone once, in order", got)
+	}
+	if h := testutil.ToFloat64(td.m.held.WithLabelValues("s1")); h != 0 {
+		t.Fatalf("held gauge %v after s1 converged", h)
+	}
+}
+
+// TestHeldCopiesSentAtStop: copies still held when the duplicator stops
+// are sent then, once: the primaries were answered for them.
+func TestHeldCopiesSentAtStop(t *testing.T) {
+	soa := func(_ context.Context, s netip.AddrPort, _ string) (uint32, error) {
+		if s == be1.Addr {
+			return 4, nil
+		}
+		return 5, nil
+	}
+	tm := fastTiming
+	tm.window = 100 * time.Millisecond
+	tm.stallAfter = time.Minute
+	td := newTestDupTiming(t, Policy{Primaries: primaries(), Retries: 3, CopyQPS: 100}, soa, tm)
+	var a answers
+	for i := range 25 {
+		td.Notify(packNotify(t, fmt.Sprintf("s%02d.test.", i), 5), primary, vip, a.done(td.fs))
+	}
+	waitFor(t, func() bool { return a.n() == 25 }, "every NOTIFY answered")
+	td.stop()
+	if got := td.fs.count(be1.Addr); got != 25 {
+		t.Fatalf("s1 got %d copies by the stop, want 25", got)
 	}
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	resendsDeferred *prometheus.CounterVec
 	pending         *prometheus.GaugeVec
 	oldest          *prometheus.GaugeVec
+	held            *prometheus.GaugeVec
 	soaQueries      *prometheus.CounterVec
 	untracked       prometheus.Counter
 	tracked         prometheus.Gauge
@@ -52,6 +53,8 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help: "Re-sends put off because first copies were using the backend's notify.copy_qps; the zone is checked again later."}, []string{"backend"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_pending_zones",
 			Help: "Zones whose notified serial a backend has not been seen to serve yet."}, []string{"backend"}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_copies_held",
+			Help: "Copies held back for a backend that has copy_qps x 20 s copies unconfirmed; they go out as it confirms zones (counted in pending_zones too)."}, []string{"backend"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_oldest_pending_seconds",
 			Help: "Age of the oldest NOTIFY a backend has not converged to yet (0 when none)."}, []string{"backend"}),
 		soaQueries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_soa_queries_total",
@@ -75,7 +78,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		m.received.WithLabelValues(res)
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.resendsDeferred, m.pending, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge, m.ack} {
+		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.resendsDeferred, m.pending, m.held, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge, m.ack} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("notifydup: register metrics: %w", err)
 			}

@@ -34,6 +34,12 @@ import (
 // refresh check queued"); one that lost copies in a storm gets just those
 // again, as soon as they are checked, without waiting for the storm to
 // end.
+//
+// Copies are also held back per backend: one with copy_qps x window
+// copies it has not been seen to serve (it stopped applying them, as an
+// NSD does while a reload hands over) gets no more; they wait here, in
+// order, and go out at the copy pace as it confirms zones. The primary's
+// answer does not wait for them.
 type timing struct {
 	// firstCheck is when a zone's SOA is first asked; later checks back
 	// off by doubling up to maxCheckGap.
@@ -48,11 +54,15 @@ type timing struct {
 	stallAfter time.Duration
 	// queryTimeout bounds one SOA query.
 	queryTimeout time.Duration
+	// window is how much copy pace a backend may have unconfirmed: it
+	// holds copy_qps x window copies it has not been seen to serve, and
+	// further copies wait in the tracker (see copyWindow).
+	window time.Duration
 }
 
 // defaultTiming is the tracking schedule; tests shorten it.
 var defaultTiming = timing{firstCheck: 250 * time.Millisecond, maxCheckGap: 4 * time.Second,
-	firstResend: time.Second, stallAfter: 2 * time.Second, queryTimeout: time.Second}
+	firstResend: time.Second, stallAfter: 2 * time.Second, queryTimeout: time.Second, window: 20 * time.Second}
 
 // Defaults of Policy.TrackQPS and Policy.MaxTracked.
 const (
@@ -77,6 +87,7 @@ type entry struct {
 	idx        int32   // in the heap; -1 while a check is in flight
 	resends    uint8
 	inFlight   bool
+	held       bool   // its copy waits for the window (not in the heap)
 	prev, next *entry // the backend's list in order of since, oldest first
 }
 
@@ -107,6 +118,11 @@ type backendTrack struct {
 	soa         *soaClient    // nil until the first query, or with Options.QuerySOA
 	running     bool
 	soaQueries  uint64
+	// held are the entries whose copy waits for the window, oldest
+	// first; an entry no longer held (dropped, replaced) is skipped.
+	// nHeld counts those still held.
+	held  []*entry
+	nHeld int
 }
 
 // tracker holds the per-backend state.
@@ -136,6 +152,9 @@ type waitState struct {
 func newTracker(d *Duplicator, tm timing) *tracker {
 	if tm.queryTimeout <= 0 {
 		tm.queryTimeout = time.Second
+	}
+	if tm.window <= 0 {
+		tm.window = defaultTiming.window
 	}
 	return &tracker{d: d, tm: tm, epoch: time.Now(), ctx: context.Background(), bes: map[netip.AddrPort]*backendTrack{}, waiting: map[key]*waitState{}}
 }
@@ -168,14 +187,56 @@ func (t *tracker) setRate(qps int) {
 	}
 }
 
-// add tracks the NOTIFY n, just copied to backends.
-func (t *tracker) add(n *Notify, backends []Backend, p *Policy) {
+// hold splits backends into those to copy n to now and those whose copy
+// is to wait in the tracker: a backend with a full window (copyWindow),
+// or with copies already waiting (they go first, in order). Only a copy
+// the tracker can hold waits: never while stopping or with the table
+// full, and never a newer serial of a zone already copied.
+func (t *tracker) hold(n *Notify, backends []Backend, p *Policy) (send, held []Backend) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx.Err() != nil || t.total >= p.MaxTracked {
+		return backends, nil
+	}
+	window := t.copyWindow(p)
+	for _, be := range backends {
+		bt := t.bes[be.Addr]
+		e := (*entry)(nil)
+		if bt != nil {
+			e = bt.zones[n.Zone]
+		}
+		switch {
+		case bt == nil, e != nil && !e.held:
+			send = append(send, be)
+		case e != nil || bt.nHeld > 0 || len(bt.zones)-bt.nHeld >= window:
+			held = append(held, be)
+		default:
+			send = append(send, be)
+		}
+	}
+	return send, held
+}
+
+// copyWindow is how many copies one backend may have unconfirmed.
+func (t *tracker) copyWindow(p *Policy) int {
+	return max(1, int(float64(p.CopyQPS)*t.tm.window.Seconds()))
+}
+
+// add tracks the NOTIFY n, just copied to backends; its copies to held
+// wait for their backends' windows.
+func (t *tracker) add(n *Notify, backends, held []Backend, p *Policy) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.addLocked(n, backends, false, p)
+	t.addLocked(n, held, true, p)
+}
+
+// addLocked is add for one group of backends (t.mu held).
+func (t *tracker) addLocked(n *Notify, backends []Backend, held bool, p *Policy) {
 	now := t.now()
 	first := int64(t.tm.firstCheck)
 	k := key{zone: n.Zone, serial: n.Serial, hasSerial: true}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.ctx.Err() != nil {
+	if t.ctx.Err() != nil || len(backends) == 0 {
 		return
 	}
 	ws := t.waiting[k]
@@ -204,6 +265,10 @@ func (t *tracker) add(n *Notify, backends []Backend, p *Policy) {
 				bt.unlink(e)
 				bt.append(e)
 			}
+			if e.held { // still waiting: the copy, when it goes, carries n
+				e.n = n
+				continue
+			}
 			// a newer serial, or the same one notified again: start over
 			e.n, e.copied, e.resends, e.gap = n, now, 0, int32(t.tm.firstCheck/time.Millisecond)
 			e.due = now + first
@@ -224,7 +289,13 @@ func (t *tracker) add(n *Notify, backends []Backend, p *Policy) {
 		e := &entry{n: n, copied: now, since: now, due: now + first, gap: int32(t.tm.firstCheck / time.Millisecond)}
 		bt.zones[n.Zone] = e
 		bt.append(e)
-		heap.Push(&bt.due, e)
+		if held {
+			e.held, e.idx = true, -1
+			bt.held = append(bt.held, e)
+			bt.nHeld++
+		} else {
+			heap.Push(&bt.due, e)
+		}
 		t.total++
 		ws.n++
 		if !bt.running && !t.noWorkers {
@@ -283,6 +354,10 @@ func (bt *backendTrack) unlink(e *entry) {
 func (t *tracker) drop(bt *backendTrack, e *entry) {
 	delete(bt.zones, e.n.Zone)
 	bt.unlink(e)
+	if e.held {
+		e.held = false
+		bt.nHeld--
+	}
 	if !e.inFlight && e.idx >= 0 {
 		heap.Remove(&bt.due, int(e.idx))
 	}
@@ -322,6 +397,18 @@ func (t *tracker) work(bt *backendTrack) {
 			t.mu.Unlock()
 			return
 		}
+		out, again := t.releaseHeld(bt)
+		if len(out) > 0 {
+			be := bt.be
+			t.mu.Unlock()
+			for _, n := range out {
+				t.d.copyTo(n, be)
+			}
+			continue
+		}
+		if again > 0 { // held copies wait for the copy pace only
+			timer.Reset(again)
+		}
 		if len(bt.due) == 0 { // every entry is being checked
 			t.mu.Unlock()
 			select {
@@ -336,6 +423,9 @@ func (t *tracker) work(bt *backendTrack) {
 		if wait > 0 {
 			t.updateGauges(bt)
 			t.mu.Unlock()
+			if again > 0 {
+				wait = min(wait, again)
+			}
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -374,6 +464,56 @@ func (t *tracker) work(bt *backendTrack) {
 			}
 		}()
 	}
+}
+
+// releaseHeld takes the held copies bt's window and copy pace allow now,
+// oldest first, and starts tracking them (t.mu held). again > 0 when
+// copies still wait only for the pace: try again after that long.
+func (t *tracker) releaseHeld(bt *backendTrack) (out []*Notify, again time.Duration) {
+	if bt.nHeld == 0 {
+		bt.held = bt.held[:0]
+		return nil, 0
+	}
+	p := t.d.policy.Load()
+	window := t.copyWindow(p)
+	now := t.now()
+	for len(bt.held) > 0 && len(bt.zones)-bt.nHeld < window {
+		e := bt.held[0]
+		if !e.held || bt.zones[e.n.Zone] != e {
+			bt.held[0] = nil
+			bt.held = bt.held[1:]
+			continue
+		}
+		if !t.d.spareCopy(bt.be) {
+			return out, time.Second / time.Duration(max(1, p.CopyQPS))
+		}
+		bt.held[0] = nil
+		bt.held = bt.held[1:]
+		e.held = false
+		bt.nHeld--
+		e.copied, e.due, e.gap = now, now+int64(t.tm.firstCheck), int32(t.tm.firstCheck/time.Millisecond)
+		heap.Push(&bt.due, e)
+		out = append(out, e.n)
+	}
+	return out, 0
+}
+
+// takeHeld returns, per backend, the copies still held, and forgets
+// them: Run sends them when it stops, after the workers.
+func (t *tracker) takeHeld() map[Backend][]*Notify {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[Backend][]*Notify{}
+	for _, bt := range t.bes {
+		for _, e := range bt.held {
+			if e.held && bt.zones[e.n.Zone] == e {
+				out[bt.be] = append(out[bt.be], e.n)
+				e.held = false
+			}
+		}
+		bt.held, bt.nHeld = nil, 0
+	}
+	return out
 }
 
 // querySOA asks be for zone's serial: with Options.QuerySOA if set,
@@ -471,7 +611,7 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	// would be lost or add to its load; it is given up on after
 	// unansweredGiveUp.
 	stall := int64(t.tm.stallAfter)
-	round := int64(float64(len(bt.zones)) / max(1, bt.rate) * float64(time.Second))
+	round := int64(float64(len(bt.zones)-bt.nHeld) / max(1, bt.rate) * float64(time.Second))
 	aged := now-e.copied >= t.resendGap(e.resends)
 	stalled := now-bt.lastProgress >= stall+round
 	overtaken := bt.newestConverged-e.copied >= overtakeFactor*stall
@@ -562,6 +702,7 @@ func (t *tracker) adapt(bt *backendTrack, err error) {
 // held).
 func (t *tracker) updateGauges(bt *backendTrack) {
 	t.d.m.pending.WithLabelValues(bt.be.Name).Set(float64(len(bt.zones)))
+	t.d.m.held.WithLabelValues(bt.be.Name).Set(float64(bt.nHeld))
 	t.d.m.oldest.WithLabelValues(bt.be.Name).Set(t.oldest(bt).Seconds())
 }
 

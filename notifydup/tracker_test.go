@@ -134,7 +134,7 @@ func TestTrackedPairMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	for _, n := range notes {
-		tr.add(n, bes, p)
+		tr.add(n, bes, nil, p)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
