@@ -516,3 +516,33 @@ func TestHeldCopiesSentAtStop(t *testing.T) {
 		t.Fatalf("s1 got %d copies by the stop, want 25", got)
 	}
 }
+
+// TestUnansweredGiveUpNeedsSilentBackend: a zone whose checks go
+// unanswered is given up on only once the backend answers no check at
+// all for timing.unanswered, not while it answers others.
+func TestUnansweredGiveUpNeedsSilentBackend(t *testing.T) {
+	var silent atomic.Bool
+	soa := func(_ context.Context, s netip.AddrPort, zone string) (uint32, error) {
+		switch {
+		case s != be1.Addr:
+			return 5, nil
+		case silent.Load(), zone == "mute.test.":
+			return 0, context.DeadlineExceeded
+		default:
+			return 4, nil // slow.test.: answers, still the old serial
+		}
+	}
+	tm := fastTiming
+	tm.unanswered = time.Second
+	tm.stallAfter = time.Minute // no re-sends of slow.test.
+	td := newTestDupTiming(t, Policy{Primaries: primaries(), Retries: 3}, soa, tm)
+	for _, z := range []string{"slow.test.", "mute.test."} {
+		td.Notify(packNotify(t, z, 5), primary, vip, func([]byte) {})
+	}
+	time.Sleep(tm.unanswered * 3 / 2)
+	if n := testutil.ToFloat64(td.m.givenUp.WithLabelValues("s1")); n != 0 {
+		t.Fatalf("%v zones given up on s1 while it answered checks", n)
+	}
+	silent.Store(true)
+	waitFor(t, func() bool { return testutil.ToFloat64(td.m.givenUp.WithLabelValues("s1")) == 2 }, "both zones given up once s1 answers nothing")
+}

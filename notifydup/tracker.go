@@ -54,6 +54,9 @@ type timing struct {
 	stallAfter time.Duration
 	// queryTimeout bounds one SOA query.
 	queryTimeout time.Duration
+	// unanswered is how long a backend must have answered no SOA check
+	// before a zone whose check goes unanswered is given up on.
+	unanswered time.Duration
 	// window is how much copy pace a backend may have unconfirmed: it
 	// holds copy_qps x window copies it has not been seen to serve, and
 	// further copies wait in the tracker (see copyWindow).
@@ -62,7 +65,7 @@ type timing struct {
 
 // defaultTiming is the tracking schedule; tests shorten it.
 var defaultTiming = timing{firstCheck: 250 * time.Millisecond, maxCheckGap: 4 * time.Second,
-	firstResend: time.Second, stallAfter: 2 * time.Second, queryTimeout: time.Second, window: 20 * time.Second}
+	firstResend: time.Second, stallAfter: 2 * time.Second, queryTimeout: time.Second, unanswered: 10 * time.Minute, window: 20 * time.Second}
 
 // Defaults of Policy.TrackQPS and Policy.MaxTracked.
 const (
@@ -104,6 +107,7 @@ type backendTrack struct {
 	head, tail   *entry // oldest and newest by since
 	wake         chan struct{}
 	lastProgress int64
+	lastAnswer   int64 // the last SOA check it answered
 	// newestConverged is the copy time of the latest-copied zone seen
 	// converged: a zone copied stallAfter before it was overtaken.
 	newestConverged int64
@@ -155,6 +159,9 @@ func newTracker(d *Duplicator, tm timing) *tracker {
 	}
 	if tm.window <= 0 {
 		tm.window = defaultTiming.window
+	}
+	if tm.unanswered <= 0 {
+		tm.unanswered = defaultTiming.unanswered
 	}
 	return &tracker{d: d, tm: tm, epoch: time.Now(), ctx: context.Background(), bes: map[netip.AddrPort]*backendTrack{}, waiting: map[key]*waitState{}}
 }
@@ -249,7 +256,7 @@ func (t *tracker) addLocked(n *Notify, backends []Backend, held bool, p *Policy)
 		if bt == nil {
 			qps := p.TrackQPS
 			t.qps = qps
-			bt = &backendTrack{be: be, zones: map[string]*entry{}, wake: make(chan struct{}, 1), lastProgress: now,
+			bt = &backendTrack{be: be, zones: map[string]*entry{}, wake: make(chan struct{}, 1), lastProgress: now, lastAnswer: now,
 				lim: rate.NewLimiter(rate.Limit(qps), max(1, qps/10)), rate: float64(qps), sem: make(chan struct{}, inFlightLimit(qps))}
 			t.bes[be.Addr] = bt
 		}
@@ -572,6 +579,9 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	now := t.now()
 	t.mu.Lock()
 	t.adapt(bt, err)
+	if err == nil {
+		bt.lastAnswer = now
+	}
 	if now-bt.gaugesAt >= int64(100*time.Millisecond) { // a busy worker never waits: refresh here
 		bt.gaugesAt = now
 		t.updateGauges(bt)
@@ -609,14 +619,17 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	// after that much more. Only an answer with the old serial counts: a
 	// backend that does not answer is down or overloaded, and a copy
 	// would be lost or add to its load; it is given up on after
-	// unansweredGiveUp.
+	// timing.unanswered.
 	stall := int64(t.tm.stallAfter)
 	round := int64(float64(len(bt.zones)-bt.nHeld) / max(1, bt.rate) * float64(time.Second))
 	aged := now-e.copied >= t.resendGap(e.resends)
 	stalled := now-bt.lastProgress >= stall+round
 	overtaken := bt.newestConverged-e.copied >= overtakeFactor*stall
 	stuck := err == nil && aged && (stalled || overtaken)
-	if err != nil && now-e.since >= int64(unansweredGiveUp) {
+	// A check that went unanswered gives the zone up only when the
+	// backend has answered none for that long (a backend whose socket
+	// overflows now and then still answers most).
+	if err != nil && now-bt.lastAnswer >= int64(t.tm.unanswered) && now-e.copied >= int64(t.tm.unanswered) {
 		stuck, e.resends = true, uint8(min(255, p.Retries))
 	}
 	var resend *Notify
@@ -661,10 +674,6 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 		t.d.copyTo(resend, be)
 	}
 }
-
-// unansweredGiveUp is how long a zone is tracked on a backend that does
-// not answer its SOA queries.
-const unansweredGiveUp = 10 * time.Minute
 
 // overtakeFactor: a zone is overtaken when a zone copied overtakeFactor
 // x stallAfter after it converged first. Busy secondaries finish zones
