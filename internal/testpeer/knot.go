@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -171,26 +170,9 @@ func StartKnot(t testing.TB, o KnotOptions) *Knot {
 		t.Fatalf("testpeer: Knot %q: knotc conf-check: %v\n%s\n--- %s\n%s", k.Name, err, strings.TrimSpace(out), k.ConfPath, numbered(conf))
 	}
 
-	logf, err := os.Create(k.LogPath)
-	if err != nil {
-		t.Fatalf("testpeer: %v", err)
-	}
-	defer logf.Close() // the child has its own copy
-	args := []string{"knotd", "-c", k.ConfPath}
-	if nsName != "" {
-		args = append([]string{"ip", "netns", "exec", nsName}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// As root, a PID namespace of its own (see startProc); knotd handles
-	// SIGTERM.
-	p, err := startProc(cmd, os.Geteuid() == 0)
-	if err != nil {
-		t.Fatalf("testpeer: Knot %q: start %s: %v", k.Name, strings.Join(args, " "), err)
-	}
+	// knotd handles SIGTERM.
+	p := launchProc(t, fmt.Sprintf("Knot %q", k.Name), o.NetNS, nsName, dir, k.LogPath, "knotd", "-c", k.ConfPath)
 	k.p, k.PID = p, p.pid
-	o.NetNS.track(p)
 	t.Cleanup(func() {
 		k.Stop()
 		reportStop(t, &k.mu, &k.stopErr, fmt.Sprintf("testpeer: Knot %q: stop", k.Name), func() string {

@@ -159,13 +159,23 @@ func (s *serverProc) stopProc(grace time.Duration) {
 	}
 }
 
-// launch starts args in dir, inside the namespace nsName unless it is
-// "", with stdout and stderr to outPath, in a process group of its own
-// (as root, a PID namespace of its own: see startProc); the server must
-// handle SIGTERM. It records the process as s's, sets *pid, and has ns
-// kill it if the namespace goes first. what names the server in a
-// failure ("PowerDNS \"p1\"").
+// launch starts args as launchProc does and records the process as s's,
+// setting *pid.
 func (s *serverProc) launch(t testing.TB, what string, ns *NetNS, nsName, dir, outPath string, pid *int, args ...string) *proc {
+	t.Helper()
+	pr := launchProc(t, what, ns, nsName, dir, outPath, args...)
+	s.mu.Lock()
+	s.p, *pid = pr, pr.pid
+	s.mu.Unlock()
+	return pr
+}
+
+// launchProc starts args in dir, inside the namespace nsName unless it
+// is "", with stdout and stderr to outPath, in a process group of its own
+// (as root, a PID namespace of its own: see startProc); the server must
+// handle SIGTERM. ns kills it if the namespace goes first. what names
+// the server in a failure ("PowerDNS \"p1\"").
+func launchProc(t testing.TB, what string, ns *NetNS, nsName, dir, outPath string, args ...string) *proc {
 	t.Helper()
 	out, err := os.Create(outPath)
 	if err != nil {
@@ -182,9 +192,6 @@ func (s *serverProc) launch(t testing.TB, what string, ns *NetNS, nsName, dir, o
 	if err != nil {
 		t.Fatalf("testpeer: %s: start %s: %v", what, strings.Join(args, " "), err)
 	}
-	s.mu.Lock()
-	s.p, *pid = pr, pr.pid
-	s.mu.Unlock()
 	ns.track(pr)
 	return pr
 }
