@@ -331,6 +331,7 @@ func (d *Duplicator) limiter(a netip.Addr, p *Policy) *rate.Limiter {
 func (d *Duplicator) copyJob(j *job) {
 	p := d.policy.Load()
 	backends := d.o.Backends()
+	d.forgetRemoved(backends)
 	tracked := j.n.HasSerial && p.Retries > 0
 	send, held := backends, []Backend(nil)
 	if tracked {
@@ -417,22 +418,31 @@ func (d *Duplicator) pace(backends ...Backend) {
 	for _, be := range backends {
 		wait = max(wait, d.copyLimiter(be, p).ReserveN(now, 1).DelayFrom(now))
 	}
-	if len(d.copyPace) > len(backends) { // backends removed by a reload
-		for a := range d.copyPace {
-			if !slices.ContainsFunc(backends, func(be Backend) bool { return be.Addr == a }) {
-				delete(d.copyPace, a)
-			}
-		}
-	}
 	d.mu.Unlock()
 	if wait > 0 {
 		time.Sleep(wait)
 	}
 }
 
-// spareCopy reports whether be may be sent a re-send now, taking a copy
-// token if so: re-sends never wait, so that they never delay first
-// copies (and with them the primaries' answers). Always while stopping.
+// forgetRemoved drops the copy limiters of addresses no longer among
+// backends (all of them: removed by a reload).
+func (d *Duplicator) forgetRemoved(backends []Backend) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.copyPace) <= len(backends) {
+		return
+	}
+	for a := range d.copyPace {
+		if !slices.ContainsFunc(backends, func(be Backend) bool { return be.Addr == a }) {
+			delete(d.copyPace, a)
+		}
+	}
+}
+
+// spareCopy reports whether be may be sent a copy outside copyJob (a
+// re-send, or a copy the window held) now, taking a copy token if so:
+// those never wait, so that they never delay first copies (and with them
+// the primaries' answers). Always while stopping.
 func (d *Duplicator) spareCopy(be Backend) bool {
 	p := d.policy.Load()
 	d.mu.Lock()

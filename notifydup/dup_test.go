@@ -442,7 +442,7 @@ func TestResendsUseSparePace(t *testing.T) {
 func TestCopyPaceForgetsRemovedBackends(t *testing.T) {
 	td := newTestDup(t, Policy{Primaries: primaries()}, nil)
 	td.pace(be1, be2)
-	td.pace(be1)
+	td.forgetRemoved([]Backend{be1})
 	td.mu.Lock()
 	defer td.mu.Unlock()
 	if _, kept := td.copyPace[be2.Addr]; kept || len(td.copyPace) != 1 {
