@@ -208,7 +208,7 @@ func (t *tracker) hold(n *Notify, backends []Backend, p *Policy) (send, held []B
 	window := t.copyWindow(p)
 	for _, be := range backends {
 		bt := t.bes[be.Addr]
-		e := (*entry)(nil)
+		var e *entry
 		if bt != nil {
 			e = bt.zones[n.Zone]
 		}

@@ -138,8 +138,8 @@ func nsdStormConf(dir, seedDir string, addr netip.Addr, n int, primary bool) str
 		w("\tallow-notify: %s NOKEY\n\trequest-xfr: %s@53 NOKEY", stormPrimary, stormPrimary)
 	}
 	w("\toutgoing-interface: %s", addr)
-	if !primary {
-		w("server:\n%s", os.Getenv(envStormNSD))
+	if extra := os.Getenv(envStormNSD); extra != "" && !primary {
+		w("server:\n%s", extra)
 	}
 	for i := range n {
 		z := stormZone(i)
