@@ -137,7 +137,10 @@ func nsdStormConf(dir, seedDir string, addr netip.Addr, n int, primary bool) str
 	} else {
 		w("\tallow-notify: %s NOKEY\n\trequest-xfr: %s@53 NOKEY", stormPrimary, stormPrimary)
 	}
-	w("\toutgoing-interface: %s", addr)
+	// No outgoing-interface (the namespace has one address): with it
+	// xfrd binds each transfer's socket to a random port it picks
+	// itself, and among tens of thousands of ports in TIME_WAIT that
+	// costs it a getrandom and a bind per try.
 	if extra := os.Getenv(envStormNSD); extra != "" && !primary {
 		w("server:\n%s", extra)
 	}
@@ -156,7 +159,11 @@ func knotStormConf(dir, seedDir string, addr netip.Addr, n int) string {
 	w("database:\n    storage: %q\n    journal-db-max-size: 2G\n    timer-db-max-size: 2G\n    kasp-db-max-size: 8M\n    catalog-db-max-size: 8M", dir)
 	w("control:\n    listen: %q", filepath.Join(dir, "knot.sock"))
 	w("log:\n  - target: stdout\n    any: info")
-	w("remote:\n  - id: primary\n    address: %s@53\n    via: %s", stormPrimary, addr)
+	// No via (the namespace has one address): binding the source before
+	// connecting made the kernel search the bind table for a free port
+	// on every transfer, and with ~36,000 connections in TIME_WAIT that
+	// search took 40% of the machine during the start-up refreshes.
+	w("remote:\n  - id: primary\n    address: %s@53", stormPrimary)
 	w("acl:\n  - id: notify_from_primary\n    address: %s\n    action: notify", stormPrimary)
 	w("template:\n  - id: default\n    storage: %q\n    file: %q", dir, filepath.Join(seedDir, "%s.zone"))
 	w("    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n    master: primary\n    acl: notify_from_primary")
@@ -560,6 +567,23 @@ type stormSample struct {
 	at      time.Time
 	metrics map[string]float64
 	rss     int64 // KiB
+	softnet int64 // the machine's backlog drops so far (softnetDrops)
+}
+
+// softnetDrops is the machine's packets dropped because a CPU's input
+// backlog was full (/proc/net/softnet_stat, second column, all CPUs):
+// veth pairs deliver through it, so a burst larger than
+// net.core.netdev_max_backlog loses packets of every namespace.
+func softnetDrops() int64 {
+	b, _ := os.ReadFile("/proc/net/softnet_stat")
+	var sum int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			v, _ := strconv.ParseInt(f[1], 16, 64)
+			sum += v
+		}
+	}
+	return sum
 }
 
 // readMetrics fetches /metrics inside the lb namespace.
@@ -714,7 +738,17 @@ func TestNotifyStorm(t *testing.T) {
 	lbHost := lan.AddHost(t, "lb", prefix("10.79.0.1/24"))
 	var secHosts []*testpeer.NetNS
 	for i, name := range stormNames {
-		secHosts = append(secHosts, lan.AddHost(t, name, netip.PrefixFrom(stormSecs[i].Addr(), 24)))
+		h := lan.AddHost(t, name, netip.PrefixFrom(stormSecs[i].Addr(), 24))
+		// A secondary opens a TCP connection per refresh and transfer, all
+		// to the primary's port 53, and each port stays taken through
+		// TIME_WAIT (60 s): the default range (28,232 ports) allows ~470
+		// a second, and Knot failed thousands of refreshes with "address
+		// already in use". Operators of large secondaries widen the range
+		// and let new connections reuse TIME_WAIT ports; so does the
+		// harness.
+		h.Sysctl(t, "net.ipv4.ip_local_port_range", "1024 65535")
+		h.Sysctl(t, "net.ipv4.tcp_tw_reuse", "1")
+		secHosts = append(secHosts, h)
 	}
 	cHost := lan.AddHost(t, "c", prefix("10.79.0.20/24"))
 	lbHost.Run(t, "ip", "addr", "add", "10.79.0.53/24", "dev", "eth0")
@@ -811,7 +845,7 @@ func TestNotifyStorm(t *testing.T) {
 				}
 			}
 			m := readMetrics(lbHost)
-			s := stormSample{at: time.Now(), metrics: m, rss: procStatus(lbPID, "VmRSS")}
+			s := stormSample{at: time.Now(), metrics: m, rss: procStatus(lbPID, "VmRSS"), softnet: softnetDrops()}
 			smu.Lock()
 			samples = append(samples, s)
 			smu.Unlock()
@@ -1202,11 +1236,57 @@ func stormReport(rep *bytes.Buffer, samples []stormSample, from, to time.Time) {
 			last["dnslb_notify_given_up_total"+lbl], last["dnslb_notify_soa_queries_total"+lbl], rate("dnslb_notify_soa_queries_total"+lbl), peakPending,
 			sumMetric(last, "dnslb_backend_queries_total{", lbl), sumMetric(last, "dnslb_backend_timeouts_total{", lbl))
 	}
-	var peakRSS int64
-	for _, s := range samples {
-		peakRSS = max(peakRSS, s.rss)
+	lossCauses(rep, samples, from)
+}
+
+// lossCauses reports, by second from the storm, where queries can have
+// been lost: the machine's input backlog drops (softnetDrops) and
+// dnslb's backend timeouts (the busiest 8 seconds).
+func lossCauses(rep *bytes.Buffer, samples []stormSample, from time.Time) {
+	type sec struct {
+		at    time.Duration
+		n     float64
+		label string
 	}
-	_ = peakRSS
+	var before, during int64
+	var drops, touts []sec
+	for i := 1; i < len(samples); i++ {
+		a, b := samples[i-1], samples[i]
+		at := b.at.Sub(from).Round(time.Second)
+		d := b.softnet - a.softnet
+		if b.at.Before(from) {
+			before += d
+		} else {
+			during += d
+		}
+		if d > 0 {
+			drops = append(drops, sec{at, float64(d), fmt.Sprint(d)})
+		}
+		var n float64
+		var parts []string
+		for _, be := range stormNames {
+			lbl := fmt.Sprintf(`{backend=%q}`, be)
+			if dt := sumMetric(b.metrics, "dnslb_backend_timeouts_total{", lbl) - sumMetric(a.metrics, "dnslb_backend_timeouts_total{", lbl); dt > 0 {
+				n += dt
+				parts = append(parts, fmt.Sprintf("%s=%.0f", be, dt))
+			}
+		}
+		if n > 0 {
+			touts = append(touts, sec{at, n, strings.Join(parts, " ")})
+		}
+	}
+	top := func(s []sec) string {
+		slices.SortStableFunc(s, func(x, y sec) int { return cmp.Compare(y.n, x.n) })
+		s = s[:min(8, len(s))]
+		slices.SortFunc(s, func(x, y sec) int { return cmp.Compare(x.at, y.at) })
+		var out []string
+		for _, v := range s {
+			out = append(out, fmt.Sprintf("%+v %s", v.at, v.label))
+		}
+		return orNone(out)
+	}
+	fmt.Fprintf(rep, "  input backlog drops (softnet_stat, whole machine): %d before the storm, %d from it; busiest seconds: %s\n", before, during, top(drops))
+	fmt.Fprintf(rep, "  dnslb backend timeouts, busiest seconds from the storm: %s\n", top(touts))
 }
 
 func results() []string {
