@@ -25,6 +25,7 @@ package integration
 import (
 	"bytes"
 	"cmp"
+	endian "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -365,6 +366,16 @@ func (c *clientStream) send() {
 	rng := rand.New(rand.NewPCG(1, 2))
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	// One packed query, its ID and zone number patched in place: the
+	// stream shares the machine with what it measures, so it packs and
+	// parses nothing per query.
+	m := new(dns.Msg)
+	m.SetQuestion("www."+stormZone(0), dns.TypeA)
+	out, err := m.Pack()
+	if err != nil {
+		panic(err)
+	}
+	digits := bytes.Index(out, []byte("z000000")) + 1
 	for id := uint16(0); ; {
 		select {
 		case <-c.stop:
@@ -373,10 +384,10 @@ func (c *clientStream) send() {
 		}
 		due := int(time.Since(start).Seconds() * float64(c.qps))
 		for ; sent < due; sent++ {
-			m := new(dns.Msg)
-			m.SetQuestion("www."+stormZone(rng.IntN(c.n)), dns.TypeA)
-			m.Id = id
-			out, _ := m.Pack()
+			endian.BigEndian.PutUint16(out, id)
+			for i, z := 5, rng.IntN(c.n); i >= 0; i, z = i-1, z/10 {
+				out[digits+i] = byte('0' + z%10)
+			}
 			now := time.Now()
 			ph := int8(c.phase.Load())
 			c.mu.Lock()
@@ -401,12 +412,12 @@ func (c *clientStream) read() {
 			return
 		}
 		now := time.Now()
-		m := new(dns.Msg)
-		if m.Unpack(buf[:n]) != nil {
+		if n < 12 || buf[2]&0x80 == 0 { // a header with QR set
 			continue
 		}
+		id, rcode, answers := endian.BigEndian.Uint16(buf), buf[3]&0x0f, endian.BigEndian.Uint16(buf[6:])
 		c.mu.Lock()
-		sl := &c.slots[m.Id]
+		sl := &c.slots[id]
 		if sl.busy {
 			sl.busy = false
 			lat := now.Sub(sl.sent)
@@ -414,7 +425,7 @@ func (c *clientStream) read() {
 			switch {
 			case lat > 2*time.Second:
 				c.lose(sl, true)
-			case m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0:
+			case rcode != dns.RcodeSuccess || answers == 0:
 				p.errors++
 			default:
 				p.answered++
