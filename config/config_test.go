@@ -159,7 +159,7 @@ func TestLoadValid(t *testing.T) {
 			DedupWindow:  30 * time.Second,
 			Retries:      0,
 			TrackQPS:     500,
-			CopyQPS:      150,
+			CopyQPS:      200,
 			MaxTracked:   200000,
 			TSIGKeys: []TSIGKey{
 				{Name: "notify-key.", Algorithm: dns.HmacSHA256, Secret: "MDEyMzQ1Njc4OWFiY2RlZg=="},

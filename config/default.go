@@ -55,7 +55,7 @@ func Default() Config {
 			Sync:           true,
 			Track:          VRRPTrack{MinHealthyBackends: 1},
 		},
-		Notify: Notify{MaxPerSecond: 10000, DedupWindow: 5 * time.Second, Retries: 5, TrackQPS: 1000, CopyQPS: 150, MaxTracked: 1000000},
+		Notify: Notify{MaxPerSecond: 10000, DedupWindow: 5 * time.Second, Retries: 5, TrackQPS: 1000, CopyQPS: 200, MaxTracked: 1000000},
 		ECS:    ECS{IPv4PrefixLength: 24, IPv6PrefixLength: 56},
 		RRL: RRL{ResponsesPerSecond: 200, NXDomainsPerSecond: 200, ErrorsPerSecond: 200, Slip: 2,
 			Window: 15 * time.Second, IPv4PrefixLength: 24, IPv6PrefixLength: 56, TableSize: 65536},

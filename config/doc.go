@@ -326,7 +326,7 @@
 //	notify.dedup_window                            5s              [0s, 1h] (0s disables); a (zone, serial) still tracked, or every backend serves, is not copied again
 //	notify.retries                                 5               0-20; re-sends to a backend that looks stuck; 0 disables tracking
 //	notify.track_qps                               1000            1-100000; SOA queries per backend per second for convergence tracking
-//	notify.copy_qps                                150             1-100000; NOTIFY copies per backend per second; the primary waits for them, not for those a full window holds
+//	notify.copy_qps                                200             1-100000; NOTIFY copies per backend per second; the primary waits for them, not for those a full window holds
 //	notify.max_tracked                             1000000         1-100000000; (zone, backend) pairs, ~200 bytes each; beyond it copies are sent once, untracked
 //	notify.tsig_keys                               -               list of mappings; file only, no environment variable
 //	notify.tsig_keys[].name                        -               a domain name; unique; required

@@ -52,7 +52,7 @@ type Notify struct {
 	// beside the client traffic, and never through the balancer.
 	TrackQPS int `mapstructure:"track_qps" range:"1-100000" note:"SOA queries per backend per second for convergence tracking"`
 	// CopyQPS paces the NOTIFY copies to each backend (notify.copy_qps),
-	// 1-100000; default 150: first copies and re-sends alike. A NOTIFY
+	// 1-100000; default 200: first copies and re-sends alike. A NOTIFY
 	// is answered once its copies are out, so a primary flushing a storm
 	// (NSD sends a few thousand a second once it is answered at once)
 	// is slowed to this pace rather than overflowing the secondaries'

@@ -116,7 +116,7 @@ func TestNotifyAccepted(t *testing.T) {
 			func(n Notify) bool { return len(n.Interface) == 15 }},
 		{"null keys keep defaults", "notify: {interface: eth0, primaries: [192.0.2.1], max_per_second: ~, dedup_window: ~, retries: ~, track_qps: ~, max_tracked: ~}\n",
 			func(n Notify) bool {
-				return n.MaxPerSecond == 10000 && n.DedupWindow == 5*time.Second && n.Retries == 5 && n.TrackQPS == 1000 && n.CopyQPS == 150 && n.MaxTracked == 1000000
+				return n.MaxPerSecond == 10000 && n.DedupWindow == 5*time.Second && n.Retries == 5 && n.TrackQPS == 1000 && n.CopyQPS == 200 && n.MaxTracked == 1000000
 			}},
 		{"upper-case keys", "NOTIFY: {Interface: eth0, Primaries: [192.0.2.1], Max_Per_Second: 9}\n",
 			func(n Notify) bool { return n.Enabled && n.MaxPerSecond == 9 }},
@@ -576,7 +576,7 @@ func TestExampleConfigNotify(t *testing.T) {
 		DedupWindow:  5 * time.Second,
 		Retries:      5,
 		TrackQPS:     1000,
-		CopyQPS:      150,
+		CopyQPS:      200,
 		MaxTracked:   1000000,
 	}
 	checkSame(t, "enabled example", cfg.Notify, want)

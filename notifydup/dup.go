@@ -48,7 +48,7 @@ type Policy struct {
 }
 
 // DefaultCopyQPS is Policy.CopyQPS's default.
-const DefaultCopyQPS = 150
+const DefaultCopyQPS = 200
 
 // Options configure a Duplicator.
 type Options struct {

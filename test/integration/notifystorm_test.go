@@ -924,7 +924,7 @@ func TestNotifyStorm(t *testing.T) {
 	t.Logf("primary serves serial 2 after %v", reloaded.Round(100*time.Millisecond))
 
 	// Wait until every secondary logged every zone, bounded.
-	limit := time.Duration(120+n/100) * time.Second // copied at notify.copy_qps (150/s); 100k: 1120 s
+	limit := time.Duration(120+n/100) * time.Second // copied at notify.copy_qps (200/s); 100k: 1120 s
 	if v := os.Getenv(envStormLimit); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
