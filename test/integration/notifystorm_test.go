@@ -1135,8 +1135,12 @@ func stormSweep(t *testing.T, ns *testpeer.NetNS, server netip.AddrPort, n int) 
 			}
 		}()
 		for j, i := range todo {
-			if j%2000 == 1999 {
-				time.Sleep(100 * time.Millisecond) // 20k qps
+			// Bursts of 100 at most (10k qps): Knot's two UDP workers
+			// dropped the tail of bursts of 2,000, the same blocks of
+			// consecutive zones on every pass (461 "no answer" at
+			// 400,000 zones, though it served them all).
+			if j%100 == 99 {
+				time.Sleep(10 * time.Millisecond)
 			}
 			m := new(dns.Msg)
 			m.SetQuestion(stormZone(i), dns.TypeSOA)
