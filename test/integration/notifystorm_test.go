@@ -50,6 +50,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnslb/dnslb/internal/dnswire"
 	"github.com/dnslb/dnslb/internal/testpeer"
 )
 
@@ -415,7 +416,8 @@ func (c *clientStream) read() {
 		if n < 12 || buf[2]&0x80 == 0 { // a header with QR set
 			continue
 		}
-		id, rcode, answers := endian.BigEndian.Uint16(buf), buf[3]&0x0f, endian.BigEndian.Uint16(buf[6:])
+		_, answers, _, _ := dnswire.Counts(buf[:n])
+		id, rcode := endian.BigEndian.Uint16(buf), buf[3]&0x0f
 		c.mu.Lock()
 		sl := &c.slots[id]
 		if sl.busy {
@@ -1276,6 +1278,9 @@ func lossCauses(rep *bytes.Buffer, samples []stormSample, from time.Time) {
 		}
 		if d > 0 {
 			drops = append(drops, sec{at, float64(d), fmt.Sprint(d)})
+		}
+		if b.at.Before(from) {
+			continue // timeouts are reported from the storm on
 		}
 		var n float64
 		var parts []string
