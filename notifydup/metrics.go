@@ -22,6 +22,7 @@ type metrics struct {
 	pending         *prometheus.GaugeVec
 	oldest          *prometheus.GaugeVec
 	held            *prometheus.GaugeVec
+	window          *prometheus.GaugeVec
 	soaQueries      *prometheus.CounterVec
 	untracked       prometheus.Counter
 	tracked         prometheus.Gauge
@@ -54,7 +55,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_pending_zones",
 			Help: "Zones whose notified serial a backend has not been seen to serve yet."}, []string{"backend"}),
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_copies_held",
-			Help: "Copies held back for a backend that has copy_qps x 20 s copies unconfirmed; they go out as it confirms zones (counted in pending_zones too)."}, []string{"backend"}),
+			Help: "Copies held back for a backend that has its window (dnslb_notify_copy_window) of copies unconfirmed; they go out as it confirms zones (counted in pending_zones too)."}, []string{"backend"}),
+		window: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_copy_window",
+			Help: "Copies a backend may have unconfirmed before further ones are held: copy_qps x 2.5 x its mean time to confirm, between 20 s and 80 s of copies."}, []string{"backend"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_oldest_pending_seconds",
 			Help: "Age of the oldest NOTIFY a backend has not converged to yet (0 when none)."}, []string{"backend"}),
 		soaQueries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_soa_queries_total",
@@ -78,7 +81,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		m.received.WithLabelValues(res)
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.resendsDeferred, m.pending, m.held, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge, m.ack} {
+		for _, c := range []prometheus.Collector{m.received, m.copies, m.copyErrors, m.resends, m.resendsDeferred, m.pending, m.held, m.window, m.oldest, m.soaQueries, m.untracked, m.tracked, m.trackRate, m.givenUp, m.converge, m.ack} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("notifydup: register metrics: %w", err)
 			}

@@ -57,9 +57,10 @@ type timing struct {
 	// unanswered is how long a backend must have answered no SOA check
 	// before a zone whose check goes unanswered is given up on.
 	unanswered time.Duration
-	// window is how much copy pace a backend may have unconfirmed: it
-	// holds copy_qps x window copies it has not been seen to serve, and
-	// further copies wait in the tracker (see copyWindow).
+	// window is how much copy pace a backend may have unconfirmed at
+	// least: it holds copy_qps x window copies it has not been seen to
+	// serve (more if it takes longer to confirm, see copyWindow), and
+	// further copies wait in the tracker.
 	window time.Duration
 }
 
@@ -127,6 +128,10 @@ type backendTrack struct {
 	// nHeld counts those still held.
 	held  []*entry
 	nHeld int
+	// confirmAvg is the mean time from a copy to its confirmation
+	// (exponentially weighted, 1/confirmWeight per zone), nanoseconds;
+	// 0 until the first. It sizes the window (copyWindow).
+	confirmAvg int64
 }
 
 // tracker holds the per-backend state.
@@ -205,7 +210,6 @@ func (t *tracker) hold(n *Notify, backends []Backend, p *Policy) (send, held []B
 	if t.ctx.Err() != nil || t.total >= p.MaxTracked {
 		return backends, nil
 	}
-	window := t.copyWindow(p)
 	for _, be := range backends {
 		bt := t.bes[be.Addr]
 		var e *entry
@@ -215,7 +219,7 @@ func (t *tracker) hold(n *Notify, backends []Backend, p *Policy) (send, held []B
 		switch {
 		case bt == nil, e != nil && !e.held:
 			send = append(send, be)
-		case e != nil || bt.nHeld > 0 || len(bt.zones)-bt.nHeld >= window:
+		case e != nil || bt.nHeld > 0 || len(bt.zones)-bt.nHeld >= t.copyWindow(bt, p):
 			held = append(held, be)
 		default:
 			send = append(send, be)
@@ -224,10 +228,36 @@ func (t *tracker) hold(n *Notify, backends []Backend, p *Policy) (send, held []B
 	return send, held
 }
 
-// copyWindow is how many copies one backend may have unconfirmed.
-func (t *tracker) copyWindow(p *Policy) int {
-	return max(1, int(float64(p.CopyQPS)*t.tm.window.Seconds()))
+// copyWindow is how many copies bt may have unconfirmed (t.mu held):
+// copy_qps x windowConfirmFactor x its mean time to confirm, at least
+// timing.window worth and at most maxWindowFactor times that. A
+// secondary that serves transfers only when a reload hands over (NSD)
+// confirms in batches, one reload cycle apart: a window shorter than
+// its cycle would leave it idle for the rest of each cycle, since it
+// only gets copies while the window has room. The bound keeps a
+// secondary whose reload hangs from being fed more than a few windows.
+func (t *tracker) copyWindow(bt *backendTrack, p *Policy) int {
+	w := t.tm.window
+	if bt != nil {
+		w = min(max(w, time.Duration(bt.confirmAvg)*windowConfirmFactor/2), maxWindowFactor*t.tm.window)
+	}
+	return max(1, int(float64(p.CopyQPS)*w.Seconds()))
 }
+
+// windowConfirmFactor/2 is how many mean confirmation times a backend's
+// window spans: a batch confirmed once a cycle has a mean of about half
+// the cycle, so 5/2 is the cycle and a quarter more.
+const windowConfirmFactor = 5
+
+// maxWindowFactor bounds a window at this many times timing.window: 80 s
+// of copies, more than the 75-s reload cycle of an NSD secondary with
+// 400,000 zones on a 2-core machine (docs/performance.md).
+const maxWindowFactor = 4
+
+// confirmWeight: each confirmation moves a backend's mean confirmation
+// time by 1/confirmWeight of the difference, so the mean follows a few
+// hundred zones: about one reload's batch at the least.
+const confirmWeight = 256
 
 // add tracks the NOTIFY n, just copied to backends; its copies to held
 // wait for their backends' windows.
@@ -482,7 +512,7 @@ func (t *tracker) releaseHeld(bt *backendTrack) (out []*Notify, again time.Durat
 		return nil, 0
 	}
 	p := t.d.policy.Load()
-	window := t.copyWindow(p)
+	window := t.copyWindow(bt, p)
 	now := t.now()
 	for len(bt.held) > 0 && len(bt.zones)-bt.nHeld < window {
 		e := bt.held[0]
@@ -598,6 +628,7 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 		done := t.waiting[k] == nil
 		bt.lastProgress = now
 		bt.newestConverged = max(bt.newestConverged, e.copied)
+		bt.noteConfirmed(now - e.copied)
 		t.mu.Unlock()
 		t.d.m.converge.Observe(time.Duration(now - e.since).Seconds())
 		if done {
@@ -675,6 +706,16 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	}
 }
 
+// noteConfirmed adds one copy's time to confirmation to bt's mean
+// (t.mu held).
+func (bt *backendTrack) noteConfirmed(d int64) {
+	if bt.confirmAvg == 0 {
+		bt.confirmAvg = max(1, d)
+		return
+	}
+	bt.confirmAvg += (d - bt.confirmAvg) / confirmWeight
+}
+
 // overtakeFactor: a zone is overtaken when a zone copied overtakeFactor
 // x stallAfter after it converged first. Busy secondaries finish zones
 // somewhat out of order (retried SOA queries, parallel transfers): a
@@ -712,6 +753,7 @@ func (t *tracker) adapt(bt *backendTrack, err error) {
 func (t *tracker) updateGauges(bt *backendTrack) {
 	t.d.m.pending.WithLabelValues(bt.be.Name).Set(float64(len(bt.zones)))
 	t.d.m.held.WithLabelValues(bt.be.Name).Set(float64(bt.nHeld))
+	t.d.m.window.WithLabelValues(bt.be.Name).Set(float64(t.copyWindow(bt, t.d.policy.Load())))
 	t.d.m.oldest.WithLabelValues(bt.be.Name).Set(t.oldest(bt).Seconds())
 }
 

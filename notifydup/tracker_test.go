@@ -1,6 +1,7 @@
 package notifydup
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"net/netip"
@@ -145,4 +146,64 @@ func TestTrackedPairMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(tr)
 	runtime.KeepAlive(notes)
+}
+
+// TestWindowFollowsConfirmTime: a backend that confirms copies soon
+// keeps the base window; one that confirms them a reload cycle later
+// (an NSD secondary) gets a window spanning that cycle, up to the bound.
+func TestWindowFollowsConfirmTime(t *testing.T) {
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Duplicator{m: m}
+	p := &Policy{MaxTracked: 1 << 20, TrackQPS: 1, CopyQPS: 100}
+	d.policy.Store(p)
+	tm := fastTiming
+	tm.window = time.Second // 100 copies at least, 400 at most
+	tr := newTracker(d, tm)
+	tr.noWorkers = true
+	be := Backend{Name: "b", Addr: netip.MustParseAddrPort("10.0.0.1:53")}
+	// confirm runs n zones through the table, each confirmed after
+	// took, as the worker would.
+	seq := 0
+	confirm := func(n int, took time.Duration) {
+		for range n {
+			seq++
+			tr.add(&Notify{Zone: fmt.Sprintf("z%d.test.", seq), Serial: 2, HasSerial: true}, []Backend{be}, nil, p)
+			tr.mu.Lock()
+			bt := tr.bes[be.Addr]
+			e := heap.Pop(&bt.due).(*entry)
+			e.inFlight = true
+			e.copied = tr.now() - int64(took)
+			tr.mu.Unlock()
+			tr.check(bt, e, 2, 2, nil)
+		}
+	}
+	window := func() int {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return tr.copyWindow(tr.bes[be.Addr], p)
+	}
+	if w := tr.copyWindow(nil, p); w != 100 {
+		t.Fatalf("window before any backend: %d, want 100", w)
+	}
+	confirm(2000, 50*time.Millisecond)
+	if w := window(); w != 100 {
+		t.Fatalf("confirming in 50 ms: window %d, want the base 100", w)
+	}
+	confirm(4000, time.Second)
+	if w := window(); w < 240 || w > 250 {
+		t.Fatalf("confirming in 1 s: window %d, want about 250 (2.5 s of copies)", w)
+	}
+	confirm(4000, 10*time.Second)
+	if w := window(); w != 400 {
+		t.Fatalf("confirming in 10 s: window %d, want the bound 400", w)
+	}
+	tr.mu.Lock()
+	tr.updateGauges(tr.bes[be.Addr])
+	tr.mu.Unlock()
+	if g := testutil.ToFloat64(m.window.WithLabelValues("b")); g != 400 {
+		t.Fatalf("dnslb_notify_copy_window = %v, want 400", g)
+	}
 }

@@ -1244,13 +1244,15 @@ func stormReport(rep *bytes.Buffer, samples []stormSample, from, to time.Time) {
 		histQuantile(last, "dnslb_notify_ack_seconds", 0.5), histQuantile(last, "dnslb_notify_ack_seconds", 0.99), histQuantile(last, "dnslb_notify_ack_seconds", 1))
 	for _, be := range stormNames {
 		lbl := fmt.Sprintf(`{backend=%q}`, be)
-		var peakPending float64
+		var peakPending, peakHeld, peakWindow float64
 		for _, s := range samples {
 			peakPending = max(peakPending, s.metrics["dnslb_notify_pending_zones"+lbl])
+			peakHeld = max(peakHeld, s.metrics["dnslb_notify_copies_held"+lbl])
+			peakWindow = max(peakWindow, s.metrics["dnslb_notify_copy_window"+lbl])
 		}
-		fmt.Fprintf(rep, "  %s: copies %.0f, copy errors %.0f, re-sends %.0f, given up %.0f; tracking SOA queries %.0f, peak %.0f/s; peak pending %.0f; client queries %.0f, timeouts %.0f\n", be,
+		fmt.Fprintf(rep, "  %s: copies %.0f, copy errors %.0f, re-sends %.0f, given up %.0f; tracking SOA queries %.0f, peak %.0f/s; peak pending %.0f, held %.0f, window %.0f; client queries %.0f, timeouts %.0f\n", be,
 			last["dnslb_notify_copies_total"+lbl], last["dnslb_notify_copy_errors_total"+lbl], last["dnslb_notify_resends_total"+lbl],
-			last["dnslb_notify_given_up_total"+lbl], last["dnslb_notify_soa_queries_total"+lbl], rate("dnslb_notify_soa_queries_total"+lbl), peakPending,
+			last["dnslb_notify_given_up_total"+lbl], last["dnslb_notify_soa_queries_total"+lbl], rate("dnslb_notify_soa_queries_total"+lbl), peakPending, peakHeld, peakWindow,
 			sumMetric(last, "dnslb_backend_queries_total{", lbl), sumMetric(last, "dnslb_backend_timeouts_total{", lbl))
 	}
 	lossCauses(rep, samples, from)
