@@ -26,8 +26,10 @@ import (
 // gap (firstResend, doubling with every re-send), and either the backend
 // has converged no zone for stallAfter plus a round of checks (down,
 // restarted, or it lost a burst of copies) or it has converged a zone
-// whose copy went out well after this one's (it overtook this zone: the copy or
-// the transfer was lost; see overtakeFactor). A secondary working through a bulk change in
+// whose copy went out well after this one's (it overtook this zone: the
+// copy or the transfer was lost; see overtakeFactor). For a backend that
+// confirms in batches, a reload apart, both margins are at least that
+// cycle (see behind). A secondary working through a bulk change in
 // order (BIND takes about 10 s for 200 zones at its default
 // serial-query-rate) keeps converging zones and overtakes none by much,
 // so it is not sent copies it would only queue ("refresh in progress,
@@ -35,8 +37,9 @@ import (
 // again, as soon as they are checked, without waiting for the storm to
 // end.
 //
-// Copies are also held back per backend: one with copy_qps x window
-// copies it has not been seen to serve (it stopped applying them, as an
+// Copies are also held back per backend: one with a window of copies
+// (copy_qps x its cycle, at least timing.window) it has not been seen to
+// serve (it stopped applying them, as an
 // NSD does while a reload hands over) gets no more; they wait here, in
 // order, and go out at the copy pace as it confirms zones. The primary's
 // answer does not wait for them.
@@ -229,30 +232,37 @@ func (t *tracker) hold(n *Notify, backends []Backend, p *Policy) (send, held []B
 }
 
 // copyWindow is how many copies bt may have unconfirmed (t.mu held):
-// copy_qps x windowConfirmFactor x its mean time to confirm, at least
-// timing.window worth and at most maxWindowFactor times that. A
+// copy_qps x its cycle, at least timing.window worth. A
 // secondary that serves transfers only when a reload hands over (NSD)
 // confirms in batches, one reload cycle apart: a window shorter than
 // its cycle would leave it idle for the rest of each cycle, since it
-// only gets copies while the window has room. The bound keeps a
-// secondary whose reload hangs from being fed more than a few windows.
+// only gets copies while the window has room.
 func (t *tracker) copyWindow(bt *backendTrack, p *Policy) int {
 	w := t.tm.window
 	if bt != nil {
-		w = min(max(w, time.Duration(bt.confirmAvg)*windowConfirmFactor/2), maxWindowFactor*t.tm.window)
+		w = max(w, t.cycle(bt))
 	}
 	return max(1, int(float64(p.CopyQPS)*w.Seconds()))
 }
 
-// windowConfirmFactor/2 is how many mean confirmation times a backend's
-// window spans: a batch confirmed once a cycle has a mean of about half
-// the cycle, so 5/2 is the cycle and a quarter more.
-const windowConfirmFactor = 5
+// cycle is how far apart bt confirms its batches of zones, as far as
+// its mean time to confirm tells (t.mu held): cycleConfirmFactor/2
+// times that, at most maxCycleFactor x timing.window. A backend that
+// confirms each copy on its own has a short one.
+func (t *tracker) cycle(bt *backendTrack) time.Duration {
+	return min(time.Duration(bt.confirmAvg)*cycleConfirmFactor/2, maxCycleFactor*t.tm.window)
+}
 
-// maxWindowFactor bounds a window at this many times timing.window: 80 s
-// of copies, more than the 75-s reload cycle of an NSD secondary with
-// 400,000 zones on a 2-core machine (docs/performance.md).
-const maxWindowFactor = 4
+// cycleConfirmFactor/2 is how many mean confirmation times a backend's
+// cycle spans: a batch confirmed once a cycle has a mean of about half
+// the cycle, so 5/2 is the cycle and a quarter more.
+const cycleConfirmFactor = 5
+
+// maxCycleFactor bounds a cycle at this many times timing.window (80 s),
+// more than the 75-s reload cycle of an NSD secondary with 400,000 zones
+// on a 2-core machine (docs/performance.md); it keeps a secondary whose
+// reload hangs from being fed more than a few windows.
+const maxCycleFactor = 4
 
 // confirmWeight: each confirmation moves a backend's mean confirmation
 // time by 1/confirmWeight of the difference, so the mean follows a few
@@ -644,18 +654,11 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 	}
 	p := t.d.policy.Load()
 	be := bt.be
-	// Progress can only be seen as fast as the zones are checked: with
-	// many pending, a full round of checks takes pending/rate (the
-	// current, maybe backed-off rate), so a backend looks stalled only
-	// after that much more. Only an answer with the old serial counts: a
-	// backend that does not answer is down or overloaded, and a copy
-	// would be lost or add to its load; it is given up on after
-	// timing.unanswered.
-	stall := int64(t.tm.stallAfter)
-	round := int64(float64(len(bt.zones)-bt.nHeld) / max(1, bt.rate) * float64(time.Second))
+	// Only an answer with the old serial counts: a backend that does not
+	// answer is down or overloaded, and a copy would be lost or add to
+	// its load; it is given up on after timing.unanswered.
 	aged := now-e.copied >= t.resendGap(e.resends)
-	stalled := now-bt.lastProgress >= stall+round
-	overtaken := bt.newestConverged-e.copied >= overtakeFactor*stall
+	stalled, overtaken := t.behind(bt, e, now)
 	stuck := err == nil && aged && (stalled || overtaken)
 	// A check that went unanswered gives the zone up only when the
 	// backend has answered none for that long (a backend whose socket
@@ -704,6 +707,24 @@ func (t *tracker) check(bt *backendTrack, e *entry, asked, got uint32, err error
 		t.d.m.resends.WithLabelValues(be.Name).Inc()
 		t.d.copyTo(resend, be)
 	}
+}
+
+// behind reports whether bt looks stalled (it has converged no zone for
+// a while) or has overtaken e (it converged a zone copied well after e's
+// copy), either of which makes e worth a re-send (t.mu held).
+//
+// Progress can only be seen as fast as the zones are checked: with many
+// pending, a full round of checks takes pending/rate (the current, maybe
+// backed-off rate), so a backend looks stalled only after that much
+// more. A backend that confirms in batches (see copyWindow) converges
+// nothing between batches and finishes the zones of one batch in any
+// order, so both margins are at least its cycle.
+func (t *tracker) behind(bt *backendTrack, e *entry, now int64) (stalled, overtaken bool) {
+	stall, cycle := int64(t.tm.stallAfter), int64(t.cycle(bt))
+	round := int64(float64(len(bt.zones)-bt.nHeld) / max(1, bt.rate) * float64(time.Second))
+	stalled = now-bt.lastProgress >= max(stall, cycle)+round
+	overtaken = bt.newestConverged-e.copied >= max(overtakeFactor*stall, cycle)
+	return stalled, overtaken
 }
 
 // noteConfirmed adds one copy's time to confirmation to bt's mean

@@ -149,8 +149,9 @@ func TestTrackedPairMemory(t *testing.T) {
 }
 
 // TestWindowFollowsConfirmTime: a backend that confirms copies soon
-// keeps the base window; one that confirms them a reload cycle later
-// (an NSD secondary) gets a window spanning that cycle, up to the bound.
+// keeps the base window and the short re-send margins; one that confirms
+// them a reload cycle later (an NSD secondary) gets a window and margins
+// spanning that cycle, up to the bound.
 func TestWindowFollowsConfirmTime(t *testing.T) {
 	m, err := newMetrics(nil)
 	if err != nil {
@@ -188,13 +189,37 @@ func TestWindowFollowsConfirmTime(t *testing.T) {
 	if w := tr.copyWindow(nil, p); w != 100 {
 		t.Fatalf("window before any backend: %d, want 100", w)
 	}
+	// behind, for a zone copied 5 s ago, with the backend's last
+	// progress and newest converged copy that long after it.
+	behind := func(progressAgo, overtakenBy time.Duration) (stalled, overtaken bool) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		bt := tr.bes[be.Addr]
+		now := tr.now()
+		e := &entry{copied: now - int64(5*time.Second)}
+		bt.lastProgress, bt.newestConverged = now-int64(progressAgo), e.copied+int64(overtakenBy)
+		return tr.behind(bt, e, now)
+	}
 	confirm(2000, 50*time.Millisecond)
 	if w := window(); w != 100 {
 		t.Fatalf("confirming in 50 ms: window %d, want the base 100", w)
 	}
+	// stallAfter 80 ms, overtaken by 5 x that: a backend confirming each
+	// copy on its own is re-sent to soon.
+	if st, ov := behind(200*time.Millisecond, 500*time.Millisecond); !st || !ov {
+		t.Fatalf("confirming in 50 ms: 200 ms without progress stalled=%v, overtaken by 500 ms %v; want both", st, ov)
+	}
 	confirm(4000, time.Second)
 	if w := window(); w < 240 || w > 250 {
 		t.Fatalf("confirming in 1 s: window %d, want about 250 (2.5 s of copies)", w)
+	}
+	// A backend confirming in batches ~2.5 s apart finishes a batch in
+	// any order and converges nothing between batches.
+	if st, ov := behind(2*time.Second, 2*time.Second); st || ov {
+		t.Fatalf("confirming in 1 s: 2 s without progress stalled=%v, overtaken by 2 s %v; want neither", st, ov)
+	}
+	if st, ov := behind(3*time.Second, 3*time.Second); !st || !ov {
+		t.Fatalf("confirming in 1 s: 3 s without progress stalled=%v, overtaken by 3 s %v; want both", st, ov)
 	}
 	confirm(4000, 10*time.Second)
 	if w := window(); w != 400 {
