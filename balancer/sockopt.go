@@ -86,13 +86,23 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 }
 
 // explainBindError turns the usual bind failures into a one-line message
-// that says what to do.
+// that says what to do; the system error stays in the chain (errors.Is).
 func explainBindError(network string, addr netip.AddrPort, err error) error {
 	switch {
 	case errors.Is(err, unix.EADDRINUSE):
-		return fmt.Errorf("listen %s %s: address already in use (another DNS server or dnslb is running?)", network, addr)
+		return &bindError{msg: fmt.Sprintf("listen %s %s: address already in use (another DNS server or dnslb is running?)", network, addr), err: err}
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-		return fmt.Errorf("listen %s %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)", network, addr)
+		return &bindError{msg: fmt.Sprintf("listen %s %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)", network, addr), err: err}
 	}
 	return fmt.Errorf("listen %s %s: %w", network, addr, err)
 }
+
+// bindError is an explained bind failure: its own message, the system
+// error underneath.
+type bindError struct {
+	msg string
+	err error
+}
+
+func (e *bindError) Error() string { return e.msg }
+func (e *bindError) Unwrap() error { return e.err }
