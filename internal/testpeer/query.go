@@ -54,13 +54,22 @@ func Whoami(t testing.TB, server netip.AddrPort) string {
 	if r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("testpeer: whoami from %v: rcode %s", server, dns.RcodeToString[r.Rcode])
 	}
-	for _, rr := range r.Answer {
-		if txt, ok := rr.(*dns.TXT); ok {
-			return strings.Join(txt.Txt, "")
-		}
+	if name, ok := WhoamiAnswer(r); ok {
+		return name
 	}
 	t.Fatalf("testpeer: whoami from %v: no TXT in answer:\n%v", server, r)
 	return ""
+}
+
+// WhoamiAnswer returns the server name in an answer to a whoami query:
+// its first TXT record's text.
+func WhoamiAnswer(r *dns.Msg) (string, bool) {
+	for _, rr := range r.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			return strings.Join(txt.Txt, ""), true
+		}
+	}
+	return "", false
 }
 
 // FreePort returns addr with a port that was free for both UDP and TCP a

@@ -118,10 +118,8 @@ func whoamiBurst(t *testing.T, server netip.AddrPort, n int) []string {
 		if err != nil {
 			break
 		}
-		for _, rr := range r.Answer {
-			if txt, ok := rr.(*dns.TXT); ok {
-				names = append(names, strings.Join(txt.Txt, ""))
-			}
+		if name, ok := testpeer.WhoamiAnswer(r); ok {
+			names = append(names, name)
 		}
 	}
 	return names
