@@ -72,6 +72,7 @@ type Backend struct {
 	tcpQueries  atomic.Uint64
 	timeouts    atomic.Uint64
 	consecutive atomic.Int64 // UDP timeouts since the last answer
+	lastAnswer  atomic.Int64 // when the last UDP answer was matched (Balancer.now)
 	retried     atomic.Uint64
 	unmatched   atomic.Uint64
 	caseChanged atomic.Uint64 // answers matched with the question's letter case changed
@@ -134,6 +135,18 @@ func (be *Backend) ObserveProbe(rtt time.Duration) { be.fold(rtt, 1) }
 // eligible reports whether the backend may get new queries.
 func (be *Backend) eligible() bool {
 	return be.usable() && health.State(be.health.Load()) == health.Up
+}
+
+// answeringSince reports whether the backend looks alive to a retry: its
+// last UDP event was an answer, not a timeout, and it has either nothing in
+// flight or answered at or after cutoff. A backend that has gone quiet with
+// queries outstanding (an NSD secondary whose reload hand-over stalls it)
+// fails this before its first query times out.
+func (be *Backend) answeringSince(cutoff int64) bool {
+	if be.consecutive.Load() != 0 {
+		return false
+	}
+	return be.outstanding.Load() == 0 || be.lastAnswer.Load() >= cutoff
 }
 
 // usable reports whether the backend may get new queries when health is

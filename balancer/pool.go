@@ -138,6 +138,21 @@ func (p *pool) pick(load func(*Backend) int64, failOpen bool, except *Backend) (
 	return nil, len(list) > 0
 }
 
+// pickRetry picks the backend for a timed-out query's one retry. It
+// prefers, by least outstanding, an eligible backend that is answering
+// (Backend.answeringSince cutoff), so that the retry does not follow the
+// first try into a second backend that stalled in the same second: two
+// secondaries that get the same zone copies reload, and stall, together.
+// With none answering it is pick: the retry still goes somewhere.
+func (p *pool) pickRetry(failOpen bool, except *Backend, cutoff int64) *Backend {
+	answering := func(be *Backend) bool { return be.eligible() && be.answeringSince(cutoff) }
+	if best := p.scan(p.list(), outstandingLoad, answering, except); best != nil {
+		return best
+	}
+	be, _ := p.pick(outstandingLoad, failOpen, except)
+	return be
+}
+
 // scan returns the candidate with the least load per weight, scanning from
 // a rotating start so that equal candidates take turns.
 func (p *pool) scan(list []*Backend, load func(*Backend) int64, ok func(*Backend) bool, except *Backend) *Backend {

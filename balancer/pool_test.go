@@ -172,3 +172,50 @@ func TestPickHealthAndFailOpen(t *testing.T) {
 		t.Fatal("unchecked backend not up")
 	}
 }
+
+// TestRetryPrefersAnsweringBackend: a timed-out query's retry skips a
+// backend that has gone quiet (its last event a timeout, or queries in
+// flight and no answer since the cutoff) while another is answering, even
+// when the quiet one has fewer outstanding; with none answering it falls
+// back to the least-outstanding pick, and it never returns the failed one.
+func TestRetryPrefersAnsweringBackend(t *testing.T) {
+	p := testPool(t, spec("failed", 1, 1), spec("quiet", 2, 1), spec("live", 3, 1))
+	failed, quiet, live := p.list()[0], p.list()[1], p.list()[2]
+	const now, cutoff = int64(10 * time.Second), int64(10*time.Second - 250*time.Millisecond)
+	live.outstanding.Store(9)
+	live.lastAnswer.Store(now - int64(time.Millisecond))
+
+	// Stalled, first query not yet timed out: in flight, no recent answer.
+	quiet.outstanding.Store(2)
+	quiet.lastAnswer.Store(now - int64(time.Second))
+	if be := p.pickRetry(false, failed, cutoff); be != live {
+		t.Fatalf("quiet with queries in flight: retry went to %s, want live", be.name)
+	}
+	// Its queries timed out, so it has fewest outstanding: still passed over.
+	quiet.outstanding.Store(0)
+	quiet.consecutive.Store(3)
+	if be := p.pickRetry(false, failed, cutoff); be != live {
+		t.Fatalf("quiet after timeouts: retry went to %s, want live", be.name)
+	}
+	// It answers again: least outstanding wins as before.
+	quiet.consecutive.Store(0)
+	quiet.lastAnswer.Store(now)
+	if be := p.pickRetry(false, failed, cutoff); be != quiet {
+		t.Fatalf("quiet answering again: retry went to %s, want quiet", be.name)
+	}
+	// An idle backend (nothing in flight, last event an answer) is answering.
+	quiet.lastAnswer.Store(0)
+	if be := p.pickRetry(false, failed, cutoff); be != quiet {
+		t.Fatalf("idle: retry went to %s, want quiet", be.name)
+	}
+	// None answering: the plain pick, never the failed backend.
+	quiet.consecutive.Store(1)
+	live.consecutive.Store(1)
+	failed.outstanding.Store(0)
+	if be := p.pickRetry(false, failed, cutoff); be != quiet {
+		t.Fatalf("none answering: retry went to %v, want quiet (least outstanding)", be)
+	}
+	if allocs := testing.AllocsPerRun(1000, func() { p.pickRetry(false, failed, cutoff) }); allocs != 0 {
+		t.Fatalf("pickRetry allocates %.1f objects, want 0", allocs)
+	}
+}

@@ -223,6 +223,11 @@ func (b *Balancer) sweep(deadline int64, out *outbox) {
 	}
 }
 
+// retryQuietFraction: a backend with queries in flight that has answered
+// nothing for UDPTimeout/retryQuietFraction (250 ms at the default 1 s) is
+// passed over by a retry while another backend is answering.
+const retryQuietFraction = 4
+
 // timedOut accounts for one unanswered query: a timeout for the backend, a
 // passive failure signal after too many in a row, and one retry elsewhere.
 func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
@@ -237,7 +242,7 @@ func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
 	if !s.UDPRetry || p.retried || p.qlen == 0 || b.stopping.Load() {
 		return
 	}
-	other, _ := b.pool.pick(outstandingLoad, !s.RefuseWhenAllDown, be)
+	other := b.pool.pickRetry(!s.RefuseWhenAllDown, be, b.now()-int64(s.UDPTimeout/retryQuietFraction))
 	if other == nil {
 		return
 	}

@@ -177,7 +177,9 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 		return
 	}
 	be := p.be
+	now := b.now()
 	be.outstanding.Add(-1)
+	be.lastAnswer.Store(now)
 	if be.consecutive.Load() != 0 {
 		be.consecutive.Store(0)
 	}
@@ -187,7 +189,7 @@ func (u *upstream) relayAnswer(pkt []byte, from *unix.RawSockaddrInet6) {
 	} else if p.qexact != m.qexact {
 		be.caseChanged.Add(1)
 	}
-	latency := time.Duration(b.now() - p.sent)
+	latency := time.Duration(now - p.sent)
 	be.observeLatency(latency)
 	setID(pkt, p.origID)
 	if p.ecs != dnswire.AddedNothing {
