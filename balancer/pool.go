@@ -138,14 +138,15 @@ func (p *pool) pick(load func(*Backend) int64, failOpen bool, except *Backend) (
 	return nil, len(list) > 0
 }
 
-// pickRetry picks the backend for a timed-out query's one retry. It
-// prefers, by least outstanding, an eligible backend that is answering
-// (Backend.answeringSince cutoff), so that the retry does not follow the
-// first try into a second backend that stalled in the same second: two
-// secondaries that get the same zone copies reload, and stall, together.
-// With none answering it is pick: the retry still goes somewhere.
-func (p *pool) pickRetry(failOpen bool, except *Backend, cutoff int64) *Backend {
-	answering := func(be *Backend) bool { return be.eligible() && be.answeringSince(cutoff) }
+// pickRetry picks the backend for a timed-out query's one retry, which is
+// the query's last chance, so that it does not follow the first try into
+// a second backend that stalled in the same second (two secondaries that
+// get the same zone copies reload, and stall, together). By least
+// outstanding, it prefers an eligible backend that is answering
+// (Backend.answeringSince quiet); with none answering it is pick: the
+// retry still goes somewhere.
+func (p *pool) pickRetry(failOpen bool, except *Backend, quiet int64) *Backend {
+	answering := func(be *Backend) bool { return be.eligible() && be.answeringSince(quiet) }
 	if best := p.scan(p.list(), outstandingLoad, answering, except); best != nil {
 		return best
 	}

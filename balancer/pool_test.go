@@ -181,7 +181,7 @@ func TestPickHealthAndFailOpen(t *testing.T) {
 func TestRetryPrefersAnsweringBackend(t *testing.T) {
 	p := testPool(t, spec("failed", 1, 1), spec("quiet", 2, 1), spec("live", 3, 1))
 	failed, quiet, live := p.list()[0], p.list()[1], p.list()[2]
-	const now, cutoff = int64(10 * time.Second), int64(10*time.Second - 250*time.Millisecond)
+	const now, cutoff = int64(10 * time.Second), int64(10*time.Second - 50*time.Millisecond)
 	live.outstanding.Store(9)
 	live.lastAnswer.Store(now - int64(time.Millisecond))
 

@@ -206,21 +206,29 @@ func (b *Balancer) sweepLoop() {
 			return
 		case <-time.After(tick):
 		}
-		b.sweep(b.now()-int64(b.settings.Load().UDPTimeout), out)
+		b.sweep(b.now(), out)
 	}
 }
 
-func (b *Balancer) sweep(deadline int64, out *outbox) {
+// sweep times out every query older than timeouts.udp, on every upstream
+// socket, and only then retries them: so each retry knows every backend
+// that timed out in this sweep (two that stalled in the same second).
+func (b *Balancer) sweep(now int64, out *outbox) {
 	s := b.settings.Load()
+	deadline := now - int64(s.UDPTimeout)
+	b.udpf.expired = b.udpf.expired[:0]
 	for _, u := range b.udpf.upstreams.all() {
-		b.udpf.expired = b.udpf.expired[:0]
 		u.table.expire(deadline, func(p *pending) { b.udpf.expired = append(b.udpf.expired, *p) })
-		for i := range b.udpf.expired {
-			b.timedOut(&b.udpf.expired[i], s, out)
-		}
-		// The retries refer to b.udpf.expired: send them before it is reused.
-		out.flush()
 	}
+	for i := range b.udpf.expired {
+		b.timedOut(&b.udpf.expired[i], s)
+	}
+	quiet := now - int64(s.UDPTimeout/retryQuietFraction)
+	for i := range b.udpf.expired {
+		b.retry(&b.udpf.expired[i], s, quiet, out)
+	}
+	// The retries refer to b.udpf.expired: send them before it is reused.
+	out.flush()
 }
 
 // retryQuietFraction: a backend with queries in flight that has answered
@@ -233,9 +241,9 @@ func (b *Balancer) sweep(deadline int64, out *outbox) {
 // stopped answering a moment before.
 const retryQuietFraction = 20
 
-// timedOut accounts for one unanswered query: a timeout for the backend, a
-// passive failure signal after too many in a row, and one retry elsewhere.
-func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
+// timedOut accounts for one unanswered query: a timeout for the backend
+// and a passive failure signal after too many in a row.
+func (b *Balancer) timedOut(p *pending, s *Settings) {
 	be := p.be
 	be.outstanding.Add(-1)
 	be.timeouts.Add(1)
@@ -244,10 +252,16 @@ func (b *Balancer) timedOut(p *pending, s *Settings, out *outbox) {
 	if s.PassiveMaxTimeouts > 0 && n == int64(s.PassiveMaxTimeouts) && b.passive != nil {
 		b.passive(be.name, n)
 	}
+}
+
+// retry sends a timed-out query once more, to another backend
+// (pool.pickRetry), unless it was a retry already or was not kept.
+func (b *Balancer) retry(p *pending, s *Settings, quiet int64, out *outbox) {
 	if !s.UDPRetry || p.retried || p.qlen == 0 || b.stopping.Load() {
 		return
 	}
-	other := b.pool.pickRetry(!s.RefuseWhenAllDown, be, b.now()-int64(s.UDPTimeout/retryQuietFraction))
+	be := p.be
+	other := b.pool.pickRetry(!s.RefuseWhenAllDown, be, quiet)
 	if other == nil {
 		return
 	}
