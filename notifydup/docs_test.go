@@ -13,8 +13,8 @@ import (
 // uses (the metric's help text is built from the same constants).
 func TestDocsQuoteTheWindow(t *testing.T) {
 	secs := func(d time.Duration) string { return fmt.Sprintf("%g s", d.Seconds()) }
-	factor := fmt.Sprintf("`copy_qps` x %g x", cycleConfirmFactor/2.0)
-	lo, hi := defaultTiming.window, maxCycleFactor*defaultTiming.window
+	factor := fmt.Sprintf("`copy_qps` x %g x", cycleConfirmMultiple)
+	lo, hi := defaultTiming.window, defaultTiming.maxCycle()
 	for file, quotes := range map[string][]string{
 		"../README.md":          {factor, fmt.Sprintf("between %s and %s of copies", secs(lo), secs(hi)), fmt.Sprintf("up to %s)", secs(hi))},
 		"../docs/operations.md": {factor, fmt.Sprintf("at least %s of copies", secs(lo)), fmt.Sprintf("at most %s (", secs(hi))},

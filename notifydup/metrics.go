@@ -58,7 +58,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help: "Copies held back for a backend that has its window (dnslb_notify_copy_window) of copies unconfirmed; they go out as it confirms zones (counted in pending_zones too)."}, []string{"backend"}),
 		window: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_copy_window",
 			Help: fmt.Sprintf("Copies a backend may have unconfirmed before further ones are held: copy_qps x %g x its mean time to confirm, between %v and %v of copies.",
-				cycleConfirmFactor/2.0, defaultTiming.window, maxCycleFactor*defaultTiming.window)}, []string{"backend"}),
+				cycleConfirmMultiple, defaultTiming.window, defaultTiming.maxCycle())}, []string{"backend"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dnslb_notify_oldest_pending_seconds",
 			Help: "Age of the oldest NOTIFY a backend has not converged to yet (0 when none)."}, []string{"backend"}),
 		soaQueries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dnslb_notify_soa_queries_total",

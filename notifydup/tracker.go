@@ -250,13 +250,20 @@ func (t *tracker) copyWindow(bt *backendTrack, p *Policy) int {
 // times that, at most maxCycleFactor x timing.window. A backend that
 // confirms each copy on its own has a short one.
 func (t *tracker) cycle(bt *backendTrack) time.Duration {
-	return min(time.Duration(bt.confirmAvg)*cycleConfirmFactor/2, maxCycleFactor*t.tm.window)
+	return min(time.Duration(bt.confirmAvg)*cycleConfirmFactor/2, t.tm.maxCycle())
 }
+
+// maxCycle is the longest cycle a backend's window may span.
+func (tm timing) maxCycle() time.Duration { return maxCycleFactor * tm.window }
 
 // cycleConfirmFactor/2 is how many mean confirmation times a backend's
 // cycle spans: a batch confirmed once a cycle has a mean of about half
 // the cycle, so 5/2 is the cycle and a quarter more.
 const cycleConfirmFactor = 5
+
+// cycleConfirmMultiple is cycleConfirmFactor/2 as a number (2.5), for the
+// metric's help text and the docs that quote it.
+const cycleConfirmMultiple = cycleConfirmFactor / 2.0
 
 // maxCycleFactor bounds a cycle at this many times timing.window (80 s),
 // more than the 75-s reload cycle of an NSD secondary with 400,000 zones
