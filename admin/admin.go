@@ -153,7 +153,7 @@ type Backend struct {
 	TCPConnections int64             `json:"tcp_connections"`
 	Queries        uint64            `json:"queries"`
 	Timeouts       uint64            `json:"timeouts"`
-	Retried        uint64            `json:"retried"` // timed-out queries retried on another backend
+	Retried        uint64            `json:"retried"` // timed-out queries retried (on another backend, or on this one if it alone is answering)
 	Unmatched      uint64            `json:"unmatched"`
 	Responses      map[string]uint64 `json:"responses"`
 	LatencyMS      float64           `json:"latency_ms"` // EWMA of UDP answer latency

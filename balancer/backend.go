@@ -137,16 +137,18 @@ func (be *Backend) eligible() bool {
 	return be.usable() && health.State(be.health.Load()) == health.Up
 }
 
-// answeringSince reports whether the backend looks alive to a retry: its
-// last UDP event was an answer, not a timeout, and it has either nothing in
-// flight or answered at or after cutoff. A backend that has gone quiet with
-// queries outstanding (an NSD secondary whose reload hand-over stalls it)
-// fails this before its first query times out.
+// answeringSince reports whether the backend looks alive to a retry: it
+// answered at or after cutoff, or it has nothing in flight and its last UDP
+// event was an answer (idle). A backend that has gone quiet with queries
+// outstanding (an NSD secondary whose reload hand-over stalls it) fails
+// this before its first query times out, and keeps failing it once its
+// queries have timed out. A backend that answered a moment ago passes even
+// with a timeout since: it lost a datagram (a full socket), it did not stop.
 func (be *Backend) answeringSince(cutoff int64) bool {
-	if be.consecutive.Load() != 0 {
-		return false
+	if be.lastAnswer.Load() >= cutoff {
+		return true
 	}
-	return be.outstanding.Load() == 0 || be.lastAnswer.Load() >= cutoff
+	return be.outstanding.Load() == 0 && be.consecutive.Load() == 0
 }
 
 // usable reports whether the backend may get new queries when health is
@@ -193,7 +195,7 @@ type BackendStats struct {
 	Queries     uint64 // UDP queries sent
 	TCPQueries  uint64 // TCP messages forwarded
 	Timeouts    uint64
-	Retried     uint64 // timed-out queries retried on another backend
+	Retried     uint64 // timed-out queries retried (on another backend, or on this one if it alone is answering)
 	Unmatched   uint64
 	CaseChanged uint64 // answers whose question came back in another letter case
 	NoQuestion  uint64 // error answers relayed without a question

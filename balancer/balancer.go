@@ -38,8 +38,9 @@ type Settings struct {
 	// MaxTCPConnsPerClient caps concurrent TCP connections from one client
 	// address. Default 100.
 	MaxTCPConnsPerClient int
-	// UDPRetry retries a timed-out UDP query once on another backend (never
-	// the same one; the client gets at most one answer). Zero value: off.
+	// UDPRetry retries a timed-out UDP query once, on a backend that is
+	// answering (pool.pickRetry: another one by preference; the client gets
+	// at most one answer). Zero value: off.
 	UDPRetry bool
 	// RefuseWhenAllDown answers REFUSED when backends exist but none is up.
 	// The zero value is fail-open: then every usable backend is picked from

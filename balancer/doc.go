@@ -29,8 +29,8 @@
 // Health: only backends whose Health is Up get new queries; when backends
 // exist but none is up, the balancer either picks from all of them anyway
 // (fail-open, the default) or answers REFUSED itself. A UDP query that
-// times out is, if enabled, retried once on another backend, preferring
-// one that is answering (pool.pickRetry); consecutive
+// times out is, if enabled, retried once on a backend that is answering,
+// another one by preference (pool.pickRetry); consecutive
 // timeouts are reported through Options.OnPassiveFailure.
 //
 // What a backend is handed (the validation contract). dnslb checks the

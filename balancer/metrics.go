@@ -34,7 +34,7 @@ var (
 	descUp = prometheus.NewDesc("dnslb_backend_up",
 		"1 if health checks say the backend is up (or it is not checked), 0 if pending or down.", []string{"backend"}, nil)
 	descRetried = prometheus.NewDesc("dnslb_backend_retried_total",
-		"UDP queries that timed out on a backend and were retried on another one.", []string{"backend"}, nil)
+		"UDP queries that timed out on a backend and were retried (on another backend, or on this one if it alone was answering).", []string{"backend"}, nil)
 	descDropped = prometheus.NewDesc("dnslb_frontend_dropped_total",
 		"Packets or connections dropped instead of relayed, by reason.", []string{"reason"}, nil)
 	descAnswered = prometheus.NewDesc("dnslb_frontend_answered_total",

@@ -141,16 +141,25 @@ func (p *pool) pick(load func(*Backend) int64, failOpen bool, except *Backend) (
 // pickRetry picks the backend for a timed-out query's one retry, which is
 // the query's last chance, so that it does not follow the first try into
 // a second backend that stalled in the same second (two secondaries that
-// get the same zone copies reload, and stall, together). By least
-// outstanding, it prefers an eligible backend that is answering
-// (Backend.answeringSince quiet); with none answering it is pick: the
-// retry still goes somewhere.
-func (p *pool) pickRetry(failOpen bool, except *Backend, quiet int64) *Backend {
+// get the same zone copies reload, and stall, together). In order:
+//   - by least outstanding, an eligible backend other than failed that is
+//     answering (Backend.answeringSince quiet);
+//   - failed itself, if it is eligible and answered at or after quiet: its
+//     timeout was a lost datagram (a socket that overflowed for a moment),
+//     and it is the one backend still answering. A 400,000-zone storm lost
+//     386 queries whose first try Knot dropped while both NSD secondaries
+//     were stalled: their retries went to the stalled NSDs;
+//   - otherwise pick (least outstanding, never failed): the retry still goes
+//     somewhere.
+func (p *pool) pickRetry(failOpen bool, failed *Backend, quiet int64) *Backend {
 	answering := func(be *Backend) bool { return be.eligible() && be.answeringSince(quiet) }
-	if best := p.scan(p.list(), outstandingLoad, answering, except); best != nil {
+	if best := p.scan(p.list(), outstandingLoad, answering, failed); best != nil {
 		return best
 	}
-	be, _ := p.pick(outstandingLoad, failOpen, except)
+	if failed != nil && failed.eligible() && failed.lastAnswer.Load() >= quiet {
+		return failed
+	}
+	be, _ := p.pick(outstandingLoad, failOpen, failed)
 	return be
 }
 

@@ -208,9 +208,37 @@ func TestRetryPrefersAnsweringBackend(t *testing.T) {
 	if be := p.pickRetry(false, failed, cutoff); be != quiet {
 		t.Fatalf("idle: retry went to %s, want quiet", be.name)
 	}
-	// None answering: the plain pick, never the failed backend.
-	quiet.consecutive.Store(1)
+	// A timeout since its last answer does not count against a backend
+	// that answered within the cutoff: it dropped a datagram, it did not
+	// stop. Least outstanding wins between it and the idle one.
 	live.consecutive.Store(1)
+	live.outstanding.Store(0)
+	quiet.outstanding.Store(5)
+	quiet.lastAnswer.Store(now)
+	if be := p.pickRetry(false, failed, cutoff); be != live {
+		t.Fatalf("live after one timeout: retry went to %v, want live", be)
+	}
+	// No other backend answering, and the failed one answered within the
+	// cutoff (Knot dropping a burst while both NSDs stall): back to it.
+	live.lastAnswer.Store(cutoff - 1)
+	quiet.consecutive.Store(1)
+	quiet.outstanding.Store(0)
+	quiet.lastAnswer.Store(cutoff - 1)
+	failed.lastAnswer.Store(now)
+	failed.consecutive.Store(4)
+	if be := p.pickRetry(false, failed, cutoff); be != failed {
+		t.Fatalf("only the failed backend answering: retry went to %v, want failed", be)
+	}
+	// ... but not when it is no longer eligible (drained).
+	failed.admin.Store(uint32(Drain))
+	if be := p.pickRetry(false, failed, cutoff); be == failed {
+		t.Fatal("drained failed backend: the retry went back to it")
+	}
+	failed.admin.Store(uint32(Active))
+	// None answering (the failed one quiet too): the plain pick, never the
+	// failed backend.
+	failed.lastAnswer.Store(cutoff - 1)
+	live.outstanding.Store(9)
 	failed.outstanding.Store(0)
 	if be := p.pickRetry(false, failed, cutoff); be != quiet {
 		t.Fatalf("none answering: retry went to %v, want quiet (least outstanding)", be)

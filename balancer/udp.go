@@ -254,19 +254,20 @@ func (b *Balancer) timedOut(p *pending, s *Settings) {
 	}
 }
 
-// retry sends a timed-out query once more, to another backend
-// (pool.pickRetry), unless it was a retry already or was not kept.
+// retry sends a timed-out query once more, to the backend pool.pickRetry
+// chooses (another one, or this one if it alone is answering), unless it
+// was a retry already or was not kept.
 func (b *Balancer) retry(p *pending, s *Settings, quiet int64, out *outbox) {
 	if !s.UDPRetry || p.retried || p.qlen == 0 || b.stopping.Load() {
 		return
 	}
 	be := p.be
-	other := b.pool.pickRetry(!s.RefuseWhenAllDown, be, quiet)
-	if other == nil {
+	to := b.pool.pickRetry(!s.RefuseWhenAllDown, be, quiet)
+	if to == nil {
 		return
 	}
 	q := udpQuery{frame: p.query[:], n: int(p.qlen), opt: int(p.qopt), origID: p.origID, qhash: p.qhash, qexact: p.qexact, client: p.client, front: p.front, retried: true}
-	if b.send(out, other, &q) {
+	if b.send(out, to, &q) {
 		be.retried.Add(1)
 	}
 }

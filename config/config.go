@@ -132,9 +132,9 @@ type Timeouts struct {
 	// but does not read is closed.
 	TCPWrite time.Duration `mapstructure:"tcp_write" range:"(0s, 1m]" note:"for an answer to be taken by a TCP client"`
 	// UDPRetry is timeouts.udp_retry, default true: a UDP query that timed
-	// out is retried once on another backend, so a client may wait up to
-	// twice UDP.
-	UDPRetry bool `mapstructure:"udp_retry" note:"retry a timed-out UDP query once on another backend"`
+	// out is retried once (balancer.Settings.UDPRetry), so a client may wait
+	// up to twice UDP.
+	UDPRetry bool `mapstructure:"udp_retry" note:"retry a timed-out UDP query once, on a backend that is answering"`
 }
 
 // Limits holds the resource limits.

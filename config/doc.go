@@ -264,7 +264,7 @@
 //	timeouts.tcp_idle                              10s             (0s, 1h]
 //	timeouts.tcp_read                              2s              (0s, 1m]; for a whole client message from its first byte
 //	timeouts.tcp_write                             5s              (0s, 1m]; for an answer to be taken by a TCP client
-//	timeouts.udp_retry                             true            retry a timed-out UDP query once on another backend
+//	timeouts.udp_retry                             true            retry a timed-out UDP query once, on a backend that is answering
 //	limits.tcp_connections                         10000           1-1000000
 //	limits.tcp_connections_per_client              100             1-1000000; at most tcp_connections
 //	limits.qps_per_client                          0               0-1000000; UDP queries/s per client address; 0: no limit
