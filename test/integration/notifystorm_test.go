@@ -62,12 +62,8 @@ const (
 	envStormQPS    = "DNSLB_STORM_QPS"     // client stream rate (default 5000)
 	envStormProf   = "DNSLB_STORM_PROFILE" // file for a CPU profile of dnslb over the storm's first 60 s
 	envStormLimit  = "DNSLB_STORM_LIMIT"   // how long the storm may take to converge (default 120 s + N/100 s)
-	envStormNSD    = "DNSLB_STORM_NSD"     // extra server lines for the NSD secondaries, e.g. "\txfrd-reload-timeout: 1\n" (replaces the harness's 10)
+	envStormNSD    = "DNSLB_STORM_NSD"     // extra server lines for the NSD secondaries, e.g. "\txfrd-reload-timeout: 10\n"
 )
-
-// stormNSDReloadTimeout is the NSD secondaries' xfrd-reload-timeout in
-// seconds (see nsdStormConf); DNSLB_STORM_NSD may set another.
-const stormNSDReloadTimeout = 10
 
 // Memory per zone measured at N=100,000 on this machine kind: the peak
 // PSS of the primary, the three secondaries and dnslb together, 3,159 MiB
@@ -147,16 +143,10 @@ func nsdStormConf(dir, seedDir string, addr netip.Addr, n int, primary bool) str
 	// xfrd binds each transfer's socket to a random port it picks
 	// itself, and among tens of thousands of ports in TIME_WAIT that
 	// costs it a getrandom and a bind per try.
-	extra := os.Getenv(envStormNSD)
-	if !primary && !strings.Contains(extra, "xfrd-reload-timeout") {
-		// At most one reload every 10 s (NSD's default is 1 s): each
-		// reload forks the whole server (1 GB at 100,000 zones), and
-		// back-to-back reloads cost the 100,000-zone storm's NSD
-		// secondaries ~440 s of CPU each on a 2-core machine, ~285 s
-		// with 10 (docs/performance.md, "Fewer NSD reloads").
-		w("server:\n\txfrd-reload-timeout: %d", stormNSDReloadTimeout)
-	}
-	if extra != "" && !primary {
+	// NSD's own xfrd-reload-timeout (1 s): 10 s saved CPU at 100,000
+	// zones but slowed the secondaries at 400,000 (docs/performance.md,
+	// "Fewer NSD reloads"); DNSLB_STORM_NSD can set it.
+	if extra := os.Getenv(envStormNSD); extra != "" && !primary {
 		w("server:\n%s", extra)
 	}
 	for i := range n {
