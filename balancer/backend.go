@@ -145,10 +145,16 @@ func (be *Backend) eligible() bool {
 // queries have timed out. A backend that answered a moment ago passes even
 // with a timeout since: it lost a datagram (a full socket), it did not stop.
 func (be *Backend) answeringSince(cutoff int64) bool {
-	if be.lastAnswer.Load() >= cutoff {
+	if be.answeredSince(cutoff) {
 		return true
 	}
 	return be.outstanding.Load() == 0 && be.consecutive.Load() == 0
+}
+
+// answeredSince reports whether the backend's last matched UDP answer came
+// at or after cutoff (Balancer.now time).
+func (be *Backend) answeredSince(cutoff int64) bool {
+	return be.lastAnswer.Load() >= cutoff
 }
 
 // usable reports whether the backend may get new queries when health is

@@ -144,11 +144,12 @@ func (p *pool) pick(load func(*Backend) int64, failOpen bool, except *Backend) (
 // get the same zone copies reload, and stall, together). In order:
 //   - by least outstanding, an eligible backend other than failed that is
 //     answering (Backend.answeringSince quiet);
-//   - failed itself, if it is eligible and answered at or after quiet: its
-//     timeout was a lost datagram (a socket that overflowed for a moment),
-//     and it is the one backend still answering. A 400,000-zone storm lost
-//     386 queries whose first try Knot dropped while both NSD secondaries
-//     were stalled: their retries went to the stalled NSDs;
+//   - failed itself, if it is eligible and answered at or after quiet
+//     (Backend.answeredSince): its timeout was a lost datagram (a socket
+//     that overflowed for a moment), and it is the one backend still
+//     answering. A 400,000-zone storm lost 386 queries whose first try
+//     Knot dropped while both NSD secondaries were stalled: their retries
+//     went to the stalled NSDs;
 //   - otherwise pick (least outstanding, never failed): the retry still goes
 //     somewhere.
 func (p *pool) pickRetry(failOpen bool, failed *Backend, quiet int64) *Backend {
@@ -156,7 +157,7 @@ func (p *pool) pickRetry(failOpen bool, failed *Backend, quiet int64) *Backend {
 	if best := p.scan(p.list(), outstandingLoad, answering, failed); best != nil {
 		return best
 	}
-	if failed != nil && failed.eligible() && failed.lastAnswer.Load() >= quiet {
+	if failed != nil && failed.eligible() && failed.answeredSince(quiet) {
 		return failed
 	}
 	be, _ := p.pick(outstandingLoad, failOpen, failed)
