@@ -16,7 +16,8 @@ package integration
 // phase every zone file on the primary gets serial 2 and the primary is
 // reloaded: it notifies all N zones through dnslb. The run ends when every
 // zone serves serial 2 on every secondary (checked by a final sweep of
-// SOA queries) and an "after" phase has passed.
+// SOA queries) and an "after" phase has passed. Zone files, server state
+// and logs live on /dev/shm when it has room (stormRoot).
 //
 // Convergence times come from the secondaries' logs (NSD: "zone Z
 // received update to serial 2", Knot: "[Z] refresh, ... serial 1 -> 2"),
